@@ -1,0 +1,90 @@
+//! Command-line interface: clap definitions and dispatch only. Each subcommand lives in its own
+//! file; the library does the work. Exit codes: 0 pass, 1 expectations failed or a metric
+//! regressed, 2 bad input or harness error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod unavailable;
+
+/// Exit status of a command, as documented in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything passed.
+    Pass = 0,
+    /// An expectation failed or a metric regressed.
+    Fail = 1,
+    /// Bad input or a harness error.
+    Error = 2,
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> Self {
+        ExitCode::from(s as u8)
+    }
+}
+
+const ABOUT: &str = "Record/replay evaluation harness for LLM agent loops.
+
+Replays recorded provider streams through an opencode-faithful agent loop, offline and on virtual
+time, and scores doom-loop detection, retry behaviour, step counts and token costs.";
+
+const AFTER_HELP: &str = "Examples:
+  tapeloop run                          replay scenarios/ against recordings/, print a table
+  tapeloop run --format junit --out report.xml
+  tapeloop check recordings/*.jsonl     validate cassettes and scenarios
+  tapeloop events stream.sse            decode a raw stream to normalized events
+
+Exit status: 0 all passed, 1 an expectation failed or a metric regressed, 2 bad input or harness
+error.";
+
+#[derive(Debug, Parser)]
+#[command(name = "tapeloop", version, about = ABOUT, after_help = AFTER_HELP)]
+#[command(propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay scenarios against their cassettes, score expectations and report.
+    Run(unavailable::Args),
+    /// Record a scenario live against a provider, or record any agent's traffic as a proxy.
+    Record(unavailable::Args),
+    /// Serve cassettes over HTTP as an OpenAI, Anthropic or Gemini endpoint.
+    Serve(unavailable::Args),
+    /// Compare providers side by side, or two run reports (before/after).
+    Compare(unavailable::Args),
+    /// Measure replay throughput: events/s, steps/s, scenarios/s.
+    Bench(unavailable::Args),
+    /// Decode a raw stream file or a cassette into normalized events.
+    Events(unavailable::Args),
+    /// Convert a vcrpy YAML cassette into a tapeloop cassette.
+    Import(unavailable::Args),
+    /// Validate cassettes (and scenarios), reporting every problem found.
+    Check(check::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Run(_) => unavailable::run("run"),
+        Command::Record(_) => unavailable::run("record"),
+        Command::Serve(_) => unavailable::run("serve"),
+        Command::Compare(_) => unavailable::run("compare"),
+        Command::Bench(_) => unavailable::run("bench"),
+        Command::Events(_) => unavailable::run("events"),
+        Command::Import(_) => unavailable::run("import"),
+    };
+    match result {
+        Ok(status) => status.into(),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            Status::Error.into()
+        }
+    }
+}

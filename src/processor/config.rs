@@ -1,0 +1,260 @@
+//! Processor policies as named in scenarios (`[policy]`, `[limits]`) and on the command line.
+//! Names are fixed by FORMATS.md; each type parses from and prints as that name.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A doom-loop detector and its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DetectorSpec {
+    /// opencode: the last three parts of the current assistant message are identical tool
+    /// calls (key-order-sensitive JSON).
+    Opencode,
+    /// The seeds' detector: the last three calls of the session have the same tool and
+    /// canonical (sorted-key) arguments.
+    Seed,
+    /// The last N calls of the session are identical (canonical).
+    Consecutive(u32),
+    /// For some period p ≤ `max_period`, the last p·`repeats` calls are `repeats` repetitions of
+    /// one block of p calls.
+    Cycle { max_period: u32, repeats: u32 },
+    /// The last N steps each made the same set (order-free) of two or more calls.
+    Fanout(u32),
+    /// The last N calls have the same tool, canonical arguments and identical result.
+    NoProgress(u32),
+    /// The last N steps produced the same non-empty assistant text (trimmed).
+    TextRepeat(u32),
+}
+
+/// Every detector name form, for error messages and suggestions.
+pub const DETECTOR_FORMS: &[&str] = &[
+    "opencode",
+    "seed",
+    "consecutive:N",
+    "cycle:K:R",
+    "fanout:N",
+    "no-progress:N",
+    "text-repeat:N",
+];
+
+impl fmt::Display for DetectorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DetectorSpec::Opencode => f.write_str("opencode"),
+            DetectorSpec::Seed => f.write_str("seed"),
+            DetectorSpec::Consecutive(n) => write!(f, "consecutive:{n}"),
+            DetectorSpec::Cycle {
+                max_period,
+                repeats,
+            } => write!(f, "cycle:{max_period}:{repeats}"),
+            DetectorSpec::Fanout(n) => write!(f, "fanout:{n}"),
+            DetectorSpec::NoProgress(n) => write!(f, "no-progress:{n}"),
+            DetectorSpec::TextRepeat(n) => write!(f, "text-repeat:{n}"),
+        }
+    }
+}
+
+fn parse_count(name: &str, s: &str, min: u32) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("`{name}`: `{s}` is not a whole number"))?;
+    if n < min {
+        return Err(format!("`{name}`: the count must be at least {min}"));
+    }
+    Ok(n)
+}
+
+impl FromStr for DetectorSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let spec = match parts.as_slice() {
+            ["opencode"] => DetectorSpec::Opencode,
+            ["seed"] => DetectorSpec::Seed,
+            ["consecutive", n] => DetectorSpec::Consecutive(parse_count(s, n, 2)?),
+            ["cycle", k, r] => DetectorSpec::Cycle {
+                max_period: parse_count(s, k, 1)?,
+                repeats: parse_count(s, r, 2)?,
+            },
+            ["fanout", n] => DetectorSpec::Fanout(parse_count(s, n, 2)?),
+            ["no-progress", n] => DetectorSpec::NoProgress(parse_count(s, n, 2)?),
+            ["text-repeat", n] => DetectorSpec::TextRepeat(parse_count(s, n, 2)?),
+            _ => {
+                return Err(format!(
+                    "unknown doom-loop detector `{s}`: expected one of {}",
+                    DETECTOR_FORMS.join(", ")
+                ))
+            }
+        };
+        Ok(spec)
+    }
+}
+
+/// What happens when a doom loop is detected (opencode's `doom_loop` permission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DoomAction {
+    /// Continue as if nothing happened (the detection is still reported).
+    Allow,
+    /// Config deny: the turn ends as an error (`DeniedError`).
+    Deny,
+    /// opencode's default `ask`, answered "reject": the turn ends as an error.
+    #[default]
+    AskReject,
+    /// `ask`, answered "once": processing resumes.
+    AskAllow,
+}
+
+/// The names of [`DoomAction`]s.
+pub const DOOM_ACTIONS: &[&str] = &["allow", "deny", "ask-reject", "ask-allow"];
+
+/// A retry policy preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RetryPreset {
+    /// opencode as observed in 1.18.33: 2 s·2^(n-1) plus up to 25% jitter, server waits first,
+    /// at most 5 retries.
+    #[default]
+    Opencode,
+    /// opencode era A: no jitter, no attempt limit, header waits uncapped.
+    OpencodeClassic,
+    /// The seeds' `retry_with_backoff`: 3 attempts, 1 s base, ×2, 30 s cap, every error.
+    Seed,
+    /// The official openai SDKs' retry.
+    OpenaiSdk,
+    /// The official anthropic SDKs' retry.
+    AnthropicSdk,
+    /// The AI SDK's `retryWithExponentialBackoff`.
+    AiSdk,
+    /// Never retry.
+    None,
+}
+
+/// The names of [`RetryPreset`]s.
+pub const RETRY_PRESETS: &[&str] = &[
+    "opencode",
+    "opencode-classic",
+    "seed",
+    "openai-sdk",
+    "anthropic-sdk",
+    "ai-sdk",
+    "none",
+];
+
+/// What to do when the context overflows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CompactionMode {
+    /// End the run with `context-overflow`.
+    #[default]
+    Stop,
+    /// Send the summary request next and continue with the compacted history.
+    Compact,
+}
+
+/// The names of [`CompactionMode`]s.
+pub const COMPACTION_MODES: &[&str] = &["stop", "compact"];
+
+macro_rules! named_enum {
+    ($ty:ty, $names:expr, $what:literal, [$($variant:path => $name:literal),+ $(,)?]) => {
+        impl $ty {
+            pub fn as_str(&self) -> &'static str {
+                match self { $($variant => $name),+ }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name => Ok($variant),)+
+                    _ => Err(format!(concat!("unknown ", $what, " `{}`: expected one of {}"), s, $names.join(", "))),
+                }
+            }
+        }
+    };
+}
+
+named_enum!(DoomAction, DOOM_ACTIONS, "doom action", [
+    DoomAction::Allow => "allow",
+    DoomAction::Deny => "deny",
+    DoomAction::AskReject => "ask-reject",
+    DoomAction::AskAllow => "ask-allow",
+]);
+
+named_enum!(RetryPreset, RETRY_PRESETS, "retry policy", [
+    RetryPreset::Opencode => "opencode",
+    RetryPreset::OpencodeClassic => "opencode-classic",
+    RetryPreset::Seed => "seed",
+    RetryPreset::OpenaiSdk => "openai-sdk",
+    RetryPreset::AnthropicSdk => "anthropic-sdk",
+    RetryPreset::AiSdk => "ai-sdk",
+    RetryPreset::None => "none",
+]);
+
+named_enum!(CompactionMode, COMPACTION_MODES, "compaction mode", [
+    CompactionMode::Stop => "stop",
+    CompactionMode::Compact => "compact",
+]);
+
+macro_rules! serde_via_str {
+    ($($ty:ty),+) => {$(
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )+};
+}
+
+serde_via_str!(DetectorSpec, DoomAction, RetryPreset, CompactionMode);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detector_names_round_trip() {
+        for name in [
+            "opencode",
+            "seed",
+            "consecutive:4",
+            "cycle:4:3",
+            "fanout:3",
+            "no-progress:3",
+            "text-repeat:2",
+        ] {
+            let spec: DetectorSpec = name.parse().unwrap();
+            assert_eq!(spec.to_string(), name);
+        }
+    }
+
+    #[test]
+    fn bad_detector_names_explain_themselves() {
+        let err = "opencod".parse::<DetectorSpec>().unwrap_err();
+        assert!(err.contains("consecutive:N"), "{err}");
+        assert!("consecutive:x".parse::<DetectorSpec>().is_err());
+        assert!("consecutive:1".parse::<DetectorSpec>().is_err());
+        assert!("cycle:4".parse::<DetectorSpec>().is_err());
+    }
+
+    #[test]
+    fn presets_parse() {
+        assert_eq!("ask-allow".parse::<DoomAction>(), Ok(DoomAction::AskAllow));
+        assert_eq!("ai-sdk".parse::<RetryPreset>(), Ok(RetryPreset::AiSdk));
+        assert!("forever".parse::<RetryPreset>().is_err());
+        assert_eq!(
+            serde_json::to_string(&RetryPreset::OpencodeClassic).unwrap(),
+            "\"opencode-classic\""
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! The agent-loop processor.
+
+pub mod config;

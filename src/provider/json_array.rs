@@ -1,0 +1,118 @@
+//! Incremental splitter for a streamed JSON array (`[{…}\n,\r\n{…}]`), the body Gemini's
+//! `streamGenerateContent` sends without `alt=sse`. It yields each top-level element's text as
+//! soon as the element closes, so decoding stays incremental.
+
+/// Splits a JSON array body into its top-level elements.
+#[derive(Debug, Default)]
+pub struct JsonArraySplitter {
+    /// Bytes of the element being read.
+    elem: Vec<u8>,
+    /// Nesting depth inside the current element (0 = between elements).
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// The opening `[` has been seen.
+    opened: bool,
+    /// The closing `]` has been seen.
+    closed: bool,
+}
+
+impl JsonArraySplitter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feed bytes; `sink` receives each complete element's text.
+    pub fn feed(&mut self, bytes: &[u8], sink: &mut impl FnMut(&str)) {
+        for &b in bytes {
+            if self.closed {
+                return;
+            }
+            if !self.opened {
+                if b == b'[' {
+                    self.opened = true;
+                }
+                continue;
+            }
+            if self.depth == 0 {
+                match b {
+                    b'{' | b'[' => {
+                        self.depth = 1;
+                        self.elem.clear();
+                        self.elem.push(b);
+                    }
+                    b']' => self.closed = true,
+                    _ => {} // separators and whitespace
+                }
+                continue;
+            }
+            self.elem.push(b);
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        let text = String::from_utf8_lossy(&self.elem);
+                        sink(&text);
+                        self.elem.clear();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The body ended. An unfinished element is dropped (the adapter reports the cut-off).
+    pub fn finish(&mut self, _sink: &mut impl FnMut(&str)) {
+        self.elem.clear();
+    }
+
+    /// Whether the closing `]` was seen.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(chunks: &[&[u8]]) -> Vec<String> {
+        let mut s = JsonArraySplitter::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            s.feed(c, &mut |e| out.push(e.to_string()));
+        }
+        s.finish(&mut |e| out.push(e.to_string()));
+        out
+    }
+
+    #[test]
+    fn splits_elements_with_nested_brackets_and_strings() {
+        let body = b"[{\"a\": \"x]}\\\"\", \"b\": [1, {\"c\": 2}]}\n,\r\n{\"d\": 3}\n]";
+        let whole = split(&[body]);
+        assert_eq!(
+            whole,
+            vec![r#"{"a": "x]}\"", "b": [1, {"c": 2}]}"#, r#"{"d": 3}"#]
+        );
+        for i in 0..body.len() {
+            assert_eq!(split(&[&body[..i], &body[i..]]), whole, "split at {i}");
+        }
+    }
+
+    #[test]
+    fn truncated_element_is_dropped() {
+        assert_eq!(split(&[b"[{\"a\": 1}, {\"b\": "]), vec![r#"{"a": 1}"#]);
+    }
+}

@@ -1,0 +1,263 @@
+//! Provider adapters: one module per wire API.
+//!
+//! Each adapter does three things, and replay runs exactly the same code as live recording:
+//! - decodes its stream payloads into normalized [`StreamEvent`]s ([`PayloadDecoder`]);
+//! - classifies HTTP error responses into [`ProviderError`]s (`classify_error`);
+//! - builds its request body from a [`Conversation`] (`request_body`).
+//!
+//! Framing (SSE, Gemini's streamed JSON array, NDJSON fixture files) is handled once here by
+//! [`ResponseDecoder`], so adapters only ever see one payload at a time.
+
+pub mod anthropic;
+pub mod gemini;
+pub mod json_array;
+pub mod openai_chat;
+pub mod openai_responses;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::conversation::{Conversation, RequestOptions};
+use crate::event::{EndOutcome, ProviderError, StreamEvent};
+use crate::http::Headers;
+use crate::sse::{SseDecoder, SseEvent};
+
+/// A wire API. OpenAI-compatible servers use `openai-chat` or `openai-responses`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Api {
+    #[serde(rename = "openai-chat")]
+    OpenAiChat,
+    #[serde(rename = "openai-responses")]
+    OpenAiResponses,
+    #[serde(rename = "anthropic")]
+    Anthropic,
+    #[serde(rename = "gemini")]
+    Gemini,
+}
+
+impl Api {
+    pub const ALL: [Api; 4] = [
+        Api::OpenAiChat,
+        Api::OpenAiResponses,
+        Api::Anthropic,
+        Api::Gemini,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Api::OpenAiChat => "openai-chat",
+            Api::OpenAiResponses => "openai-responses",
+            Api::Anthropic => "anthropic",
+            Api::Gemini => "gemini",
+        }
+    }
+
+    /// A fresh payload decoder for one response of this API.
+    pub fn payload_decoder(&self) -> Box<dyn PayloadDecoder> {
+        match self {
+            Api::OpenAiChat => Box::new(openai_chat::Decoder::new()),
+            Api::OpenAiResponses => Box::new(openai_responses::Decoder::new()),
+            Api::Anthropic => Box::new(anthropic::Decoder::new()),
+            Api::Gemini => Box::new(gemini::Decoder::new()),
+        }
+    }
+
+    /// Classify a non-2xx response from its status, headers and body.
+    pub fn classify_error(&self, status: u16, headers: &Headers, body: &[u8]) -> ProviderError {
+        match self {
+            Api::OpenAiChat => openai_chat::classify_error(status, headers, body),
+            Api::OpenAiResponses => openai_responses::classify_error(status, headers, body),
+            Api::Anthropic => anthropic::classify_error(status, headers, body),
+            Api::Gemini => gemini::classify_error(status, headers, body),
+        }
+    }
+
+    /// The JSON request body for a conversation.
+    pub fn request_body(&self, conv: &Conversation, opts: &RequestOptions) -> Value {
+        match self {
+            Api::OpenAiChat => openai_chat::request_body(conv, opts),
+            Api::OpenAiResponses => openai_responses::request_body(conv, opts),
+            Api::Anthropic => anthropic::request_body(conv, opts),
+            Api::Gemini => gemini::request_body(conv, opts),
+        }
+    }
+
+    /// The request path below the base URL (`/v1/chat/completions`, ...).
+    pub fn endpoint_path(&self, model: &str, stream: bool) -> String {
+        match self {
+            Api::OpenAiChat => "/v1/chat/completions".to_string(),
+            Api::OpenAiResponses => "/v1/responses".to_string(),
+            Api::Anthropic => "/v1/messages".to_string(),
+            Api::Gemini => {
+                if stream {
+                    format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
+                } else {
+                    format!("/v1beta/models/{model}:generateContent")
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Api {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Api::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown api `{s}`: expected one of openai-chat, openai-responses, anthropic, gemini"
+                )
+            })
+    }
+}
+
+/// The JSON-event layer of one adapter: one payload at a time, framing already removed.
+pub trait PayloadDecoder: Send {
+    /// One payload: an SSE event (`event` is its `event:` field, if any; `data` its data), or
+    /// one element of a JSON array / one NDJSON line (`event` is `None`).
+    fn payload(&mut self, event: Option<&str>, data: &str, out: &mut Vec<StreamEvent>);
+
+    /// The body ended with `outcome`. Emits what is still pending (a tool call whose arguments
+    /// never closed is dropped) and, when the stream did not reach its terminal event or
+    /// `outcome` is not `complete`, an `Error` event of class `network` — a cut-off stream is
+    /// an error, never a silent success.
+    fn end(&mut self, outcome: EndOutcome, out: &mut Vec<StreamEvent>);
+}
+
+/// How a body is framed.
+#[derive(Debug)]
+enum Framing {
+    /// Not decided yet: waiting for the first non-whitespace byte.
+    Undecided(Vec<u8>),
+    Sse(SseDecoder),
+    JsonArray(json_array::JsonArraySplitter),
+}
+
+/// Decodes the body of one 2xx streaming response into normalized events, whatever its
+/// framing: SSE (all APIs), or a streamed JSON array (Gemini without `alt=sse`).
+pub struct ResponseDecoder {
+    framing: Framing,
+    inner: Box<dyn PayloadDecoder>,
+    sse_buf: Vec<SseEvent>,
+    started: bool,
+}
+
+impl ResponseDecoder {
+    pub fn new(api: Api) -> Self {
+        ResponseDecoder {
+            framing: Framing::Undecided(Vec::new()),
+            inner: api.payload_decoder(),
+            sse_buf: Vec::new(),
+            started: false,
+        }
+    }
+
+    fn start(&mut self, out: &mut Vec<StreamEvent>) {
+        if !self.started {
+            self.started = true;
+            out.push(StreamEvent::StartStep);
+        }
+    }
+
+    /// Feed body bytes as they arrive.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) {
+        self.start(out);
+        if let Framing::Undecided(buf) = &mut self.framing {
+            buf.extend_from_slice(bytes);
+            let body = buf.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(buf);
+            let Some(&first) = body.iter().find(|b| !b.is_ascii_whitespace()) else {
+                return;
+            };
+            if buf.len() < 3 && b"\xEF\xBB\xBF".starts_with(buf) {
+                return; // maybe a BOM still arriving
+            }
+            let held = std::mem::take(buf);
+            self.framing = if first == b'[' {
+                Framing::JsonArray(json_array::JsonArraySplitter::new())
+            } else {
+                Framing::Sse(SseDecoder::new())
+            };
+            return self.feed_framed(&held, out);
+        }
+        self.feed_framed(bytes, out);
+    }
+
+    fn feed_framed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) {
+        match &mut self.framing {
+            Framing::Undecided(_) => unreachable!("framing is decided before feed_framed"),
+            Framing::Sse(d) => {
+                d.feed(bytes, &mut self.sse_buf);
+                for ev in self.sse_buf.drain(..) {
+                    self.inner.payload(ev.event.as_deref(), &ev.data, out);
+                }
+            }
+            Framing::JsonArray(s) => {
+                let inner = &mut self.inner;
+                s.feed(bytes, &mut |elem| inner.payload(None, elem, out));
+            }
+        }
+    }
+
+    /// The body ended.
+    pub fn finish(&mut self, outcome: EndOutcome, out: &mut Vec<StreamEvent>) {
+        self.start(out);
+        match &mut self.framing {
+            Framing::Undecided(_) => {}
+            Framing::Sse(d) => {
+                d.finish(&mut self.sse_buf);
+                for ev in self.sse_buf.drain(..) {
+                    self.inner.payload(ev.event.as_deref(), &ev.data, out);
+                }
+            }
+            Framing::JsonArray(s) => {
+                let inner = &mut self.inner;
+                s.finish(&mut |elem| inner.payload(None, elem, out));
+            }
+        }
+        self.inner.end(outcome, out);
+    }
+}
+
+/// Decode one whole response (status, headers, body chunks, outcome) into events: an error
+/// response becomes a single classified `Error`; a 2xx body goes through [`ResponseDecoder`].
+pub fn decode_response<'a>(
+    api: Api,
+    status: u16,
+    headers: &Headers,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+    outcome: EndOutcome,
+) -> Vec<StreamEvent> {
+    let mut out = Vec::new();
+    if !(200..300).contains(&status) {
+        let body: Vec<u8> = chunks.into_iter().flatten().copied().collect();
+        out.push(StreamEvent::Error(
+            api.classify_error(status, headers, &body),
+        ));
+        return out;
+    }
+    let mut dec = ResponseDecoder::new(api);
+    for c in chunks {
+        dec.feed(c, &mut out);
+    }
+    dec.finish(outcome, &mut out);
+    out
+}
+
+/// Decode an NDJSON fixture (vercel `.chunks.txt`: one SSE data payload per line).
+pub fn decode_ndjson(api: Api, text: &str) -> Vec<StreamEvent> {
+    let mut inner = api.payload_decoder();
+    let mut out = vec![StreamEvent::StartStep];
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        inner.payload(None, line, &mut out);
+    }
+    inner.end(EndOutcome::Complete, &mut out);
+    out
+}

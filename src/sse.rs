@@ -1,0 +1,367 @@
+//! Incremental Server-Sent Events decoder (WHATWG HTML §9.2 "event stream interpretation").
+//!
+//! Bytes may arrive in any chunking: one byte at a time, split mid-line, between `\r` and `\n`,
+//! or inside a multi-byte UTF-8 character. Line ends are LF, CRLF or CR; a leading BOM is
+//! dropped; `:` lines are comments; several `data:` lines join with `\n`. Unlike a browser, the
+//! decoder dispatches a final event that lacks its trailing blank line when the stream ends
+//! ([`SseDecoder::finish`]), because providers (Gemini, Groq errors) end streams that way.
+//!
+//! Line splitting works on bytes: `\r` and `\n` never occur inside a UTF-8 multi-byte sequence,
+//! so a line is only decoded once it is complete and a split character cannot be corrupted.
+
+use serde::Serialize;
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SseEvent {
+    /// The `event:` field, `None` when the event had none (the spec's default `message`).
+    pub event: Option<String>,
+    /// The joined `data:` lines, without the final newline.
+    pub data: String,
+    /// The last event id in force when this event was dispatched.
+    pub id: Option<String>,
+}
+
+impl SseEvent {
+    /// The event type, `message` when none was given.
+    pub fn event_type(&self) -> &str {
+        self.event.as_deref().unwrap_or("message")
+    }
+}
+
+/// Streaming SSE decoder. Feed bytes with [`feed`](Self::feed), end with
+/// [`finish`](Self::finish).
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    /// Bytes of the current, not yet terminated line.
+    line: Vec<u8>,
+    /// The previous chunk ended in `\r`: a leading `\n` in the next chunk belongs to it.
+    after_cr: bool,
+    /// How many bytes of a potential leading BOM have been seen (0..=3), or `None` once the
+    /// start of the stream has been passed.
+    bom_seen: Option<u8>,
+    data: String,
+    has_data: bool,
+    event: Option<String>,
+    last_id: Option<String>,
+    retry_ms: Option<u64>,
+    /// Comment lines seen (keep-alives such as `: OPENROUTER PROCESSING`).
+    comments: u64,
+}
+
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+impl SseDecoder {
+    pub fn new() -> Self {
+        SseDecoder {
+            bom_seen: Some(0),
+            ..Default::default()
+        }
+    }
+
+    /// The reconnection time from the last valid `retry:` field.
+    pub fn retry_ms(&self) -> Option<u64> {
+        self.retry_ms
+    }
+
+    /// Number of comment lines seen so far.
+    pub fn comments(&self) -> u64 {
+        self.comments
+    }
+
+    /// Decode a chunk, appending every event it completes to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+        self.feed_with(bytes, &mut |ev| out.push(ev));
+    }
+
+    /// Decode a chunk, handing each completed event to `sink` (no intermediate Vec).
+    pub fn feed_with(&mut self, bytes: &[u8], sink: &mut impl FnMut(SseEvent)) {
+        let mut input: &[u8] = bytes;
+        // Strip a leading BOM, which may itself arrive split over chunks.
+        while let Some(seen) = self.bom_seen {
+            let Some(&b) = input.first() else {
+                return;
+            };
+            if b == BOM[seen as usize] {
+                input = &input[1..];
+                if seen == 2 {
+                    self.bom_seen = None;
+                } else {
+                    self.bom_seen = Some(seen + 1);
+                }
+            } else {
+                // Not a BOM after all: the bytes matched so far are content.
+                self.line.extend_from_slice(&BOM[..seen as usize]);
+                self.bom_seen = None;
+            }
+        }
+        if self.after_cr {
+            if let Some(b'\n') = input.first() {
+                input = &input[1..];
+            }
+            self.after_cr = false;
+        }
+        while !input.is_empty() {
+            match memchr::memchr2(b'\n', b'\r', input) {
+                None => {
+                    self.line.extend_from_slice(input);
+                    break;
+                }
+                Some(pos) => {
+                    let is_cr = input[pos] == b'\r';
+                    if self.line.is_empty() {
+                        self.process_line(&input[..pos], sink);
+                    } else {
+                        self.line.extend_from_slice(&input[..pos]);
+                        let line = std::mem::take(&mut self.line);
+                        self.process_line(&line, sink);
+                        self.line = line;
+                        self.line.clear();
+                    }
+                    input = &input[pos + 1..];
+                    if is_cr {
+                        match input.first() {
+                            Some(b'\n') => input = &input[1..],
+                            Some(_) => {}
+                            None => self.after_cr = true,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The stream ended: process an unterminated last line and dispatch a pending event.
+    pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+        self.finish_with(&mut |ev| out.push(ev));
+    }
+
+    /// [`finish`](Self::finish) with a sink.
+    pub fn finish_with(&mut self, sink: &mut impl FnMut(SseEvent)) {
+        if let Some(seen) = self.bom_seen.take() {
+            // The whole stream was a BOM prefix: those bytes are content.
+            self.line.extend_from_slice(&BOM[..seen as usize]);
+        }
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.process_line(&line, sink);
+        }
+        self.dispatch(sink);
+        self.after_cr = false;
+    }
+
+    fn process_line(&mut self, line: &[u8], sink: &mut impl FnMut(SseEvent)) {
+        if line.is_empty() {
+            self.dispatch(sink);
+            return;
+        }
+        if line[0] == b':' {
+            self.comments += 1;
+            return;
+        }
+        let (field, value) = match memchr::memchr(b':', line) {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &b""[..]),
+        };
+        match field {
+            b"data" => {
+                let value = String::from_utf8_lossy(value);
+                self.data.push_str(&value);
+                self.data.push('\n');
+                self.has_data = true;
+            }
+            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            b"id" if !value.contains(&0) => {
+                self.last_id = Some(String::from_utf8_lossy(value).into_owned());
+            }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                // All ASCII digits, so valid UTF-8; overflow leaves the old value.
+                if let Ok(ms) = String::from_utf8_lossy(value).parse() {
+                    self.retry_ms = Some(ms);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn dispatch(&mut self, sink: &mut impl FnMut(SseEvent)) {
+        if !self.has_data {
+            // Per spec: no data means no event; the event type buffer is reset.
+            self.data.clear();
+            self.event = None;
+            return;
+        }
+        let mut data = std::mem::take(&mut self.data);
+        if data.ends_with('\n') {
+            data.pop();
+        }
+        self.has_data = false;
+        sink(SseEvent {
+            event: self.event.take(),
+            data,
+            id: self.last_id.clone(),
+        });
+    }
+}
+
+/// Decode a whole body in one go.
+pub fn decode_all(bytes: &[u8]) -> Vec<SseEvent> {
+    let mut d = SseDecoder::new();
+    let mut out = Vec::new();
+    d.feed(bytes, &mut out);
+    d.finish(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(event: Option<&str>, data: &str, id: Option<&str>) -> SseEvent {
+        SseEvent {
+            event: event.map(str::to_string),
+            data: data.to_string(),
+            id: id.map(str::to_string),
+        }
+    }
+
+    fn split_everywhere(input: &[u8]) {
+        let whole = decode_all(input);
+        for i in 0..=input.len() {
+            for j in i..=input.len() {
+                let mut d = SseDecoder::new();
+                let mut out = Vec::new();
+                d.feed(&input[..i], &mut out);
+                d.feed(&input[i..j], &mut out);
+                d.feed(&input[j..], &mut out);
+                d.finish(&mut out);
+                assert_eq!(
+                    out,
+                    whole,
+                    "split at {i},{j} of {:?}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn basic_fields() {
+        let out = decode_all(b"event: ping\ndata: {\"a\":1}\nid: 7\n\ndata: x\n\n");
+        assert_eq!(
+            out,
+            vec![
+                ev(Some("ping"), "{\"a\":1}", Some("7")),
+                ev(None, "x", Some("7"))
+            ]
+        );
+        assert_eq!(out[1].event_type(), "message");
+    }
+
+    #[test]
+    fn line_endings_lf_crlf_cr() {
+        let lf = decode_all(b"data: a\n\ndata: b\n\n");
+        let crlf = decode_all(b"data: a\r\n\r\ndata: b\r\n\r\n");
+        let cr = decode_all(b"data: a\r\rdata: b\r\r");
+        let mixed = decode_all(b"data: a\r\n\ndata: b\r\r\n");
+        assert_eq!(lf, vec![ev(None, "a", None), ev(None, "b", None)]);
+        assert_eq!(crlf, lf);
+        assert_eq!(cr, lf);
+        assert_eq!(mixed, lf);
+    }
+
+    #[test]
+    fn comments_and_multiline_data() {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        d.feed(
+            b": OPENROUTER PROCESSING\n\ndata: one\ndata:two\ndata\n\n",
+            &mut out,
+        );
+        assert_eq!(out, vec![ev(None, "one\ntwo\n", None)]);
+        assert_eq!(d.comments(), 1);
+    }
+
+    #[test]
+    fn field_without_colon_and_unknown_fields() {
+        let out = decode_all(b"data\nfoo: bar\n\n");
+        assert_eq!(out, vec![ev(None, "", None)]);
+    }
+
+    #[test]
+    fn only_one_leading_space_is_stripped() {
+        assert_eq!(decode_all(b"data:  two\n\n")[0].data, " two");
+    }
+
+    #[test]
+    fn event_without_data_is_not_dispatched_and_resets_type() {
+        let out = decode_all(b"event: x\n\ndata: y\n\n");
+        assert_eq!(out, vec![ev(None, "y", None)]);
+    }
+
+    #[test]
+    fn retry_field_needs_digits() {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        d.feed(b"retry: 3000\n\nretry: soon\n\n", &mut out);
+        assert_eq!(d.retry_ms(), Some(3000));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn id_with_nul_is_ignored() {
+        let out = decode_all(b"id: a\0b\ndata: x\n\n");
+        assert_eq!(out[0].id, None);
+    }
+
+    #[test]
+    fn bom_is_dropped_once_even_when_split() {
+        let input = b"\xEF\xBB\xBFdata: a\n\n";
+        split_everywhere(input);
+        assert_eq!(decode_all(input), vec![ev(None, "a", None)]);
+        // A second BOM is content (it makes the field name unknown).
+        assert!(decode_all(b"\xEF\xBB\xBF\xEF\xBB\xBFdata: a\n\n").is_empty());
+        // A partial BOM followed by other bytes is content, not dropped.
+        let out = decode_all(b"\xEF\xBBdata: a\n\n");
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn final_event_without_blank_line_is_dispatched_at_finish() {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        d.feed(b"data: {\"last\":true}", &mut out);
+        assert!(out.is_empty());
+        d.finish(&mut out);
+        assert_eq!(out, vec![ev(None, "{\"last\":true}", None)]);
+    }
+
+    #[test]
+    fn split_invariance_on_tricky_input() {
+        split_everywhere(
+            "data: héllo wörld 🎉\r\n\r\n: c\revent: e\rdata: a\r\n\r\ndata: z".as_bytes(),
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        let out = decode_all(b"data: \xff\xfe ok\n\n");
+        assert_eq!(out[0].data, "\u{fffd}\u{fffd} ok");
+    }
+
+    #[test]
+    fn byte_at_a_time() {
+        let input = "event: message_start\ndata: {\"t\":\"日本\"}\r\n\r\n".as_bytes();
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        for b in input {
+            d.feed(std::slice::from_ref(b), &mut out);
+        }
+        d.finish(&mut out);
+        assert_eq!(out, decode_all(input));
+        assert_eq!(out[0].data, "{\"t\":\"日本\"}");
+    }
+}
