@@ -21,7 +21,7 @@ use crate::cassette::{Cassette, CassetteError};
 use crate::conversation::{Conversation, Message};
 use crate::event::{EndOutcome, StreamEvent};
 use crate::processor::{Action, Outcome, PriceTable, Processor, ProcessorConfig, Termination};
-use crate::provider::{Api, ResponseDecoder};
+use crate::provider::ResponseDecoder;
 use crate::report::{
     DetectorRecord, DoomLoopRecord, RetryRecordOut, RunRecord, RunReport, StepDetail, TokenCounts,
 };
@@ -83,12 +83,6 @@ pub fn plan(scenarios: &[Arc<Scenario>]) -> Vec<Job> {
 pub enum RunError {
     #[error(transparent)]
     Cassette(#[from] CassetteError),
-    #[error("{path}: cassette api `{cassette}` does not match scenario api `{scenario}`")]
-    ApiMismatch {
-        path: PathBuf,
-        cassette: Api,
-        scenario: Api,
-    },
 }
 
 /// Run every job on a worker pool and build the report. `on_done` is called after each job
@@ -144,13 +138,6 @@ pub fn replay_job_counted(job: &Job, opts: &RunOptions) -> Result<(RunRecord, u6
     let started = Instant::now();
     let cassette = Cassette::load(&job.cassette)?;
     let sc = &job.scenario;
-    if cassette.header.api != sc.api {
-        return Err(RunError::ApiMismatch {
-            path: job.cassette.clone(),
-            cassette: cassette.header.api,
-            scenario: sc.api,
-        });
-    }
     let (mut rec, events) = replay_counted(sc, &cassette, &job.cassette, opts);
     rec.failures = sc.expect.check(&rec);
     rec.passed = rec.failures.is_empty();
@@ -216,12 +203,17 @@ pub fn replay_counted(
     opts: &RunOptions,
 ) -> (RunRecord, u64) {
     let mode = opts.match_mode.unwrap_or(sc.policy.match_mode);
-    let cfg = processor_config(sc, opts, Some(&cassette.header.provider));
+    let mut cfg = processor_config(sc, opts, cassette.header.provider.as_deref());
+    if let Some(m) = cassette.header.model.as_ref().filter(|m| !m.is_empty()) {
+        cfg.model = m.clone();
+    }
     let mut processor = Processor::new(cfg, initial_conversation(sc));
     let mut replay = CassetteReplay::new(cassette, mode);
     let mut scripts = ToolScripts::new(sc);
     let mut stats = DriverStats::default();
-    let api = sc.api;
+    // Each cassette replays through its own wire API: one scenario may be recorded against
+    // several providers for comparison.
+    let api = cassette.header.api;
 
     let mut now: u64 = 0;
     let mut action = processor.start(now);
@@ -329,7 +321,7 @@ pub fn replay_counted(
         }
     }
 
-    if cassette.truncated {
+    if cassette.is_truncated() {
         stats.warnings.push(format!(
             "cassette was cut short (no footer): replayed its {} complete interactions",
             cassette.interactions.len()
@@ -437,13 +429,18 @@ fn build_record(
     RunRecord {
         scenario: sc.name.clone(),
         cassette: display_path(cassette_path),
-        api: sc.api.to_string(),
-        provider: cassette.header.provider.clone(),
-        model: if cassette.header.model.is_empty() {
-            sc.model.clone()
-        } else {
-            cassette.header.model.clone()
-        },
+        api: cassette.header.api.to_string(),
+        provider: cassette
+            .header
+            .provider
+            .clone()
+            .unwrap_or_else(|| "unknown".to_string()),
+        model: cassette
+            .header
+            .model
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| sc.model.clone()),
         finish: outcome
             .termination
             .map(|t| t.to_string())
@@ -488,7 +485,7 @@ fn build_record(
         passed: true,
         failures: Vec::new(),
         unused_interactions: Some(unused as u64),
-        truncated: cassette.truncated,
+        truncated: cassette.is_truncated(),
         warnings,
         divergence: stats.divergence,
         stream_ms: Some(stats.stream_ms),
