@@ -47,13 +47,13 @@ pub fn decode_file(api: Api, rel: &str) -> Vec<StreamEvent> {
 
 pub fn decode_bytes(api: Api, name: &str, bytes: &[u8], outcome: EndOutcome) -> Vec<StreamEvent> {
     if is_ndjson(name) {
+        // `decode_ndjson` always ends `complete`; other outcomes go through SSE re-framing.
         let text = String::from_utf8_lossy(bytes);
-        let mut ev = decode_ndjson(api, &text);
-        if outcome != EndOutcome::Complete {
-            // decode_ndjson always ends Complete; emulate the outcome by re-decoding.
-            ev = ndjson_as_sse_events(api, &text, outcome);
+        if outcome == EndOutcome::Complete {
+            decode_ndjson(api, &text)
+        } else {
+            ndjson_as_sse_events(api, &text, outcome)
         }
-        ev
     } else {
         decode_chunks(api, &[bytes], outcome)
     }
