@@ -3,6 +3,7 @@
 
     python3 tools/build_corpus.py                 # writes recordings/*.jsonl and recordings/README.md
     python3 tools/build_corpus.py --check         # rebuilds in memory, fails if a file on disk differs
+    python3 tools/build_corpus.py --validate      # checks recordings/*.jsonl and scenarios/*.toml only
     python3 tools/build_corpus.py --streams DIR   # where the real provider streams live
 
 Inputs:
@@ -499,7 +500,7 @@ def request_body(c: "CassetteSpec", history: list[Turn]) -> dict:
             msgs.append(m)
             for call, output, _err in turn.results:
                 msgs.append({"role": "tool", "tool_call_id": call.id, "content": output})
-        body = {"model": c.request_model, "stream": True, "stream_options": {"include_usage": True}, "messages": msgs}
+        body = {"model": c.model, "stream": True, "stream_options": {"include_usage": True}, "messages": msgs}
         if c.max_tokens:
             body["max_tokens"] = c.max_tokens
         if c.tools:
@@ -515,7 +516,7 @@ def request_body(c: "CassetteSpec", history: list[Turn]) -> dict:
                 items.append({"type": "function_call", "call_id": k.id, "name": k.name, "arguments": k.args})
             for call, output, _err in turn.results:
                 items.append({"type": "function_call_output", "call_id": call.id, "output": output})
-        body = {"model": c.request_model, "stream": True}
+        body = {"model": c.model, "stream": True}
         if c.system:
             body["instructions"] = c.system
         body["input"] = items
@@ -540,7 +541,7 @@ def request_body(c: "CassetteSpec", history: list[Turn]) -> dict:
                 msgs.append({"role": "user", "content": [
                     {"type": "tool_result", "tool_use_id": call.id, "content": output, **({"is_error": True} if err else {})}
                     for call, output, err in turn.results]})
-        body = {"model": c.request_model, "max_tokens": c.max_tokens or 8192, "stream": True}
+        body = {"model": c.model, "max_tokens": c.max_tokens or 8192, "stream": True}
         if c.system:
             body["system"] = c.system
         body["messages"] = msgs
@@ -602,14 +603,10 @@ class CassetteSpec:
     results: Callable[[int, Call], tuple[str, bool]] | None = None
     synthetic: bool = False
     changes: str = ""
-    request_model: str = ""
     provider_tools: list[dict] = field(default_factory=list)
     max_tokens: int | None = None
     thinking: bool = False
     mid_utf8: bool = False           # allow chunk cuts inside UTF-8 sequences (those chunks become `b64`)
-
-    def __post_init__(self):
-        self.request_model = self.request_model or self.model
 
 
 def response_headers(c: CassetteSpec, att: Attempt, rng: random.Random) -> dict:
@@ -698,7 +695,7 @@ def build_cassette(c: CassetteSpec) -> tuple[bytes, list[str]]:
         for attempt_no, att in enumerate(attempts, 1):
             iid += 1
             lines.append(dump({"kind": "request", "id": iid, "step": step_no, "attempt": attempt_no,
-                               "method": "POST", "url": endpoint(c.api, c.provider, c.request_model),
+                               "method": "POST", "url": endpoint(c.api, c.provider, c.model),
                                "headers": {"content-type": "application/json"},
                                "body": request_body(c, history)}))
             head_ms = rng.randint(180, 900) if att.status == 200 else rng.randint(60, 400)
@@ -795,7 +792,7 @@ def corpus(s: Streams) -> list[CassetteSpec]:
         "doom-parallel-identical.anthropic.jsonl", ["doom-parallel-identical"], "anthropic", "anthropic", model,
         CODING_SYSTEM, "Why does `cargo build` fail with error E0432 in src/lib.rs?", [READ, GREP],
         [[Attempt(step1, origin="synthetic")], [Attempt(step2, origin="synthetic")]],
-        by_tool({"read": lib_rs}), synthetic=True, request_model="claude-sonnet-4-0",
+        by_tool({"read": lib_rs}), synthetic=True,
         changes="synthetic (no real stream holds three identical parallel calls): step 1 = text + three identical "
                 "`read` tool_use blocks; step 2 = final text, so `doom_action = \"allow\"` can finish"))
 
@@ -814,7 +811,7 @@ def corpus(s: Streams) -> list[CassetteSpec]:
 
     # ---- A,B,A,B,A,B cycle ---------------------------------------------------------------------------
     rng = random.Random("synthetic:doom-cycle")
-    model = "gpt-4o-mini-2024-07-18"
+    model = "gpt-4o-mini"
     steps = []
     for n in range(6):
         call = ("read", '{"path":"src/config.rs"}') if n % 2 == 0 else ("grep", '{"pattern":"fn parse_config"}')
@@ -831,7 +828,7 @@ def corpus(s: Streams) -> list[CassetteSpec]:
         "doom-cycle.openai-chat.jsonl", ["doom-cycle"], "openai-chat", "openai", model, CODING_SYSTEM,
         "Find where parse_config is defined and fix the panic on an empty config file.", [READ, GREP], steps,
         by_tool({"read": config_rs, "grep": "src/config.rs:5:pub fn parse_config(text: &str) -> Config {"}),
-        synthetic=True, request_model="gpt-4o-mini",
+        synthetic=True,
         changes="synthetic (needs different calls per step): read/grep alternating for 6 steps with fresh call "
                 "ids, then a final text step"))
 
@@ -846,16 +843,16 @@ def corpus(s: Streams) -> list[CassetteSpec]:
         [[Attempt(openai_chat_stream(rng, model, calls=calls, usage=(402, 71)), origin="synthetic")],
          [Attempt(openai_chat_stream(rng, model, text="src/main.rs has only 4 lines: `main` collects the arguments "
                                      "and calls `tapeloop::cli::run`.", usage=(598, 24)), origin="synthetic")]],
-        by_tool({"read": main_rs}), synthetic=True, request_model="gpt-4o-mini",
+        by_tool({"read": main_rs}), synthetic=True,
         changes="synthetic (no real stream has reordered keys): one response with three `read` calls whose "
                 "arguments differ only in key order, then a final text step"))
 
     # ---- repeated identical parallel fan-out (real) ---------------------------------------------------
     f1, f2 = "openai-chat/mirascope__parallel_tool_calls.turn1.sse", "openai-chat/mirascope__parallel_tool_calls.turn2.sse"
     out.append(CassetteSpec(
-        "doom-fanout.openai-chat.jsonl", ["doom-fanout"], "openai-chat", "openai", "gpt-4o-2024-08-06",
+        "doom-fanout.openai-chat.jsonl", ["doom-fanout"], "openai-chat", "openai", "gpt-4o",
         MIRASCOPE_SYSTEM, MIRASCOPE_PROMPT, [SECRET], [[real(f1)] for _ in range(4)] + [[real(f2)]],
-        by_tool({"secret_retrieval_tool": secret}), request_model="gpt-4o",
+        by_tool({"secret_retrieval_tool": secret}),
         changes="re-sequenced: the real two-call parallel turn 1 repeated for steps 1-4 (same call ids every "
                 "time), then the real final-text turn 2 as step 5; chunked; request bodies rebuilt"))
 
@@ -866,8 +863,8 @@ def corpus(s: Streams) -> list[CassetteSpec]:
         "additionalProperties": False})
     out.append(CassetteSpec(
         "doom-no-progress.openai-responses.jsonl", ["doom-no-progress"], "openai-responses", "openai",
-        "gpt-4o-2024-08-06", None, "What is the capital of France?", [capital],
-        [[real(r1)] for _ in range(4)] + [[real(r2)]], by_tool({"get_capital": "Paris"}), request_model="gpt-4o",
+        "gpt-4o", None, "What is the capital of France?", [capital],
+        [[real(r1)] for _ in range(4)] + [[real(r2)]], by_tool({"get_capital": "Paris"}),
         changes="re-sequenced: the real function_call turn 1 repeated for steps 1-4 (same call_id every time, "
                 "same tool output `Paris`), then the real text turn 2 as step 5; chunked"))
 
@@ -892,7 +889,7 @@ def corpus(s: Streams) -> list[CassetteSpec]:
 
     # ---- polling a job whose status changes ------------------------------------------------------------
     rng = random.Random("synthetic:polling")
-    model = "gpt-4o-mini-2024-07-18"
+    model = "gpt-4o-mini"
     check = Tool("check_job", "Get the status of a deployment job", {
         "type": "object", "properties": {"job_id": {"type": "string"}}, "required": ["job_id"]})
     statuses = {1: '{"status":"running","progress":12}', 2: '{"status":"running","progress":48}',
@@ -907,7 +904,7 @@ def corpus(s: Streams) -> list[CassetteSpec]:
         "polling-job-status.openai-chat.jsonl", ["polling-job-status", "polling-job-status-consecutive"],
         "openai-chat", "openai", model, "You are a deployment assistant.",
         "Job job-7f3a is deploying build 512 to staging. Tell me when it is live.", [check], steps,
-        by_step(statuses), synthetic=True, request_model="gpt-4o-mini",
+        by_step(statuses), synthetic=True,
         changes="synthetic (needs a changing tool result per step): check_job with the same arguments 4 times, "
                 "fresh call ids, tool lines carrying progress 12/48/91/succeeded, then a final text step"))
 
@@ -944,7 +941,7 @@ def corpus(s: Streams) -> list[CassetteSpec]:
     out.append(CassetteSpec(
         "rerun-tests-after-fix.anthropic.jsonl", ["rerun-tests-after-fix"], "anthropic", "anthropic", model,
         CODING_SYSTEM, "The test suite fails. Fix it.", [run_tests, edit], steps, by_step(test_results),
-        synthetic=True, request_model="claude-sonnet-4-0",
+        synthetic=True,
         changes="synthetic (needs a test/fix/test sequence): run_tests, edit, run_tests, edit, run_tests with "
                 "changing results, then a final text step"))
 
@@ -955,13 +952,13 @@ def corpus(s: Streams) -> list[CassetteSpec]:
                    "https://platform.openai.com/account/rate-limits to learn more.",
         "type": "requests", "param": None, "code": "rate_limit_exceeded"}})
     out.append(CassetteSpec(
-        "retry-429.openai-chat.jsonl", ["retry-429-retry-after"], "openai-chat", "openai", "gpt-4o-2024-08-06",
+        "retry-429.openai-chat.jsonl", ["retry-429-retry-after"], "openai-chat", "openai", "gpt-4o",
         MIRASCOPE_SYSTEM, MIRASCOPE_PROMPT, [SECRET],
         [[Attempt(rate_body, status=429, origin="synthetic 429", headers={
             "content-type": "application/json; charset=utf-8", "retry-after": "7",
             "x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "0",
             "x-ratelimit-reset-requests": "6.2s"}), real(f1)], [real(f2)]],
-        by_tool({"secret_retrieval_tool": secret}), request_model="gpt-4o",
+        by_tool({"secret_retrieval_tool": secret}),
         changes="step 1 attempt 1 is a synthetic HTTP 429 (no real 429 with headers exists, notes §8) with "
                 "`retry-after: 7`; attempt 2 and step 2 are the real mirascope turns; chunked"))
 
@@ -983,13 +980,13 @@ def corpus(s: Streams) -> list[CassetteSpec]:
         [[Attempt(compact(overloaded), status=529, origin="synthetic 529",
                   headers={"content-type": "application/json", "x-should-retry": "true"}),
           Attempt(midstream, origin="synthetic overloaded_error mid-stream"), real(a1)], [real(a2)]],
-        by_tool({"secret_retrieval_tool": secret}), request_model="claude-sonnet-4-0",
+        by_tool({"secret_retrieval_tool": secret}),
         changes="step 1 attempt 1: synthetic HTTP 529 overloaded_error JSON; attempt 2: synthetic 200 stream "
                 "cut by `event: error` overloaded_error after 3 text deltas (no real recording exists, notes §2/§8); "
                 "attempt 3 and step 2: the real mirascope turns"))
 
     # ---- 5xx storm that exhausts the retries --------------------------------------------------------------
-    model = "gpt-4o-mini-2024-07-18"
+    model = "gpt-4o-mini"
     e500 = pretty_error({"error": {"message": "The server had an error while processing your request. Sorry about that!",
                                    "type": "server_error", "param": None, "code": None}})
     e503 = pretty_error({"error": {"message": "The engine is currently overloaded, please try again later",
@@ -1013,7 +1010,7 @@ def corpus(s: Streams) -> list[CassetteSpec]:
     out.append(CassetteSpec(
         "retry-5xx-storm.openai-chat.jsonl", ["retry-5xx-exhausted", "retry-5xx-exhausted-seed"], "openai-chat",
         "openai", model, "You are a triage assistant.", "Summarise the open issues labelled bug.", [issues],
-        [storm], None, synthetic=True, request_model="gpt-4o-mini",
+        [storm], None, synthetic=True,
         changes="synthetic (no real 5xx recording exists, notes §8): 11 failed attempts of step 1 cycling "
                 "500 / 502 (Cloudflare HTML) / 503, no retry-after headers; no success"))
 
@@ -1022,9 +1019,9 @@ def corpus(s: Streams) -> list[CassetteSpec]:
     cut = body1.index("event: response.function_call_arguments.done") + 37
     out.append(CassetteSpec(
         "retry-reset.openai-responses.jsonl", ["retry-connection-reset"], "openai-responses", "openai",
-        "gpt-4o-2024-08-06", None, "What is the capital of France?", [capital],
+        "gpt-4o", None, "What is the capital of France?", [capital],
         [[Attempt(body1, outcome="reset", cut_at=len(body1[:cut].encode()), origin=r1), real(r1)], [real(r2)]],
-        by_tool({"get_capital": "Paris"}), request_model="gpt-4o",
+        by_tool({"get_capital": "Paris"}),
         changes="step 1 attempt 1: the real turn 1 bytes cut 37 bytes into the `function_call_arguments.done` "
                 "event, `end.outcome = reset` (a synthetic cut of real bytes); attempt 2 and step 2: the real turns"))
 
@@ -1034,7 +1031,7 @@ def corpus(s: Streams) -> list[CassetteSpec]:
     weather = Attempt(s.from_kept_cassette(c_yaml, 1, 0, c0), origin=c_yaml + "#1")
     obj = lambda props, req: {"type": "object", "properties": props, "required": req, "additionalProperties": False}
     out.append(CassetteSpec(
-        "complex-agent-run.openai-chat.jsonl", ["context-overflow"], "openai-chat", "openai", "gpt-4o-2024-08-06",
+        "complex-agent-run.openai-chat.jsonl", ["context-overflow"], "openai-chat", "openai", "gpt-4o",
         None, "Tell me: the capital of the country; the weather there; the product name",
         [Tool("get_country", "", obj({}, [])), Tool("get_product_name", "", obj({}, [])),
          Tool("get_weather", "", obj({"city": {"type": "string"}}, ["city"])),
@@ -1043,7 +1040,7 @@ def corpus(s: Streams) -> list[CassetteSpec]:
                                            ["label", "answer"])}}, ["answers"]))],
         [[real(c0)], [weather], [real(c2)]],
         by_tool({"get_country": "Mexico", "get_product_name": "Pydantic AI", "get_weather": "sunny",
-                 "final_result": "Final result processed."}), request_model="gpt-4o",
+                 "final_result": "Final result processed."}),
         changes="real three-step loop in recorded order (interaction #1 decoded from the kept vcrpy cassette, "
                 "checked byte-exact against #0); tool outputs from the recorded follow-up requests; chunked"))
 
@@ -1055,13 +1052,13 @@ def corpus(s: Streams) -> list[CassetteSpec]:
     common = dict(system=MIRASCOPE_SYSTEM, prompt=MIRASCOPE_PROMPT, tools=[SECRET],
                   results=by_tool({"secret_retrieval_tool": secret}))
     out.append(CassetteSpec("call-with-tools.anthropic.jsonl", ["call-with-tools"], "anthropic", "anthropic",
-                            "claude-sonnet-4-20250514", steps=[[real(a1)], [real(a2)]], request_model="claude-sonnet-4-0",
+                            "claude-sonnet-4-20250514", steps=[[real(a1)], [real(a2)]],
                             changes="real turns 1 and 2 in recorded order; chunked", **common))
     out.append(CassetteSpec("call-with-tools.openai-chat.jsonl", ["call-with-tools"], "openai-chat", "openai",
-                            "gpt-4o-2024-08-06", steps=[[real(f1)], [real(f2)]], request_model="gpt-4o",
+                            "gpt-4o", steps=[[real(f1)], [real(f2)]],
                             changes="real turns 1 and 2 in recorded order; chunked", **common))
     out.append(CassetteSpec("call-with-tools.openai-responses.jsonl", ["call-with-tools"], "openai-responses",
-                            "openai", "gpt-4o-2024-08-06", steps=[[real(rs1)], [rs2]], request_model="gpt-4o",
+                            "openai", "gpt-4o", steps=[[real(rs1)], [rs2]],
                             changes="real turn 1; turn 2 decoded from the kept vcrpy cassette (#1), decoder checked "
                                     "byte-exact against #0; chunked", **common))
     out.append(CassetteSpec("call-with-tools.gemini.jsonl", ["call-with-tools"], "gemini", "google",
@@ -1098,8 +1095,8 @@ def corpus(s: Streams) -> list[CassetteSpec]:
         changes="real single turn; chunked; prompt shortened (the recorded one repeats the sentence far more)"))
     out.append(CassetteSpec(
         "prompt-cache.openai-responses.jsonl", ["prompt-cache-responses"], "openai-responses", "openai",
-        "gpt-5-2025-08-07", "You are a helpful assistant.", "What is the weather in San Francisco today?", [],
-        [[real("openai-responses/pydantic-ai__web_search_cached_tokens.sse")]], None, request_model="gpt-5",
+        "gpt-5", "You are a helpful assistant.", "What is the weather in San Francisco today?", [],
+        [[real("openai-responses/pydantic-ai__web_search_cached_tokens.sse")]], None,
         provider_tools=[{"type": "web_search"}], changes="real single turn; chunked"))
 
     # ---- provider errors ----------------------------------------------------------------------------------
@@ -1121,9 +1118,9 @@ def corpus(s: Streams) -> list[CassetteSpec]:
 
     # ---- finish_reason length ------------------------------------------------------------------------------
     out.append(CassetteSpec(
-        "finish-length.openai-chat.jsonl", ["finish-length"], "openai-chat", "openai", "gpt-4o-2024-08-06", None,
+        "finish-length.openai-chat.jsonl", ["finish-length"], "openai-chat", "openai", "gpt-4o", None,
         "List all U.S. states.", [], [[real("openai-chat/mirascope__finish_length.sse")]], None,
-        request_model="gpt-4o", max_tokens=50, changes="real single turn; chunked"))
+         max_tokens=50, changes="real single turn; chunked"))
 
     # ---- Gemini 429 whose retry hint lives in the body ------------------------------------------------------
     gt1, gt2 = "gemini/pydantic-ai__tool_call_thought_signature.turn1.sse", "gemini/pydantic-ai__tool_call_thought_signature.turn2.sse"
@@ -1171,6 +1168,8 @@ generated; do not edit by hand. Regenerate from the repository root with
 ```sh
 python3 tools/build_corpus.py          # rewrite recordings/*.jsonl and this README
 python3 tools/build_corpus.py --check  # fail if anything on disk differs from a fresh build
+python3 tools/build_corpus.py --validate  # check every cassette (footer hash, ids, tool lines) and every
+                                          # scenario (FORMATS.md keys, cassette paths, tools, prompts)
 ```
 
 The builder reads the real provider streams from `../shared/provider-streams/` (beside the checkout, or
@@ -1343,6 +1342,24 @@ def validate_cassette(path: Path) -> tuple[list[str], dict]:
     return problems, {"header": objs[0], "calls": calls_by_step}
 
 
+def first_request_texts(path: Path) -> tuple[str | None, str | None]:
+    """(system, prompt) as sent in a cassette's first request body."""
+    with path.open(encoding="utf-8") as f:
+        f.readline()
+        req = json.loads(f.readline())
+    api = json.loads(path.open(encoding="utf-8").readline())["api"]
+    b = req["body"]
+    if api == "openai-chat":
+        sysm = next((m["content"] for m in b["messages"] if m["role"] == "system"), None)
+        return sysm, next(m["content"] for m in b["messages"] if m["role"] == "user")
+    if api == "openai-responses":
+        return b.get("instructions"), b["input"][0]["content"]
+    if api == "anthropic":
+        return b.get("system"), b["messages"][0]["content"]
+    sysm = b.get("systemInstruction", {}).get("parts", [{}])[0].get("text")
+    return sysm, b["contents"][0]["parts"][0]["text"]
+
+
 def validate_scenarios(scen_dir: Path) -> list[str]:
     import tomllib
     problems: list[str] = []
@@ -1395,6 +1412,9 @@ def validate_scenarios(scen_dir: Path) -> list[str]:
             hdr = info["header"]
             if len(sc["cassettes"]) == 1 and (hdr["api"] != sc.get("api") or hdr["model"] != sc.get("model")):
                 problems.append(f"{where}: api/model differ from {cpath.name}'s header")
+            system, prompt = first_request_texts(cpath)
+            if (system, prompt) != (sc.get("system"), sc.get("prompt")):
+                problems.append(f"{where}: system/prompt differ from {cpath.name}'s first request")
             called = {c.name for calls in info["calls"].values() for c in calls}
             if called - declared:
                 problems.append(f"{where}: {cpath.name} calls undeclared tools {sorted(called - declared)}")
