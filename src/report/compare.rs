@@ -166,6 +166,9 @@ fn report_cells(r: &RunRecord) -> Vec<String> {
     ]
 }
 
+/// (change, scenario, cassette file, [(cell text, highlighted)]).
+type DiffRow = (String, String, String, Vec<(String, bool)>);
+
 /// Two reports side by side per scenario × cassette (sorted): unchanged values plain, changed
 /// ones as `before → after`, highlighted (ANSI bold yellow, or `**bold**` in Markdown). Runs
 /// only in one report are marked `new` or `removed`. Ends with a count line.
@@ -180,8 +183,7 @@ pub fn compare_reports(before: &RunReport, after: &RunReport, style: Style) -> S
     let keys: BTreeSet<&(String, String)> = b.keys().chain(a.keys()).collect();
     let markdown = style == Style::Markdown;
     let (mut changed, mut same, mut added, mut removed) = (0, 0, 0, 0);
-    // (change, scenario, cassette, [(text, highlighted)])
-    let mut rows: Vec<(String, String, String, Vec<(String, bool)>)> = Vec::new();
+    let mut rows: Vec<DiffRow> = Vec::new();
     for key in keys {
         let file = key
             .1
