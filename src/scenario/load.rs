@@ -813,7 +813,9 @@ impl<'a> Ctx<'a> {
                 None
             }
             (None, None) => {
-                if r.t.get("output").is_none() && r.t.get("error").is_none() {
+                // Absent (not mistyped) and not explained by an unknown-key error already.
+                let typo = r.t.iter().any(|(k, _)| !RESULT_KEYS.contains(&k));
+                if r.t.get("output").is_none() && r.t.get("error").is_none() && !typo {
                     let span = r.span.clone();
                     self.error(
                         span,
@@ -904,6 +906,10 @@ impl<'a> Ctx<'a> {
         max: Option<f64>,
     ) -> Option<()> {
         let has = |k: &str| sub.t.get(k).is_some();
+        if sub.t.iter().any(|(k, _)| !BOUND_KEYS.contains(&k)) {
+            // Already reported as an unknown key; "needs min or max" would only repeat it.
+            return None;
+        }
         if !has("min") && !has("max") {
             let span = self.value_span(t, key);
             self.error(
