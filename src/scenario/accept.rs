@@ -142,11 +142,20 @@ pub fn plan_text(
 }
 
 /// Set `key`, keeping the old value's comments and spacing when it is replaced.
+/// Replaces the item in place (`insert` would reset the key's decor, dropping the comment
+/// lines above it).
 fn set(table: &mut dyn TableLike, key: &str, mut value: Value) {
-    if let Some(old) = table.get(key).and_then(|i| i.as_value()) {
-        *value.decor_mut() = old.decor().clone();
+    match table.get_mut(key) {
+        Some(item) => {
+            if let Some(old) = item.as_value() {
+                *value.decor_mut() = old.decor().clone();
+            }
+            *item = Item::Value(value);
+        }
+        None => {
+            table.insert(key, Item::Value(value));
+        }
     }
-    table.insert(key, Item::Value(value));
 }
 
 fn range_value(min: u64, max: u64) -> Value {
