@@ -21,6 +21,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub use self::csv::CSV_HEADER;
 pub use baseline::{
     compare_to_baseline, load_baseline, save_baseline, Regression, RegressionRules, Threshold,
     DEFAULT_BASELINE_DIR,
