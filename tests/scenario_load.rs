@@ -460,3 +460,30 @@ fn discover_finds_toml_recursively_sorted() {
     assert_eq!(rel, vec!["a/c.toml", "a/z.toml", "b.toml"]);
     assert!(scenario::discover(&root.join("missing")).is_err());
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Any edit of a valid scenario (a cut, or an inserted character) loads or gives
+        /// positioned errors; it never panics.
+        #[test]
+        fn mutated_example_gives_errors_not_panics(cut in 0usize..1500, len in 0usize..6, ch in any::<char>()) {
+            let text = std::fs::read_to_string(fixture()).unwrap();
+            let mut chars: Vec<char> = text.chars().collect();
+            let at = cut.min(chars.len());
+            let end = (at + len).min(chars.len());
+            chars.splice(at..end, [ch]);
+            let mutated: String = chars.into_iter().collect();
+            let opts = LoadOptions { check_cassettes: false };
+            if let Err(errors) = scenario::parse_str(&mutated, &fixture(), &opts) {
+                prop_assert!(!errors.is_empty());
+                for e in errors {
+                    prop_assert!(e.line >= 1 && e.line <= mutated.lines().count() + 1, "{e}");
+                }
+            }
+        }
+    }
+}

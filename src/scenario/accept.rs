@@ -94,7 +94,7 @@ pub fn plan_text(
     let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
         let line = e
             .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+            .map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1)
             .unwrap_or(0);
         ScenarioError {
             path: path.to_path_buf(),
