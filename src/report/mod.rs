@@ -1,1 +1,131 @@
-//! Run reports.
+//! Run reports: the model (FORMATS.md "Run report"), every output format, baselines,
+//! comparisons, and merging of sharded runs.
+//!
+//! Everything here works on plain data ([`RunReport`], [`RunRecord`]); nothing runs scenarios.
+//! Renderers are pure functions of the report, so identical reports render identically (the
+//! only nondeterministic input is the optional `wall_ms`).
+
+pub mod baseline;
+pub mod compare;
+mod csv;
+mod html;
+mod json;
+mod junit;
+mod markdown;
+pub mod merge;
+pub mod model;
+mod table;
+mod text;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+pub use self::csv::CSV_HEADER;
+pub use baseline::{
+    compare_to_baseline, load_baseline, save_baseline, Regression, RegressionRules, Threshold,
+    DEFAULT_BASELINE_DIR,
+};
+pub use compare::{compare_providers, compare_reports, Style};
+pub use merge::{merge, partition_index, Partition};
+pub use model::{
+    DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord, RunReport, StepDetail, Summary,
+    FINISH_REASONS, REPORT_FORMAT,
+};
+
+/// Errors reading, writing or combining reports. Each names its file (or origin) and, for
+/// JSON, the line and column.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}:{line}:{column}: not a valid run report: {message}")]
+    Json {
+        origin: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{origin}: unsupported report format {found}: this tapeloop reads format 1")]
+    UnsupportedFormat { origin: String, found: String },
+    #[error("baseline name `{0}` is not allowed: use letters, digits, `.`, `_` and `-` (not starting with `.`)")]
+    BadBaselineName(String),
+    #[error("cannot merge: {0}")]
+    Merge(String),
+}
+
+/// An output format for [`render`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Aligned terminal table with failures and a summary line.
+    Table,
+    /// Pretty JSON, FORMATS.md "Run report".
+    Json,
+    /// One row per run, with a header row.
+    Csv,
+    /// JUnit XML for CI test result views.
+    Junit,
+    /// A GitHub-flavoured Markdown table and failure list.
+    Markdown,
+    /// A single self-contained HTML page.
+    Html,
+}
+
+/// The names of [`Format`]s.
+pub const FORMATS: &[&str] = &["table", "json", "csv", "junit", "markdown", "html"];
+
+impl Format {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Junit => "junit",
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "table" => Format::Table,
+            "json" => Format::Json,
+            "csv" => Format::Csv,
+            "junit" => Format::Junit,
+            "markdown" | "md" => Format::Markdown,
+            "html" => Format::Html,
+            _ => {
+                return Err(format!(
+                    "unknown report format `{s}`: expected one of {}",
+                    FORMATS.join(", ")
+                ))
+            }
+        })
+    }
+}
+
+/// Render a report. `color` enables ANSI escapes in the table format only (the CLI decides it
+/// from `NO_COLOR` and whether stdout is a terminal); every other format ignores it.
+pub fn render(report: &RunReport, format: Format, color: bool) -> String {
+    match format {
+        Format::Table => table::render(report, color),
+        Format::Json => json::render(report),
+        Format::Csv => csv::render(report),
+        Format::Junit => junit::render(report),
+        Format::Markdown => markdown::render(report),
+        Format::Html => html::render(report),
+    }
+}

@@ -1,0 +1,259 @@
+//! Shared text helpers for the renderers: number formatting, escaping, aligned grids.
+
+use super::model::RunRecord;
+
+pub(crate) const RESET: &str = "\x1b[0m";
+pub(crate) const BOLD: &str = "\x1b[1m";
+pub(crate) const RED: &str = "\x1b[31m";
+pub(crate) const GREEN: &str = "\x1b[32m";
+pub(crate) const YELLOW: &str = "\x1b[33m";
+pub(crate) const DIM: &str = "\x1b[2m";
+
+/// The placeholder for "nothing" in tables.
+pub(crate) const NONE: &str = "—";
+
+/// Milliseconds as a short human duration: `412ms`, `5.21s`, `2m05s`.
+pub(crate) fn format_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.2}s", ms as f64 / 1000.0)
+    } else {
+        let s = ms / 1000;
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+/// A dollar amount with enough precision for sub-cent agent runs: `$0.00024`, `$1.25`.
+pub(crate) fn format_usd(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("${v}");
+    }
+    let s = if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        let s = format!("{v:.6}");
+        let s = s.trim_end_matches('0');
+        if s.ends_with('.') {
+            format!("{s}00")
+        } else if s.len() - s.find('.').unwrap_or(0) < 3 {
+            format!("{s}0")
+        } else {
+            s.to_string()
+        }
+    };
+    format!("${s}")
+}
+
+/// `3/read/opencode`, or `—` when no doom loop fired.
+pub(crate) fn doom_cell(r: &RunRecord) -> String {
+    match &r.doom_loop {
+        Some(d) => format!("{}/{}/{}", d.step, d.tool, d.detector),
+        None => NONE.to_string(),
+    }
+}
+
+/// Retry count and total wait: `2 (4.00s)`, or `0`.
+pub(crate) fn retries_cell(r: &RunRecord) -> String {
+    if r.retries.is_empty() {
+        "0".to_string()
+    } else {
+        format!("{} ({})", r.retries.len(), format_ms(r.retry_wait_ms()))
+    }
+}
+
+/// Replace control characters (including ESC) with visible `\u{..}` escapes so that hostile
+/// names cannot inject terminal escapes or break line-oriented output.
+pub(crate) fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Escape text for a GitHub-flavoured Markdown table cell or list item: backslash-escapes the
+/// characters that change meaning (emphasis, code, links, HTML, pipes) and flattens newlines.
+pub(crate) fn md_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => out.push_str(&format!("\\\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escape text for HTML element content and attribute values.
+pub(crate) fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One table cell: its text and an optional ANSI style applied only when colour is on.
+#[derive(Debug, Clone)]
+pub(crate) struct Cell {
+    pub text: String,
+    pub style: Option<&'static str>,
+}
+
+impl Cell {
+    pub fn plain(text: impl Into<String>) -> Cell {
+        Cell {
+            text: sanitize(&text.into()),
+            style: None,
+        }
+    }
+    pub fn styled(text: impl Into<String>, style: &'static str) -> Cell {
+        Cell {
+            text: sanitize(&text.into()),
+            style: Some(style),
+        }
+    }
+}
+
+/// Column-aligned text grid (two spaces between columns; `right[i]` right-aligns column i).
+pub(crate) struct Grid {
+    pub headers: Vec<String>,
+    pub right: Vec<bool>,
+    pub rows: Vec<Vec<Cell>>,
+    /// Optional line above the headers labelling consecutive column groups: (label, columns).
+    pub groups: Vec<(String, usize)>,
+}
+
+impl Grid {
+    pub fn render(&self, color: bool) -> String {
+        let n = self.headers.len();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, c) in row.iter().enumerate().take(n) {
+                widths[i] = widths[i].max(c.text.chars().count());
+            }
+        }
+        let mut out = String::new();
+        if !self.groups.is_empty() {
+            let mut line = String::new();
+            let mut col = 0;
+            for (label, span) in &self.groups {
+                let span_end = (col + span).min(n);
+                if col >= span_end {
+                    break;
+                }
+                let width: usize =
+                    widths[col..span_end].iter().sum::<usize>() + 2 * (span_end - col - 1);
+                if col > 0 {
+                    line.push_str("  ");
+                }
+                let label = sanitize(label);
+                let text = if label.is_empty() {
+                    " ".repeat(width)
+                } else {
+                    let head = format!("{label} ");
+                    let fill = width.saturating_sub(head.chars().count());
+                    format!("{head}{}", "─".repeat(fill))
+                };
+                line.push_str(&text);
+                col = span_end;
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        let header: Vec<Cell> = self
+            .headers
+            .iter()
+            .map(|h| Cell::styled(h.clone(), BOLD))
+            .collect();
+        for row in std::iter::once(&header).chain(self.rows.iter()) {
+            let mut line = String::new();
+            for (i, width) in widths.iter().enumerate() {
+                let empty = Cell::plain("");
+                let cell = row.get(i).unwrap_or(&empty);
+                let pad = width.saturating_sub(cell.text.chars().count());
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                let right = self.right.get(i).copied().unwrap_or(false);
+                if right {
+                    line.push_str(&" ".repeat(pad));
+                }
+                match (color, cell.style) {
+                    (true, Some(style)) => {
+                        line.push_str(style);
+                        line.push_str(&cell.text);
+                        line.push_str(RESET);
+                    }
+                    _ => line.push_str(&cell.text),
+                }
+                if !right {
+                    line.push_str(&" ".repeat(pad));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// A GitHub-flavoured Markdown table; cells must already be escaped.
+pub(crate) fn md_table(headers: &[String], right: &[bool], rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("| {} |\n", headers.join(" | ")));
+    let seps: Vec<&str> = (0..headers.len())
+        .map(|i| {
+            if right.get(i).copied().unwrap_or(false) {
+                "---:"
+            } else {
+                "---"
+            }
+        })
+        .collect();
+    out.push_str(&format!("|{}|\n", seps.join("|")));
+    for row in rows {
+        out.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_money() {
+        assert_eq!(format_ms(412), "412ms");
+        assert_eq!(format_ms(5210), "5.21s");
+        assert_eq!(format_ms(125_000), "2m05s");
+        assert_eq!(format_usd(0.00024), "$0.00024");
+        assert_eq!(format_usd(0.0), "$0.00");
+        assert_eq!(format_usd(0.5), "$0.50");
+        assert_eq!(format_usd(12.345), "$12.35");
+    }
+
+    #[test]
+    fn control_characters_are_made_visible() {
+        assert_eq!(sanitize("a\x1b[31mb"), "a\\u{1b}[31mb");
+    }
+}

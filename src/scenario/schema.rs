@@ -1,0 +1,159 @@
+//! The parsed, validated scenario. Built only by the loader (`load`), so every value here has
+//! been checked: names parse, counts are in range, cassettes exist (unless not asked to check).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde_json::{Map, Value};
+
+use crate::conversation::ToolSpec;
+use crate::processor::config::{CompactionMode, DetectorSpec, DoomAction, RetryPreset};
+use crate::provider::Api;
+
+use super::expect::Expectations;
+use super::tools::ToolAnswer;
+
+/// A scenario: the world the model acts in, the cassettes to replay, and what to expect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    /// `name`, or the file stem.
+    pub name: String,
+    pub description: Option<String>,
+    /// The wire API; absent = take it from each cassette's header.
+    pub api: Option<Api>,
+    /// The model; absent = take it from each cassette's header.
+    pub model: Option<String>,
+    /// The provider name (for recording and reports); absent = from the cassette header.
+    pub provider: Option<String>,
+    /// Cassettes to replay, in file order; several = provider comparison.
+    pub cassettes: Vec<CassetteRef>,
+    pub system: Option<String>,
+    pub prompt: String,
+    pub limits: Limits,
+    pub policy: Policy,
+    /// Tools offered to the model, in file order.
+    pub tools: Vec<ScenarioTool>,
+    pub expect: Expectations,
+}
+
+impl Scenario {
+    /// The tool specs to offer the model.
+    pub fn tool_specs(&self) -> Vec<ToolSpec> {
+        self.tools.iter().map(|t| t.spec.clone()).collect()
+    }
+}
+
+/// A cassette entry: as written in the file, and resolved against the file's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CassetteRef {
+    pub written: String,
+    pub path: PathBuf,
+}
+
+/// `[limits]`: absent values are left to the processor's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Hard limit: the run ends with `max-steps` after this many steps.
+    pub max_steps: Option<u32>,
+    /// opencode's soft limit: from this step on the request carries the "maximum steps
+    /// reached" message; the run is not stopped.
+    pub soft_max_steps: Option<u32>,
+    /// Hard guard on retries, also for policies that retry forever.
+    pub max_retries: Option<u32>,
+    /// Model context limit for the compaction check (default: the price table).
+    pub context: Option<u64>,
+    /// Model output limit for the compaction check (default: the price table).
+    pub output: Option<u64>,
+}
+
+/// How replayed requests are checked against the cassette (`[policy] match`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum MatchMode {
+    /// Requests are answered by the recorded interactions in order; bodies are not compared.
+    #[default]
+    Sequence,
+    /// As `sequence`, and each request body must equal the recorded one (parsed JSON, redacted
+    /// values excepted); the first difference ends the run with `divergence`.
+    Strict,
+}
+
+/// The names of [`MatchMode`]s.
+pub const MATCH_MODES: &[&str] = &["sequence", "strict"];
+
+impl MatchMode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MatchMode::Sequence => "sequence",
+            MatchMode::Strict => "strict",
+        }
+    }
+}
+
+impl fmt::Display for MatchMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MatchMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sequence" => Ok(MatchMode::Sequence),
+            "strict" => Ok(MatchMode::Strict),
+            _ => Err(format!(
+                "unknown match mode `{s}`: expected one of {}",
+                MATCH_MODES.join(", ")
+            )),
+        }
+    }
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Detectors to run side by side; the first listed wins ties. Default `[opencode]`;
+    /// an explicit empty list runs none.
+    pub doom_loop: Vec<DetectorSpec>,
+    pub doom_action: DoomAction,
+    pub retry: RetryPreset,
+    /// Jitter seed: the same seed replays the same retry schedule.
+    pub seed: u64,
+    pub compaction: CompactionMode,
+    pub match_mode: MatchMode,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            doom_loop: vec![DetectorSpec::Opencode],
+            doom_action: DoomAction::default(),
+            retry: RetryPreset::default(),
+            seed: 0,
+            compaction: CompactionMode::default(),
+            match_mode: MatchMode::default(),
+        }
+    }
+}
+
+/// One `[[tools]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioTool {
+    pub spec: ToolSpec,
+    /// `[[tools.results]]` in file order; empty = answered from the cassette's `tool` lines.
+    pub results: Vec<ResultRule>,
+}
+
+/// One `[[tools.results]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultRule {
+    /// Matches a call when every key is present in the arguments with an equal value
+    /// (recursively for objects); `None` matches every call.
+    pub when: Option<Map<String, Value>>,
+    pub answer: ToolAnswer,
+    /// 1-based line of the entry in the scenario file (for warnings).
+    pub line: usize,
+}
