@@ -21,7 +21,7 @@ use crate::event::{EndOutcome, StreamEvent};
 use crate::http::Headers;
 use crate::processor::{Action, Outcome, Processor, ToolInvocation};
 use crate::provider::{Api, ResponseDecoder};
-use crate::scenario::{Scenario, ToolAnswer, ToolScripts};
+use crate::scenario::{Scenario, ToolScripts};
 
 /// How an existing output file is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -180,7 +180,7 @@ pub async fn record_scenario(
         .map_err(RecordError::Client)?;
 
     let mut processor = Processor::new(cfg, crate::runner::initial_conversation(sc));
-    let mut scripts = ToolScripts::new(sc);
+    let mut scripts = ToolScripts::from_scenario(sc);
     let clock = Instant::now();
     let now = |c: &Instant| c.elapsed().as_millis() as u64;
     let mut next_id: u64 = 1;
@@ -380,12 +380,12 @@ pub async fn record_scenario(
 
 fn answer(scripts: &mut ToolScripts, inv: &ToolInvocation) -> (String, bool) {
     match scripts.answer(&inv.tool, &inv.input) {
-        ToolAnswer::Scripted { output, is_error } => (output, is_error),
-        ToolAnswer::NoMatch => (
-            format!("tapeloop: no scripted result of `{}` matches these arguments", inv.tool),
-            true,
-        ),
-        ToolAnswer::NotScripted => (
+        Some(Ok(a)) => (a.output, a.is_error),
+        Some(Err(no_match)) => {
+            let a = no_match.to_answer();
+            (a.output, a.is_error)
+        }
+        None => (
             format!("tapeloop: the scenario scripts no results for `{}`", inv.tool),
             true,
         ),

@@ -23,10 +23,10 @@ use crate::event::{EndOutcome, StreamEvent};
 use crate::processor::{Action, Outcome, PriceTable, Processor, ProcessorConfig, Termination};
 use crate::provider::ResponseDecoder;
 use crate::report::{
-    DetectorRecord, DoomLoopRecord, RetryRecordOut, RunRecord, RunReport, StepDetail, TokenCounts,
+    DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord, RunReport, StepDetail,
 };
-use crate::scenario::{Scenario, ToolAnswer, ToolScripts};
-use crate::transport::{CassetteReplay, MatchMode, ReplayMiss};
+use crate::scenario::{MatchMode, Scenario, ToolScripts};
+use crate::transport::{CassetteReplay, ReplayMiss};
 
 /// Settings that apply to every replay of a run.
 #[derive(Clone)]
@@ -72,7 +72,7 @@ pub fn plan(scenarios: &[Arc<Scenario>]) -> Vec<Job> {
         .flat_map(|s| {
             s.cassettes.iter().map(move |c| Job {
                 scenario: Arc::clone(s),
-                cassette: c.clone(),
+                cassette: c.path.clone(),
             })
         })
         .collect()
@@ -139,15 +139,15 @@ pub fn replay_job_counted(job: &Job, opts: &RunOptions) -> Result<(RunRecord, u6
     let cassette = Cassette::load(&job.cassette)?;
     let sc = &job.scenario;
     let (mut rec, events) = replay_counted(sc, &cassette, &job.cassette, opts);
-    rec.failures = sc.expect.check(&rec);
-    rec.passed = rec.failures.is_empty();
-    rec.wall_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    let failures = sc.expect.check(&rec);
+    rec.set_failures(failures);
+    rec.wall_ms = Some(started.elapsed().as_millis() as u64);
     Ok((rec, events))
 }
 
 /// The processor configuration a scenario asks for, with the run's overrides applied.
 pub fn processor_config(sc: &Scenario, opts: &RunOptions, provider: Option<&str>) -> ProcessorConfig {
-    let mut cfg = ProcessorConfig::new(sc.model.clone());
+    let mut cfg = ProcessorConfig::new(sc.model.clone().unwrap_or_default());
     cfg.provider = sc.provider.clone().or_else(|| provider.map(str::to_string));
     cfg.detectors = opts
         .detectors
@@ -175,7 +175,7 @@ pub fn initial_conversation(sc: &Scenario) -> Conversation {
         messages: vec![Message::User {
             content: sc.prompt.clone(),
         }],
-        tools: sc.tools.iter().map(|t| t.spec.clone()).collect(),
+        tools: sc.tool_specs(),
     }
 }
 
@@ -209,7 +209,7 @@ pub fn replay_counted(
     }
     let mut processor = Processor::new(cfg, initial_conversation(sc));
     let mut replay = CassetteReplay::new(cassette, mode);
-    let mut scripts = ToolScripts::new(sc);
+    let mut scripts = ToolScripts::from_scenario(sc);
     let mut stats = DriverStats::default();
     // Each cassette replays through its own wire API: one scenario may be recorded against
     // several providers for comparison.
@@ -385,25 +385,25 @@ fn answer_tool(
     now: u64,
 ) {
     let (output, is_error) = match scripts.answer(&inv.tool, &inv.input) {
-        ToolAnswer::Scripted { output, is_error } => (output, is_error),
-        ToolAnswer::NoMatch => {
-            stats.warnings.push(format!(
-                "step {}: no [[tools.results]] entry of `{}` matches arguments {}",
-                inv.step, inv.tool, inv.input
-            ));
-            (
-                format!(
-                    "tapeloop: no scripted result of `{}` matches these arguments",
-                    inv.tool
-                ),
-                true,
-            )
+        Some(Ok(a)) => (a.output, a.is_error),
+        Some(Err(no_match)) => {
+            stats
+                .warnings
+                .push(format!("step {}: {}", inv.step, no_match.warning()));
+            let a = no_match.to_answer();
+            (a.output, a.is_error)
         }
-        ToolAnswer::NotScripted => match replay.tool_result(&inv.call_id, &inv.tool) {
-            Some(t) => (t.output_text(), t.error),
+        None => match replay.tool_result(&inv.call_id, &inv.tool) {
+            Some(t) => (
+                match &t.output {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+                t.error,
+            ),
             None => {
                 stats.warnings.push(format!(
-                    "step {}: nothing answers the call to `{}` (no scripted results, no cassette tool line)",
+                    "step {}: nothing answers the call to `{}` (no scripted results, no cassette tool line); answered with an error",
                     inv.step, inv.tool
                 ));
                 (
@@ -424,93 +424,83 @@ fn build_record(
     stats: DriverStats,
     unused: usize,
 ) -> RunRecord {
-    let mut warnings = outcome.warnings.clone();
-    warnings.extend(stats.warnings);
-    RunRecord {
-        scenario: sc.name.clone(),
-        cassette: display_path(cassette_path),
-        api: cassette.header.api.to_string(),
-        provider: cassette
-            .header
-            .provider
-            .clone()
-            .unwrap_or_else(|| "unknown".to_string()),
-        model: cassette
-            .header
-            .model
-            .clone()
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| sc.model.clone()),
-        finish: outcome
-            .termination
-            .map(|t| t.to_string())
-            .unwrap_or_else(|| "aborted".to_string()),
-        steps: outcome.steps.len() as u64,
-        tool_calls: outcome.tool_calls as u64,
-        doom_loop: outcome.doom_loop.as_ref().map(|d| DoomLoopRecord {
-            step: d.step as u64,
-            tool: d.tool.clone(),
+    let finish = outcome
+        .termination
+        .and_then(|t| t.as_str().parse::<Finish>().ok())
+        .unwrap_or(Finish::Aborted);
+    let model = cassette
+        .header
+        .model
+        .clone()
+        .filter(|m| !m.is_empty())
+        .or_else(|| sc.model.clone())
+        .unwrap_or_default();
+    let provider = cassette
+        .header
+        .provider
+        .clone()
+        .or_else(|| sc.provider.clone())
+        .unwrap_or_else(|| "unknown".to_string());
+    let mut rec = RunRecord::new(
+        sc.name.clone(),
+        display_path(cassette_path),
+        cassette.header.api,
+        provider,
+        model,
+        finish,
+    );
+    rec.steps = outcome.steps.len() as u32;
+    rec.tool_calls = outcome.tool_calls;
+    rec.doom_loop = outcome.doom_loop.as_ref().map(|d| DoomLoopHit {
+        step: d.step,
+        tool: d.tool.clone(),
+        detector: d.detector.to_string(),
+    });
+    rec.detectors = outcome
+        .detectors
+        .iter()
+        .map(|d| DetectorResult {
             detector: d.detector.to_string(),
-        }),
-        detectors: outcome
-            .detectors
-            .iter()
-            .map(|d| DetectorRecord {
-                detector: d.detector.to_string(),
-                step: d.first.as_ref().map(|f| f.step as u64),
-                tool: d.first.as_ref().map(|f| f.tool.clone()),
-            })
-            .collect(),
-        retries: outcome
-            .retries
-            .iter()
-            .map(|r| RetryRecordOut {
-                step: r.step as u64,
-                attempt: r.attempt as u64,
-                status: r.status,
-                delay_ms: r.delay_ms,
-                reason: r.reason.clone(),
-            })
-            .collect(),
-        tokens: TokenCounts {
-            input: outcome.usage.input,
-            output: outcome.usage.output,
-            reasoning: outcome.usage.reasoning,
-            cache_read: outcome.usage.cache_read,
-            cache_write: outcome.usage.cache_write,
-        },
-        cost_usd: round_cost(outcome.cost_usd),
-        sim_ms: outcome.sim_ms,
-        ttft_ms: stats.ttft_ms,
-        passed: true,
-        failures: Vec::new(),
-        unused_interactions: Some(unused as u64),
-        truncated: cassette.is_truncated(),
-        warnings,
-        divergence: stats.divergence,
-        stream_ms: Some(stats.stream_ms),
-        wall_ms: None,
-        step_details: outcome
-            .steps
-            .iter()
-            .map(|s| StepDetail {
-                number: s.number as u64,
-                status: s.status.to_string(),
-                finish: s.finish_reason.map(|f| f.to_string()),
-                tool_calls: s.tool_calls.clone(),
-                tokens: TokenCounts {
-                    input: s.usage.input,
-                    output: s.usage.output,
-                    reasoning: s.usage.reasoning,
-                    cache_read: s.usage.cache_read,
-                    cache_write: s.usage.cache_write,
-                },
-                cost_usd: round_cost(s.cost_usd),
-                started_ms: s.started_ms,
-                finished_ms: s.finished_ms,
-            })
-            .collect(),
-    }
+            step: d.first.as_ref().map(|f| f.step),
+            tool: d.first.as_ref().map(|f| f.tool.clone()),
+        })
+        .collect();
+    rec.retries = outcome
+        .retries
+        .iter()
+        .map(|r| RetryRecord {
+            step: r.step,
+            attempt: r.attempt,
+            status: r.status,
+            delay_ms: r.delay_ms,
+            reason: r.reason.clone(),
+        })
+        .collect();
+    rec.tokens = outcome.usage;
+    rec.cost_usd = round_cost(outcome.cost_usd);
+    rec.sim_ms = outcome.sim_ms;
+    rec.ttft_ms = stats.ttft_ms;
+    rec.unused_interactions = unused as u32;
+    rec.truncated = cassette.is_truncated();
+    rec.warnings = outcome.warnings.clone();
+    rec.warnings.extend(stats.warnings);
+    rec.divergence = stats.divergence;
+    rec.stream_ms = Some(stats.stream_ms);
+    rec.step_details = outcome
+        .steps
+        .iter()
+        .map(|s| StepDetail {
+            step: s.number,
+            status: s.status.to_string(),
+            finish: s.finish_reason.map(|f| f.to_string()),
+            tool_calls: s.tool_calls.len() as u32,
+            tokens: s.usage,
+            cost_usd: round_cost(s.cost_usd),
+            started_ms: s.started_ms,
+            finished_ms: s.finished_ms.unwrap_or(s.started_ms),
+        })
+        .collect();
+    rec
 }
 
 /// Costs are reported to a tenth of a micro-dollar so float noise never shows in diffs.

@@ -5,36 +5,11 @@
 //! mode. Live recording sends over HTTP instead (the recorder), and the same adapter code
 //! decodes both.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::cassette::{Cassette, Interaction, ToolRecord};
 
-/// How a replayed request is checked against the recorded one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MatchMode {
-    /// Interactions are consumed in order, whatever the request says (the default: a changed
-    /// prompt or policy still replays the recorded situation).
-    #[default]
-    Sequence,
-    /// The canonical request body must equal the recorded one; the first differing JSON path
-    /// is reported as a divergence.
-    Strict,
-}
-
-impl std::str::FromStr for MatchMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sequence" => Ok(MatchMode::Sequence),
-            "strict" => Ok(MatchMode::Strict),
-            _ => Err(format!(
-                "unknown request match mode `{s}`: expected sequence or strict"
-            )),
-        }
-    }
-}
+pub use crate::scenario::MatchMode;
 
 /// Why a request could not be answered from the cassette.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
-use tapeloop::report::{self, RunReport};
+use tapeloop::report::{self, RunReport, Style};
 use tapeloop::runner;
 
 use super::run::{execute, load_scenarios, run_options, ColorChoice};
@@ -44,10 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if args.paths.len() == 2 && args.paths.iter().all(|p| is_report(p)) {
         let before = read_report(&args.paths[0])?;
         let after = read_report(&args.paths[1])?;
-        print!(
-            "{}",
-            report::compare_reports(&before, &after, args.markdown, color)
-        );
+        print!("{}", report::compare_reports(&before, &after, style(args.markdown, color)));
         return Ok(Status::Pass);
     }
     if let Some(p) = args.paths.iter().find(|p| is_report(p)) {
@@ -64,12 +59,18 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let Some(rep) = execute(&jobs, &opts, true)? else {
         return Ok(Status::Error);
     };
-    print!("{}", report::compare_providers(&rep, args.markdown, color));
+    print!("{}", report::compare_providers(&rep, style(args.markdown, color)));
     Ok(Status::Pass)
 }
 
+fn style(markdown: bool, color: bool) -> Style {
+    if markdown {
+        Style::Markdown
+    } else {
+        Style::Table { color }
+    }
+}
+
 pub fn read_report(path: &std::path::Path) -> anyhow::Result<RunReport> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    report::parse_report(&text).with_context(|| format!("{}: not a tapeloop run report", path.display()))
+    Ok(RunReport::read(path)?)
 }

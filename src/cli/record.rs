@@ -124,7 +124,7 @@ async fn run_proxy(args: Args) -> anyhow::Result<Status> {
 
 async fn run_live(args: Args) -> anyhow::Result<Status> {
     let path = args.scenario.clone().expect("clap requires a scenario without --proxy");
-    let sc = match scenario::load(&path) {
+    let sc = match scenario::load(&path, &scenario::LoadOptions { check_cassettes: false }) {
         Ok(s) => s,
         Err(errors) => {
             for e in errors {
@@ -133,8 +133,12 @@ async fn run_live(args: Args) -> anyhow::Result<Status> {
             return Ok(Status::Error);
         }
     };
-    let api = args.api.unwrap_or(sc.api);
-    let model = args.model.clone().unwrap_or_else(|| sc.model.clone());
+    let Some(api) = args.api.or(sc.api) else {
+        bail!("{}: the scenario names no `api`; pass --api", path.display());
+    };
+    let Some(model) = args.model.clone().or_else(|| sc.model.clone()) else {
+        bail!("{}: the scenario names no `model`; pass --model", path.display());
+    };
     let provider = args
         .provider
         .clone()

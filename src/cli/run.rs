@@ -45,7 +45,7 @@ pub struct Args {
 
     /// Only run shard K of N (stable hash of the scenario name), e.g. 1/3.
     #[arg(long, value_name = "K/N")]
-    pub partition: Option<Partition>,
+    pub partition: Option<report::Partition>,
 
     /// Compare against a saved baseline and fail on regressions.
     #[arg(long, value_name = "NAME")]
@@ -117,28 +117,6 @@ impl ColorChoice {
     }
 }
 
-/// `--partition K/N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Partition {
-    pub k: usize,
-    pub n: usize,
-}
-
-impl std::str::FromStr for Partition {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (k, n) = s
-            .split_once('/')
-            .ok_or_else(|| format!("`{s}`: expected K/N, e.g. 1/3"))?;
-        let k: usize = k.trim().parse().map_err(|_| format!("`{s}`: K is not a number"))?;
-        let n: usize = n.trim().parse().map_err(|_| format!("`{s}`: N is not a number"))?;
-        if n == 0 || k == 0 || k > n {
-            return Err(format!("`{s}`: need 1 <= K <= N"));
-        }
-        Ok(Partition { k, n })
-    }
-}
-
 /// Load every scenario under `paths`; print every problem and return None when any.
 pub fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Option<Vec<Arc<Scenario>>>> {
     let paths = if paths.is_empty() {
@@ -149,7 +127,7 @@ pub fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Option<Vec<Arc<Scenar
     let mut files = Vec::new();
     for p in &paths {
         if p.is_dir() {
-            files.extend(scenario::discover(p));
+            files.extend(scenario::discover(p)?);
         } else if p.exists() {
             files.push(p.clone());
         } else {
@@ -172,7 +150,7 @@ pub fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Option<Vec<Arc<Scenar
     let mut scenarios = Vec::new();
     let mut bad = false;
     for f in files {
-        match scenario::load(&f) {
+        match scenario::validate(&f) {
             Ok(s) => scenarios.push(Arc::new(s)),
             Err(errors) => {
                 bad = true;
@@ -254,7 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         return Ok(Status::Error);
     };
     if let Some(p) = args.partition {
-        scenarios.retain(|s| report::partition_index(&s.name, p.n) == p.k - 1);
+        scenarios.retain(|s| p.contains(&s.name));
     }
     let mut opts = run_options(args.jobs, args.pricing.as_deref())?;
     opts.detectors = args.doom_loop.clone();
@@ -282,7 +260,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         None => print!("{rendered}"),
     }
 
-    let mut status = if report.summary.failed > 0 {
+    let mut status = if !report.all_passed() {
         Status::Fail
     } else {
         Status::Pass
@@ -292,14 +270,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         status = accept(&scenarios, &report, args.dry_run)?;
     }
 
+    let baseline_dir = args.state_dir.join("baselines");
     if let Some(name) = &args.baseline {
-        let path = report::baseline_path(&args.state_dir, name);
-        let base = report::load_baseline(&path).with_context(|| {
-            format!(
-                "baseline `{name}` ({}); create it with --save-baseline {name}",
-                path.display()
-            )
-        })?;
+        let base = report::load_baseline(&baseline_dir, name)
+            .with_context(|| format!("baseline `{name}`: create it with --save-baseline {name}"))?;
         let regressions =
             report::compare_to_baseline(&report, &base, &report::RegressionRules::default());
         if regressions.is_empty() {
@@ -313,9 +287,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         }
     }
     if let Some(name) = &args.save_baseline {
-        let path = report::baseline_path(&args.state_dir, name);
-        report::save_baseline(&report, &path)
-            .with_context(|| format!("saving baseline to {}", path.display()))?;
+        let path = report::save_baseline(&report, &baseline_dir, name)
+            .with_context(|| format!("saving baseline `{name}`"))?;
         eprintln!("saved baseline `{name}` to {}", path.display());
     }
     Ok(status)
@@ -325,17 +298,16 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 fn accept(scenarios: &[Arc<Scenario>], report: &RunReport, dry_run: bool) -> anyhow::Result<Status> {
     let mut changed = 0;
     for sc in scenarios {
-        let runs: Vec<_> = report.runs.iter().filter(|r| r.scenario == sc.name).collect();
-        let Some(first) = runs.first() else { continue };
-        if runs.len() > 1 {
-            eprintln!(
-                "note: {} has {} cassettes; accepting the outcome of the first ({})",
-                sc.path.display(),
-                runs.len(),
-                first.cassette
-            );
+        let runs: Vec<_> = report
+            .runs
+            .iter()
+            .filter(|r| r.scenario == sc.name)
+            .cloned()
+            .collect();
+        if runs.is_empty() {
+            continue;
         }
-        let plan = scenario::accept::plan(&sc.path, first)
+        let plan = scenario::accept::plan_runs(&sc.path, &runs)
             .with_context(|| format!("accepting {}", sc.path.display()))?;
         if plan.diff.is_empty() {
             continue;

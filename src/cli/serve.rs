@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let mut cassettes = Vec::new();
     for input in &args.inputs {
         if input.extension().is_some_and(|e| e == "toml") {
-            let sc = match scenario::load(input) {
+            let sc = match scenario::validate(input) {
                 Ok(s) => s,
                 Err(errors) => {
                     for e in errors {
@@ -56,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 }
             };
             for c in &sc.cassettes {
-                cassettes.push(Cassette::load(c)?);
+                cassettes.push(Cassette::load(&c.path)?);
             }
         } else {
             cassettes.push(Cassette::load(input)?);
