@@ -1,0 +1,1 @@
+//! Import of vcrpy YAML cassettes (in progress).
