@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod events;
+mod import;
 mod unavailable;
 
 /// Exit status of a command, as documented in the README.
@@ -61,9 +63,9 @@ enum Command {
     /// Measure replay throughput: events/s, steps/s, scenarios/s.
     Bench(unavailable::Args),
     /// Decode a raw stream file or a cassette into normalized events.
-    Events(unavailable::Args),
+    Events(events::Args),
     /// Convert a vcrpy YAML cassette into a tapeloop cassette.
-    Import(unavailable::Args),
+    Import(import::Args),
     /// Validate cassettes (and scenarios), reporting every problem found.
     Check(check::Args),
 }
@@ -77,8 +79,8 @@ pub fn main() -> ExitCode {
         Command::Serve(_) => unavailable::run("serve"),
         Command::Compare(_) => unavailable::run("compare"),
         Command::Bench(_) => unavailable::run("bench"),
-        Command::Events(_) => unavailable::run("events"),
-        Command::Import(_) => unavailable::run("import"),
+        Command::Events(args) => events::run(args),
+        Command::Import(args) => import::run(args),
     };
     match result {
         Ok(status) => status.into(),
