@@ -9,11 +9,12 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod check;
 mod compare;
+mod events;
+mod import;
 mod merge;
 mod record;
 mod run;
 mod serve;
-mod unavailable;
 
 /// Exit status of a command, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,9 +68,9 @@ enum Command {
     /// Measure replay throughput: events/s, steps/s, scenarios/s.
     Bench(bench::Args),
     /// Decode a raw stream file or a cassette into normalized events.
-    Events(unavailable::Args),
+    Events(events::Args),
     /// Convert a vcrpy YAML cassette into a tapeloop cassette.
-    Import(unavailable::Args),
+    Import(import::Args),
     /// Validate cassettes (and scenarios), reporting every problem found.
     Check(check::Args),
     /// Merge the JSON reports of sharded runs (--partition) into one report.
@@ -86,8 +87,8 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Merge(args) => merge::run(args),
-        Command::Events(_) => unavailable::run("events"),
-        Command::Import(_) => unavailable::run("import"),
+        Command::Events(args) => events::run(args),
+        Command::Import(args) => import::run(args),
     };
     match result {
         Ok(status) => status.into(),

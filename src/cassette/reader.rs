@@ -1,0 +1,693 @@
+//! Streaming cassette reader: line by line, bounded memory, every error with file and line.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use indexmap::IndexMap;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{
+    CassetteError, Chunk, End, ErrorKind, Footer, Header, Interaction, Line, Request, ResponseHead,
+    ToolRecord, FORMAT, VERSION,
+};
+
+/// The longest line accepted by default (64 MiB). A longer line is an error, not an allocation.
+pub const DEFAULT_MAX_LINE_LEN: usize = 64 << 20;
+
+/// What the reader yields, in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// A complete interaction, yielded when its `end` line is read.
+    Interaction(Interaction),
+    Tool(ToolRecord),
+}
+
+/// How a footer-less (cut short) cassette ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Truncation {
+    /// Interactions whose `end` line never came; they are not yielded.
+    pub dropped: Vec<u64>,
+    /// The last line was cut mid-write (no newline, not JSON) and was ignored.
+    pub partial_last_line: bool,
+    /// Lines read.
+    pub lines: u64,
+}
+
+impl std::fmt::Display for Truncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "truncated: no footer after {} lines", self.lines)?;
+        if self.partial_last_line {
+            write!(f, ", last line cut mid-write")?;
+        }
+        if !self.dropped.is_empty() {
+            let ids: Vec<String> = self.dropped.iter().map(|i| i.to_string()).collect();
+            write!(
+                f,
+                "; interaction{} {} dropped (no `end` line)",
+                if ids.len() == 1 { "" } else { "s" },
+                ids.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// An interaction still being assembled.
+#[derive(Debug)]
+struct Pending {
+    seq: u64,
+    step: u32,
+    attempt: u32,
+    request: Request,
+    response: Option<ResponseHead>,
+    chunks: Vec<Chunk>,
+}
+
+/// One physical line as read.
+enum RawLine {
+    /// `buf` holds the line (with its `\n` when `complete`).
+    Line {
+        complete: bool,
+    },
+    TooLong {
+        len: u64,
+    },
+    Eof,
+}
+
+/// Reads a cassette incrementally. Iterate it for [`Record`]s; an `Err` concerns one line
+/// (skipped, reading goes on) unless [`CassetteError::is_fatal`]. After the iterator ends,
+/// [`footer`](Self::footer) and [`truncation`](Self::truncation) describe how the file ended.
+///
+/// Interactions of different ids may interleave (a proxy recording concurrent requests); each
+/// is assembled by id and yielded when its `end` arrives, so memory holds only open ones.
+pub struct CassetteReader<R> {
+    input: R,
+    path: PathBuf,
+    max_line: usize,
+    header: Header,
+    line_no: u64,
+    /// sha256 of every byte of the lines before the current one.
+    hasher: Sha256,
+    buf: Vec<u8>,
+    pending: IndexMap<u64, Pending>,
+    seen: HashSet<u64>,
+    requests: u64,
+    footer: Option<Footer>,
+    truncation: Option<Truncation>,
+    partial_last_line: bool,
+    eof_errors: Vec<CassetteError>,
+    finished: bool,
+}
+
+impl CassetteReader<BufReader<File>> {
+    /// Open `path` and read its header.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, CassetteError> {
+        Self::open_with_limit(path, DEFAULT_MAX_LINE_LEN)
+    }
+
+    /// Open with a custom maximum line length.
+    pub fn open_with_limit(path: impl AsRef<Path>, max_line: usize) -> Result<Self, CassetteError> {
+        let path = path.as_ref();
+        let file =
+            File::open(path).map_err(|e| CassetteError::new(path, None, ErrorKind::Io(e)))?;
+        Self::with_limit(BufReader::with_capacity(64 * 1024, file), path, max_line)
+    }
+}
+
+impl<R: BufRead> CassetteReader<R> {
+    /// Read a cassette from `input`; `path` names it in errors.
+    pub fn new(input: R, path: impl Into<PathBuf>) -> Result<Self, CassetteError> {
+        Self::with_limit(input, path, DEFAULT_MAX_LINE_LEN)
+    }
+
+    /// Like [`new`](Self::new) with a custom maximum line length.
+    pub fn with_limit(
+        input: R,
+        path: impl Into<PathBuf>,
+        max_line: usize,
+    ) -> Result<Self, CassetteError> {
+        let mut r = CassetteReader {
+            input,
+            path: path.into(),
+            max_line,
+            header: super::Header::new(crate::provider::Api::OpenAiChat),
+            line_no: 0,
+            hasher: Sha256::new(),
+            buf: Vec::new(),
+            pending: IndexMap::new(),
+            seen: HashSet::new(),
+            requests: 0,
+            footer: None,
+            truncation: None,
+            partial_last_line: false,
+            eof_errors: Vec::new(),
+            finished: false,
+        };
+        r.header = r.read_header()?;
+        Ok(r)
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The footer, once read.
+    pub fn footer(&self) -> Option<&Footer> {
+        self.footer.as_ref()
+    }
+
+    /// Set when the whole file has been read and it had no footer.
+    pub fn truncation(&self) -> Option<&Truncation> {
+        self.truncation.as_ref()
+    }
+
+    /// Lines read so far.
+    pub fn lines_read(&self) -> u64 {
+        self.line_no
+    }
+
+    fn err(&self, kind: ErrorKind) -> CassetteError {
+        CassetteError::new(&self.path, Some(self.line_no), kind)
+    }
+
+    fn read_line(&mut self) -> std::io::Result<RawLine> {
+        self.buf.clear();
+        loop {
+            let avail = self.input.fill_buf()?;
+            if avail.is_empty() {
+                return Ok(if self.buf.is_empty() {
+                    RawLine::Eof
+                } else {
+                    RawLine::Line { complete: false }
+                });
+            }
+            let (take, done) = match memchr::memchr(b'\n', avail) {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            if self.buf.len() + take > self.max_line.saturating_add(2) {
+                // Too long: hash and discard the rest of the line without keeping it.
+                let mut len = self.buf.len() as u64;
+                self.hasher.update(&self.buf);
+                self.buf.clear();
+                let mut consumed_nl = false;
+                loop {
+                    let avail = self.input.fill_buf()?;
+                    if avail.is_empty() {
+                        break;
+                    }
+                    let (take, done) = match memchr::memchr(b'\n', avail) {
+                        Some(i) => (i + 1, true),
+                        None => (avail.len(), false),
+                    };
+                    self.hasher.update(&avail[..take]);
+                    len += take as u64;
+                    self.input.consume(take);
+                    if done {
+                        consumed_nl = true;
+                        break;
+                    }
+                }
+                if consumed_nl {
+                    len -= 1;
+                }
+                return Ok(RawLine::TooLong { len });
+            }
+            self.buf.extend_from_slice(&avail[..take]);
+            self.input.consume(take);
+            if done {
+                return Ok(RawLine::Line { complete: true });
+            }
+        }
+    }
+
+    /// The current line's content without its line end.
+    fn content(&self) -> &[u8] {
+        let mut b = self.buf.as_slice();
+        if let Some(rest) = b.strip_suffix(b"\n") {
+            b = rest;
+        }
+        if let Some(rest) = b.strip_suffix(b"\r") {
+            b = rest;
+        }
+        b
+    }
+
+    fn read_header(&mut self) -> Result<Header, CassetteError> {
+        loop {
+            let raw = self
+                .read_line()
+                .map_err(|e| CassetteError::new(&self.path, None, ErrorKind::Io(e)))?;
+            match raw {
+                RawLine::Eof => {
+                    let line = (self.line_no > 0).then_some(self.line_no);
+                    return Err(CassetteError::new(&self.path, line, ErrorKind::Empty));
+                }
+                RawLine::TooLong { len } => {
+                    self.line_no += 1;
+                    return Err(self.err(ErrorKind::LineTooLong {
+                        len,
+                        limit: self.max_line,
+                    }));
+                }
+                RawLine::Line { .. } => {
+                    self.line_no += 1;
+                    if self.content().iter().all(u8::is_ascii_whitespace) {
+                        self.hasher.update(&self.buf);
+                        continue;
+                    }
+                    let header = parse_header(self.content()).map_err(|k| self.err(k))?;
+                    self.hasher.update(&self.buf);
+                    return Ok(header);
+                }
+            }
+        }
+    }
+
+    /// The next record, with the order of its request line (for [`Cassette::load`]).
+    fn next_record(&mut self) -> Option<Result<(u64, Record), CassetteError>> {
+        loop {
+            if self.finished {
+                return self.eof_errors.pop().map(Err);
+            }
+            let raw = match self.read_line() {
+                Ok(r) => r,
+                Err(e) => {
+                    self.finished = true;
+                    return Some(Err(CassetteError::new(
+                        &self.path,
+                        Some(self.line_no + 1),
+                        ErrorKind::Io(e),
+                    )));
+                }
+            };
+            let complete = match raw {
+                RawLine::Eof => {
+                    self.at_eof();
+                    continue;
+                }
+                RawLine::TooLong { len } => {
+                    self.line_no += 1;
+                    return Some(Err(self.err(ErrorKind::LineTooLong {
+                        len,
+                        limit: self.max_line,
+                    })));
+                }
+                RawLine::Line { complete } => complete,
+            };
+            self.line_no += 1;
+            if self.content().iter().all(u8::is_ascii_whitespace) {
+                self.hasher.update(&self.buf);
+                continue;
+            }
+            let parsed = serde_json::from_slice::<Line>(self.content());
+            let line = match parsed {
+                Ok(line) => line,
+                Err(e) => {
+                    if !complete && self.footer.is_none() {
+                        // Cut mid-write: the crash-safety contract says this line is lost.
+                        self.partial_last_line = true;
+                        self.hasher.update(&self.buf);
+                        continue;
+                    }
+                    let kind = diagnose(self.content(), e);
+                    self.hasher.update(&self.buf);
+                    if self.footer.is_some() {
+                        return Some(Err(self.err(ErrorKind::AfterFooter("non-JSON".into()))));
+                    }
+                    return Some(Err(self.err(kind)));
+                }
+            };
+            if self.footer.is_some() {
+                return Some(Err(self.err(ErrorKind::AfterFooter(line.kind().into()))));
+            }
+            if let Line::Footer(footer) = line {
+                let errors = self.check_footer(&footer);
+                self.hasher.update(&self.buf);
+                self.footer = Some(footer);
+                if !errors.is_empty() {
+                    self.eof_errors.extend(errors.into_iter().rev());
+                    return self.eof_errors.pop().map(Err);
+                }
+                continue;
+            }
+            self.hasher.update(&self.buf);
+            match self.apply(line) {
+                Ok(Some(rec)) => return Some(Ok(rec)),
+                Ok(None) => continue,
+                Err(kind) => return Some(Err(self.err(kind))),
+            }
+        }
+    }
+
+    fn check_footer(&self, footer: &Footer) -> Vec<CassetteError> {
+        let mut errors = Vec::new();
+        let lines_before = self.line_no - 1;
+        if footer.lines != lines_before {
+            errors.push(self.err(ErrorKind::FooterMismatch {
+                field: "lines",
+                footer: footer.lines.to_string(),
+                actual: lines_before.to_string(),
+            }));
+        }
+        let actual = hex::encode(self.hasher.clone().finalize());
+        if !footer.sha256.eq_ignore_ascii_case(&actual) {
+            errors.push(self.err(ErrorKind::FooterMismatch {
+                field: "sha256",
+                footer: footer.sha256.clone(),
+                actual,
+            }));
+        }
+        if footer.interactions != self.requests {
+            errors.push(self.err(ErrorKind::FooterMismatch {
+                field: "interactions",
+                footer: footer.interactions.to_string(),
+                actual: self.requests.to_string(),
+            }));
+        }
+        errors
+    }
+
+    fn at_eof(&mut self) {
+        self.finished = true;
+        let open: Vec<u64> = self.pending.keys().copied().collect();
+        if self.footer.is_some() {
+            let line = self.line_no;
+            self.eof_errors.extend(
+                open.into_iter().rev().map(|id| {
+                    CassetteError::new(&self.path, Some(line), ErrorKind::MissingEnd(id))
+                }),
+            );
+        } else {
+            self.truncation = Some(Truncation {
+                dropped: open,
+                partial_last_line: self.partial_last_line,
+                lines: self.line_no,
+            });
+        }
+        self.pending.clear();
+    }
+
+    /// Apply one parsed interaction/tool line to the assembly state.
+    fn apply(&mut self, line: Line) -> Result<Option<(u64, Record)>, ErrorKind> {
+        match line {
+            Line::Header(_) => Err(ErrorKind::DuplicateHeader),
+            Line::Footer(_) => unreachable!("footer handled by the caller"),
+            Line::Tool(t) => Ok(Some((u64::MAX, Record::Tool(t)))),
+            Line::Request(r) => {
+                if !self.seen.insert(r.id) {
+                    return Err(ErrorKind::DuplicateRequest(r.id));
+                }
+                self.requests += 1;
+                self.pending.insert(
+                    r.id,
+                    Pending {
+                        seq: self.requests,
+                        step: r.step,
+                        attempt: r.attempt,
+                        request: Request {
+                            method: r.method,
+                            url: r.url,
+                            headers: r.headers,
+                            body: r.body,
+                        },
+                        response: None,
+                        chunks: Vec::new(),
+                    },
+                );
+                Ok(None)
+            }
+            Line::Response(r) => {
+                let p = self.open_interaction("response", r.id)?;
+                if p.response.is_some() {
+                    return Err(ErrorKind::OutOfOrder {
+                        kind: "response",
+                        id: r.id,
+                        problem: "twice: one response head per attempt",
+                    });
+                }
+                p.response = Some(ResponseHead {
+                    status: r.status,
+                    headers: r.headers,
+                    ms: r.ms,
+                });
+                Ok(None)
+            }
+            Line::Chunk(c) => {
+                let bytes = match (c.data, c.b64) {
+                    (Some(d), None) => d.into_bytes(),
+                    (None, Some(b)) => base64::engine::general_purpose::STANDARD
+                        .decode(b.trim())
+                        .map_err(|e| ErrorKind::BadChunk {
+                        id: c.id,
+                        problem: format!("has invalid base64 in `b64` ({e})"),
+                    })?,
+                    (Some(_), Some(_)) => {
+                        return Err(ErrorKind::BadChunk {
+                            id: c.id,
+                            problem: "has both `data` and `b64`".into(),
+                        })
+                    }
+                    (None, None) => {
+                        return Err(ErrorKind::BadChunk {
+                            id: c.id,
+                            problem: "has neither `data` nor `b64`".into(),
+                        })
+                    }
+                };
+                let p = self.open_interaction("chunk", c.id)?;
+                if p.response.is_none() {
+                    return Err(ErrorKind::OutOfOrder {
+                        kind: "chunk",
+                        id: c.id,
+                        problem: "before its response: a `response` line must come first",
+                    });
+                }
+                p.chunks.push(Chunk { ms: c.ms, bytes });
+                Ok(None)
+            }
+            Line::End(e) => {
+                self.open_interaction("end", e.id)?;
+                let p = self
+                    .pending
+                    .shift_remove(&e.id)
+                    .expect("open_interaction checked the id");
+                Ok(Some((
+                    p.seq,
+                    Record::Interaction(Interaction {
+                        id: e.id,
+                        step: p.step,
+                        attempt: p.attempt,
+                        request: p.request,
+                        response: p.response,
+                        chunks: p.chunks,
+                        end: Some(End {
+                            ms: e.ms,
+                            outcome: e.outcome,
+                        }),
+                    }),
+                )))
+            }
+        }
+    }
+
+    fn open_interaction(&mut self, kind: &'static str, id: u64) -> Result<&mut Pending, ErrorKind> {
+        if !self.pending.contains_key(&id) {
+            return Err(if self.seen.contains(&id) {
+                ErrorKind::OutOfOrder {
+                    kind,
+                    id,
+                    problem: "after its `end` line",
+                }
+            } else {
+                ErrorKind::Orphan { kind, id }
+            });
+        }
+        Ok(self.pending.get_mut(&id).expect("checked"))
+    }
+}
+
+impl<R: BufRead> Iterator for CassetteReader<R> {
+    type Item = Result<Record, CassetteError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record().map(|r| r.map(|(_, rec)| rec))
+    }
+}
+
+/// Check line 1 step by step so that the message says what is wrong (a version-2 header is
+/// "unknown version 2", not a missing-field error).
+fn parse_header(bytes: &[u8]) -> Result<Header, ErrorKind> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ErrorKind::NotUtf8)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| ErrorKind::NotJson {
+        detail: short_json_error(&e),
+    })?;
+    let obj = value.as_object().ok_or(ErrorKind::NotAnObject {
+        found: json_type(&value),
+    })?;
+    let kind = match obj.get("kind") {
+        Some(Value::String(k)) => k.clone(),
+        Some(_) => {
+            return Err(ErrorKind::NotAnObject {
+                found: "an object whose `kind` is not a string",
+            })
+        }
+        None => {
+            return Err(ErrorKind::NotAnObject {
+                found: "an object without `kind`",
+            })
+        }
+    };
+    if kind != "header" {
+        return Err(ErrorKind::HeaderNotFirst { found: kind });
+    }
+    match obj.get("format") {
+        Some(Value::String(f)) if f == FORMAT => {}
+        Some(Value::String(f)) => return Err(ErrorKind::NotACassette { format: f.clone() }),
+        _ => {
+            return Err(ErrorKind::InvalidLine {
+                kind: "header",
+                detail: "missing string field `format` (expected \"tapeloop-cassette\")".into(),
+            })
+        }
+    }
+    match obj.get("version").map(Value::as_u64) {
+        Some(Some(VERSION)) => {}
+        Some(Some(v)) => return Err(ErrorKind::UnknownVersion(v)),
+        _ => {
+            return Err(ErrorKind::InvalidLine {
+                kind: "header",
+                detail: "missing integer field `version` (expected 1)".into(),
+            })
+        }
+    }
+    match serde_json::from_value::<Line>(value) {
+        Ok(Line::Header(h)) => Ok(h),
+        Ok(_) => unreachable!("kind was checked to be header"),
+        Err(e) => Err(ErrorKind::InvalidLine {
+            kind: "header",
+            detail: short_json_error(&e),
+        }),
+    }
+}
+
+/// Explain why a line did not parse as a [`Line`].
+fn diagnose(bytes: &[u8], err: serde_json::Error) -> ErrorKind {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return ErrorKind::NotUtf8;
+    };
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return ErrorKind::NotJson {
+                detail: short_json_error(&e),
+            }
+        }
+    };
+    let Some(obj) = value.as_object() else {
+        return ErrorKind::NotAnObject {
+            found: json_type(&value),
+        };
+    };
+    let kind = match obj.get("kind") {
+        Some(Value::String(k)) => k.as_str(),
+        Some(_) => {
+            return ErrorKind::NotAnObject {
+                found: "an object whose `kind` is not a string",
+            }
+        }
+        None => {
+            return ErrorKind::NotAnObject {
+                found: "an object without `kind`",
+            }
+        }
+    };
+    let known = [
+        "header", "request", "response", "chunk", "end", "tool", "footer",
+    ];
+    match known.iter().find(|k| **k == kind) {
+        Some(k) => ErrorKind::InvalidLine {
+            kind: k,
+            detail: short_json_error(&err),
+        },
+        None => ErrorKind::UnknownKind(kind.chars().take(64).collect()),
+    }
+}
+
+/// serde_json's message without its " at line 1 column N" suffix (the cassette line is ours).
+fn short_json_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A whole cassette in memory.
+#[derive(Debug, Clone)]
+pub struct Cassette {
+    pub path: PathBuf,
+    pub header: Header,
+    /// Complete interactions, in the order of their `request` lines.
+    pub interactions: Vec<Interaction>,
+    pub tools: Vec<ToolRecord>,
+    pub footer: Option<Footer>,
+    /// `Some` when the file had no footer (cut short).
+    pub truncation: Option<Truncation>,
+}
+
+impl Cassette {
+    /// Read and validate a cassette file; the first error is returned.
+    pub fn load(path: impl AsRef<Path>) -> Result<Cassette, CassetteError> {
+        Self::read(CassetteReader::open(path)?)
+    }
+
+    /// Read a cassette held in memory; `path` names it in errors.
+    pub fn from_bytes(bytes: &[u8], path: impl Into<PathBuf>) -> Result<Cassette, CassetteError> {
+        Self::read(CassetteReader::new(bytes, path)?)
+    }
+
+    fn read<R: BufRead>(mut reader: CassetteReader<R>) -> Result<Cassette, CassetteError> {
+        let mut interactions = Vec::new();
+        let mut tools = Vec::new();
+        while let Some(rec) = reader.next_record() {
+            match rec? {
+                (seq, Record::Interaction(i)) => interactions.push((seq, i)),
+                (_, Record::Tool(t)) => tools.push(t),
+            }
+        }
+        interactions.sort_by_key(|(seq, _)| *seq);
+        Ok(Cassette {
+            path: reader.path.clone(),
+            header: reader.header.clone(),
+            interactions: interactions.into_iter().map(|(_, i)| i).collect(),
+            tools,
+            footer: reader.footer.take(),
+            truncation: reader.truncation.take(),
+        })
+    }
+
+    pub fn is_truncated(&self) -> bool {
+        self.truncation.is_some()
+    }
+}

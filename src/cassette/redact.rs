@@ -1,0 +1,312 @@
+//! Secret redaction, applied by [`CassetteWriter`](super::CassetteWriter) to every line before
+//! it reaches disk, so no caller can bypass it.
+//!
+//! Rules (named as in the header's `redacted` list):
+//! - `header:<name>`: the whole value of `authorization`, `x-api-key`, `api-key`,
+//!   `x-goog-api-key`, `proxy-authorization`, `cookie`, `set-cookie` (any case);
+//! - `query:key`, `query:api_key`: those URL query parameters;
+//! - `body:sk-ant-key`, `body:sk-key`, `body:google-key`, `body:bearer`: key-shaped strings
+//!   anywhere in URLs, header values, request bodies, chunk data and tool lines;
+//! - `secret:explicit`: values registered with [`Redactor::secret`] (the API key in use),
+//!   scrubbed verbatim everywhere.
+//!
+//! Limits: a key split across two chunk reads is only caught when registered as an explicit
+//! secret *and* not split; the recorder should register the key it sends. Key-shaped matching
+//! needs a word boundary before the prefix and a minimum length (`sk-` + 20, `sk-ant-` + 16,
+//! `AIza` + 30, `Bearer` + 8), which keeps prose such as "task-list" intact.
+
+use std::sync::OnceLock;
+
+use indexmap::IndexSet;
+use regex::bytes::Regex as BytesRegex;
+use regex::Regex;
+use serde_json::Value;
+
+use crate::http::Headers;
+
+/// What replaces a secret.
+pub const REDACTED: &str = "[REDACTED]";
+
+const SECRET_HEADERS: [&str; 7] = [
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+const SECRET_QUERY: [&str; 2] = ["key", "api_key"];
+const BODY_RULES: [&str; 4] = [
+    "body:sk-ant-key",
+    "body:sk-key",
+    "body:google-key",
+    "body:bearer",
+];
+const PATTERN: &str = concat!(
+    r"(?P<ant>\bsk-ant-[A-Za-z0-9_\-]{16,})",
+    r"|(?P<sk>\bsk-[A-Za-z0-9_\-]{20,})",
+    r"|(?P<google>\bAIza[A-Za-z0-9_\-]{30,})",
+    r"|(?P<bearer>\b[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[A-Za-z0-9._~+/=\-]{8,})"
+);
+
+fn text_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(PATTERN).expect("redaction pattern is valid"))
+}
+
+fn bytes_re() -> &'static BytesRegex {
+    static RE: OnceLock<BytesRegex> = OnceLock::new();
+    RE.get_or_init(|| BytesRegex::new(PATTERN).expect("redaction pattern is valid"))
+}
+
+fn rule_for(names: impl Fn(&str) -> bool) -> (&'static str, &'static str) {
+    if names("ant") {
+        ("body:sk-ant-key", REDACTED)
+    } else if names("sk") {
+        ("body:sk-key", REDACTED)
+    } else if names("google") {
+        ("body:google-key", REDACTED)
+    } else {
+        ("body:bearer", "Bearer [REDACTED]")
+    }
+}
+
+/// Removes secrets from cassette lines and remembers which rules fired.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+    removed: IndexSet<String>,
+}
+
+impl Redactor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also scrub this exact value everywhere (e.g. the API key in use). Empty values and
+    /// values shorter than 4 bytes are ignored: scrubbing them would mangle ordinary text.
+    pub fn secret(mut self, value: impl Into<String>) -> Self {
+        let v = value.into();
+        if v.len() >= 4 && !self.secrets.contains(&v) {
+            self.secrets.push(v);
+            // Longest first, so a secret containing another is removed whole.
+            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+        self
+    }
+
+    /// The rules in force, for the header's `redacted` list.
+    pub fn rules(&self) -> Vec<String> {
+        let mut rules: Vec<String> = SECRET_HEADERS
+            .iter()
+            .map(|h| format!("header:{h}"))
+            .collect();
+        rules.extend(SECRET_QUERY.iter().map(|q| format!("query:{q}")));
+        rules.extend(BODY_RULES.iter().map(|r| r.to_string()));
+        if !self.secrets.is_empty() {
+            rules.push("secret:explicit".into());
+        }
+        rules
+    }
+
+    /// The rules that removed something so far, in first-seen order.
+    pub fn removed(&self) -> Vec<String> {
+        self.removed.iter().cloned().collect()
+    }
+
+    fn note(&mut self, rule: &str) {
+        if !self.removed.contains(rule) {
+            self.removed.insert(rule.to_string());
+        }
+    }
+
+    /// Redact a string: explicit secrets, then key-shaped strings.
+    pub fn text(&mut self, s: &str) -> String {
+        let mut out = std::borrow::Cow::Borrowed(s);
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = std::borrow::Cow::Owned(out.replace(secret.as_str(), REDACTED));
+                if !self.removed.contains("secret:explicit") {
+                    self.removed.insert("secret:explicit".into());
+                }
+            }
+        }
+        let re = text_re();
+        if !re.is_match(&out) {
+            return out.into_owned();
+        }
+        let mut fired = Vec::new();
+        let replaced = re
+            .replace_all(&out, |caps: &regex::Captures| {
+                let (rule, with) = rule_for(|n| caps.name(n).is_some());
+                fired.push(rule);
+                with.to_string()
+            })
+            .into_owned();
+        for r in fired {
+            self.note(r);
+        }
+        replaced
+    }
+
+    /// Redact raw bytes (chunk data that is not UTF-8).
+    pub fn bytes(&mut self, b: &[u8]) -> Vec<u8> {
+        if let Ok(s) = std::str::from_utf8(b) {
+            return self.text(s).into_bytes();
+        }
+        let mut out = b.to_vec();
+        for secret in &self.secrets {
+            let needle = secret.as_bytes();
+            if memchr::memmem::find(&out, needle).is_some() {
+                let mut next = Vec::with_capacity(out.len());
+                let mut rest = out.as_slice();
+                while let Some(i) = memchr::memmem::find(rest, needle) {
+                    next.extend_from_slice(&rest[..i]);
+                    next.extend_from_slice(REDACTED.as_bytes());
+                    rest = &rest[i + needle.len()..];
+                }
+                next.extend_from_slice(rest);
+                out = next;
+                if !self.removed.contains("secret:explicit") {
+                    self.removed.insert("secret:explicit".into());
+                }
+            }
+        }
+        let mut fired = Vec::new();
+        let replaced = bytes_re()
+            .replace_all(&out, |caps: &regex::bytes::Captures| {
+                let (rule, with) = rule_for(|n| caps.name(n).is_some());
+                fired.push(rule);
+                with.as_bytes().to_vec()
+            })
+            .into_owned();
+        for r in fired {
+            self.note(r);
+        }
+        replaced
+    }
+
+    /// Redact every string (not the keys) inside a JSON value.
+    pub fn value(&mut self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.text(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.value(x)).collect()),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, x)| (k.clone(), self.value(x))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Redact header values: secret headers wholly, others by pattern.
+    pub fn headers(&mut self, h: &Headers) -> Headers {
+        h.iter()
+            .map(|(name, value)| {
+                let lower = name.to_ascii_lowercase();
+                if SECRET_HEADERS.contains(&lower.as_str()) {
+                    if value != REDACTED {
+                        self.note(&format!("header:{lower}"));
+                    }
+                    (name.clone(), REDACTED.to_string())
+                } else {
+                    (name.clone(), self.text(value))
+                }
+            })
+            .collect()
+    }
+
+    /// Redact a URL: `key`/`api_key` query values, then patterns in the whole string. The rest
+    /// of the URL is kept byte for byte (no re-encoding).
+    pub fn url(&mut self, url: &str) -> String {
+        let (before_frag, frag) = match url.find('#') {
+            Some(i) => (&url[..i], Some(&url[i..])),
+            None => (url, None),
+        };
+        let mut out = match before_frag.find('?') {
+            None => before_frag.to_string(),
+            Some(q) => {
+                let (base, query) = (&before_frag[..q], &before_frag[q + 1..]);
+                let parts: Vec<String> = query
+                    .split('&')
+                    .map(|pair| {
+                        let (name, value) = match pair.find('=') {
+                            Some(i) => (&pair[..i], Some(&pair[i + 1..])),
+                            None => (pair, None),
+                        };
+                        let decoded = name.replace("%5F", "_").replace("%5f", "_");
+                        match value {
+                            Some(v)
+                                if SECRET_QUERY.contains(&decoded.as_str()) && v != REDACTED =>
+                            {
+                                self.note(&format!("query:{decoded}"));
+                                format!("{name}={REDACTED}")
+                            }
+                            _ => pair.to_string(),
+                        }
+                    })
+                    .collect();
+                format!("{base}?{}", parts.join("&"))
+            }
+        };
+        if let Some(f) = frag {
+            out.push_str(f);
+        }
+        self.text(&out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_and_rules() {
+        let mut r = Redactor::new().secret("hunter2-secret");
+        let s = r.text(
+            "use sk-proj-abcdefghijklmnopqrstuvwxyz0123 or sk-ant-api03-abcdefghijklmnop, \
+             AIzaSyA1234567890abcdefghijklmnopqrstu and Bearer eyJhbGciOi.xyz, hunter2-secret; \
+             but keep task-management-and-planning and Bearer [REDACTED]",
+        );
+        assert!(!s.contains("sk-proj") && !s.contains("sk-ant-api03") && !s.contains("AIzaSy"));
+        assert!(!s.contains("eyJhbGciOi") && !s.contains("hunter2"));
+        assert!(s.contains("task-management-and-planning"));
+        assert_eq!(
+            r.removed(),
+            [
+                "secret:explicit",
+                "body:sk-key",
+                "body:sk-ant-key",
+                "body:google-key",
+                "body:bearer"
+            ]
+        );
+        // Idempotent: redacting redacted text changes nothing.
+        assert_eq!(r.text(&s), s);
+    }
+
+    #[test]
+    fn urls_keep_their_shape() {
+        let mut r = Redactor::new();
+        assert_eq!(
+            r.url("https://g.example/v1beta/models/m:streamGenerateContent?alt=sse&key=abc123#x"),
+            "https://g.example/v1beta/models/m:streamGenerateContent?alt=sse&key=[REDACTED]#x"
+        );
+        assert_eq!(
+            r.url("https://x/y?api_key=zz&keys=1"),
+            "https://x/y?api_key=[REDACTED]&keys=1"
+        );
+        assert_eq!(r.removed(), ["query:key", "query:api_key"]);
+    }
+
+    #[test]
+    fn non_utf8_bytes_are_redacted_too() {
+        let mut r = Redactor::new().secret("topsecretvalue");
+        let mut input = b"\xff\xfe topsecretvalue sk-abcdefghijklmnopqrstuvwxyz \xc3".to_vec();
+        input.push(0);
+        let out = r.bytes(&input);
+        assert!(memchr::memmem::find(&out, b"topsecret").is_none());
+        assert!(memchr::memmem::find(&out, b"sk-abc").is_none());
+        assert!(out.starts_with(b"\xff\xfe "));
+    }
+}

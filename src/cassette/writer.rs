@@ -1,0 +1,215 @@
+//! Append-only cassette writer with redaction before disk.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use base64::Engine;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{
+    ChunkLine, End, EndLine, Footer, Header, Interaction, Line, Redactor, Request, RequestLine,
+    ResponseHead, ResponseLine, ToolRecord,
+};
+
+/// Writes a cassette line by line, flushing each line as it is written, so a crash loses at
+/// most the line being written and leaves a readable, truncated cassette. Every line passes
+/// through the [`Redactor`] first. Call [`finish`](Self::finish) to write the footer.
+///
+/// Misuse that would produce an unreadable cassette (a chunk for an unknown id, a duplicate
+/// request id) is refused with an `InvalidInput` error and nothing is written.
+pub struct CassetteWriter<W: Write> {
+    out: W,
+    hasher: Sha256,
+    lines: u64,
+    interactions: u64,
+    redactor: Redactor,
+    /// Open interactions: id -> whether the response head was written.
+    open: HashMap<u64, bool>,
+    seen: HashSet<u64>,
+    line_buf: Vec<u8>,
+}
+
+impl CassetteWriter<BufWriter<File>> {
+    /// Create (truncate) `path` and write the header.
+    pub fn create(path: impl AsRef<Path>, header: Header, redactor: Redactor) -> io::Result<Self> {
+        let file = File::create(path)?;
+        Self::new(BufWriter::new(file), header, redactor)
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+impl<W: Write> CassetteWriter<W> {
+    /// Start a cassette on `out`. The header's `redacted` list gets the rules in force
+    /// appended (entries already there are kept).
+    pub fn new(out: W, mut header: Header, redactor: Redactor) -> io::Result<Self> {
+        for rule in redactor.rules() {
+            if !header.redacted.contains(&rule) {
+                header.redacted.push(rule);
+            }
+        }
+        let mut w = CassetteWriter {
+            out,
+            hasher: Sha256::new(),
+            lines: 0,
+            interactions: 0,
+            redactor,
+            open: HashMap::new(),
+            seen: HashSet::new(),
+            line_buf: Vec::with_capacity(1024),
+        };
+        w.line(&Line::Header(header))?;
+        Ok(w)
+    }
+
+    fn line(&mut self, line: &impl Serialize) -> io::Result<()> {
+        self.line_buf.clear();
+        serde_json::to_writer(&mut self.line_buf, line)?;
+        self.line_buf.push(b'\n');
+        self.out.write_all(&self.line_buf)?;
+        self.out.flush()?;
+        self.hasher.update(&self.line_buf);
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Begin an attempt.
+    pub fn write_request(
+        &mut self,
+        id: u64,
+        step: u32,
+        attempt: u32,
+        request: &Request,
+    ) -> io::Result<()> {
+        if self.seen.contains(&id) {
+            return Err(invalid(format!("duplicate request id {id}")));
+        }
+        let line = Line::Request(RequestLine {
+            id,
+            step,
+            attempt,
+            method: request.method.clone(),
+            url: self.redactor.url(&request.url),
+            headers: self.redactor.headers(&request.headers),
+            body: self.redactor.value(&request.body),
+        });
+        self.line(&line)?;
+        self.seen.insert(id);
+        self.open.insert(id, false);
+        self.interactions += 1;
+        Ok(())
+    }
+
+    fn check_open(&self, what: &str, id: u64) -> io::Result<bool> {
+        self.open
+            .get(&id)
+            .copied()
+            .ok_or_else(|| invalid(format!("{what} for id {id}, which has no open request")))
+    }
+
+    pub fn write_response(&mut self, id: u64, head: &ResponseHead) -> io::Result<()> {
+        if self.check_open("response", id)? {
+            return Err(invalid(format!("second response for id {id}")));
+        }
+        let line = Line::Response(ResponseLine {
+            id,
+            status: head.status,
+            headers: self.redactor.headers(&head.headers),
+            ms: head.ms,
+        });
+        self.line(&line)?;
+        self.open.insert(id, true);
+        Ok(())
+    }
+
+    /// One body read, byte-exact: `data` when the (redacted) bytes are valid UTF-8 on their
+    /// own, else `b64` (a read that splits a multi-byte character is not).
+    pub fn write_chunk(&mut self, id: u64, ms: u64, bytes: &[u8]) -> io::Result<()> {
+        if !self.check_open("chunk", id)? {
+            return Err(invalid(format!("chunk for id {id} before its response")));
+        }
+        let clean = self.redactor.bytes(bytes);
+        let line = match String::from_utf8(clean) {
+            Ok(data) => ChunkLine {
+                id,
+                ms,
+                data: Some(data),
+                b64: None,
+            },
+            Err(e) => ChunkLine {
+                id,
+                ms,
+                data: None,
+                b64: Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+            },
+        };
+        self.line(&Line::Chunk(line))
+    }
+
+    /// Close an attempt.
+    pub fn write_end(&mut self, id: u64, end: End) -> io::Result<()> {
+        self.check_open("end", id)?;
+        self.line(&Line::End(EndLine {
+            id,
+            ms: end.ms,
+            outcome: end.outcome,
+        }))?;
+        self.open.remove(&id);
+        Ok(())
+    }
+
+    pub fn write_tool(&mut self, tool: &ToolRecord) -> io::Result<()> {
+        let line = Line::Tool(ToolRecord {
+            step: tool.step,
+            call_id: self.redactor.text(&tool.call_id),
+            tool: tool.tool.clone(),
+            input: self.redactor.value(&tool.input),
+            output: self.redactor.value(&tool.output),
+            error: tool.error,
+        });
+        self.line(&line)
+    }
+
+    /// Write a whole interaction (request, response, chunks, end). Without an `end`, the
+    /// interaction stays open.
+    pub fn write_interaction(&mut self, i: &Interaction) -> io::Result<()> {
+        self.write_request(i.id, i.step, i.attempt, &i.request)?;
+        if let Some(head) = &i.response {
+            self.write_response(i.id, head)?;
+            for c in &i.chunks {
+                self.write_chunk(i.id, c.ms, &c.bytes)?;
+            }
+        }
+        if let Some(end) = i.end {
+            self.write_end(i.id, end)?;
+        }
+        Ok(())
+    }
+
+    /// The rules that removed something so far.
+    pub fn redacted(&self) -> Vec<String> {
+        self.redactor.removed()
+    }
+
+    /// Lines written so far.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// Write the footer and flush; returns the output.
+    pub fn finish(mut self) -> io::Result<W> {
+        let footer = Footer {
+            interactions: self.interactions,
+            lines: self.lines,
+            sha256: hex::encode(self.hasher.clone().finalize()),
+            redacted: Some(self.redactor.removed()),
+        };
+        self.line(&Line::Footer(footer))?;
+        Ok(self.out)
+    }
+}
