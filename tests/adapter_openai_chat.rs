@@ -456,6 +456,8 @@ fn openrouter_reasoning_signature_rides_on_reasoning_end() {
 
 // ---- HTTP errors ---------------------------------------------------------------------------
 
+type HeaderPairs = &'static [(&'static str, &'static str)];
+
 fn h(pairs: &[(&str, &str)]) -> Headers {
     pairs.iter().map(|(k, v)| (*k, *v)).collect()
 }
@@ -536,7 +538,7 @@ fn recorded_http_errors_classify() {
 #[test]
 fn retry_after_header_forms() {
     let body = br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#;
-    let cases: [(&[(&str, &str)], Option<u64>); 6] = [
+    let cases: [(HeaderPairs, Option<u64>); 6] = [
         (&[("retry-after-ms", "1500")], Some(1500)),
         (&[("Retry-After", "20")], Some(20_000)),
         (&[("retry-after", "0.25")], Some(250)),
@@ -589,8 +591,8 @@ fn status_and_body_classes() {
     let overloaded = br#"{"error":{"message":"That model is currently overloaded with other requests.","type":"server_error"}}"#;
     let or_overflow = br#"{"error":{"code":400,"message":"Provider returned error","metadata":{"raw":"This endpoint's maximum context length is 8192 tokens. However, you requested about 9000 tokens"}}}"#;
     let policy = br#"{"error":{"message":"Your request was rejected as a result of our safety system.","type":"invalid_request_error","code":"content_policy_violation"}}"#;
-    let none: &[(&str, &str)] = &[];
-    let cases: [(u16, &[u8], &[(&str, &str)], ErrorClass, bool); 15] = [
+    let none: HeaderPairs = &[];
+    let cases: [(u16, &[u8], HeaderPairs, ErrorClass, bool); 15] = [
         (400, ctx, none, ErrorClass::ContextOverflow, false),
         (400, b"", none, ErrorClass::ContextOverflow, false),
         (

@@ -188,7 +188,7 @@ pub fn check_well_formed(events: &[StreamEvent]) -> Result<(), String> {
                 ev.type_name()
             ));
         }
-        let mut need = |kind: char, id: &str| {
+        let need = |kind: char, id: &str| {
             if open.iter().any(|(k, o)| *k == kind && o == id) {
                 Ok(())
             } else {
@@ -232,12 +232,10 @@ pub fn check_well_formed(events: &[StreamEvent]) -> Result<(), String> {
                 };
                 tools_open.remove(p);
             }
-            StreamEvent::FinishStep { .. } => {
-                if !open.is_empty() || !tools_open.is_empty() {
-                    return Err(format!(
-                        "finish-step with open blocks {open:?} {tools_open:?}"
-                    ));
-                }
+            StreamEvent::FinishStep { .. } if !open.is_empty() || !tools_open.is_empty() => {
+                return Err(format!(
+                    "finish-step with open blocks {open:?} {tools_open:?}"
+                ));
             }
             _ => {}
         }
@@ -376,6 +374,14 @@ pub fn run_split_invariance(api: Api) {
     }
 }
 
+/// Cases per file: `default`, or `OPENAI_FUZZ_CASES` for a longer local run.
+fn fuzz_cases(default: usize) -> usize {
+    std::env::var("OPENAI_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Drop `*-end` events: a cut-off stream closes its blocks early, which is the only place its
 /// events may differ from a prefix of the full decode.
 fn without_ends(events: &[StreamEvent]) -> Vec<&StreamEvent> {
@@ -393,6 +399,7 @@ fn without_ends(events: &[StreamEvent]) -> Vec<&StreamEvent> {
 /// Random truncations of every fixture: no panic, well-formed events, and either the full
 /// result (cut only trailing bytes) or an `Error` / a finish after a prefix of the full events.
 pub fn run_truncation_fuzz(api: Api, per_file: usize) {
+    let per_file = fuzz_cases(per_file);
     for rel in fixtures_of(api) {
         let body = sse_body(&rel);
         let full = decode_in_pieces(api, &body, &[], EndOutcome::Complete);
@@ -432,6 +439,7 @@ pub fn run_truncation_fuzz(api: Api, per_file: usize) {
 
 /// Random byte corruption of every fixture: never a panic, always well-formed output.
 pub fn run_corruption_fuzz(api: Api, per_file: usize) {
+    let per_file = fuzz_cases(per_file);
     for rel in fixtures_of(api) {
         let body = sse_body(&rel);
         let mut rng = Rng::new(seed_for(&rel) ^ 0x636f_7272);
