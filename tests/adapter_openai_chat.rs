@@ -13,7 +13,7 @@ use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent};
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_response, openai_chat, Api};
 
-/// Values computed from the raw payloads with a separate Python script (see the report):
+/// Values computed from the raw payloads by `tests/support_openai/expected_values.py`, which reads the raw payloads without the adapter:
 /// usage from the last non-null `usage` (else `x_groq.usage`), first `finish_reason`, tool
 /// calls grouped by `index`, chars of `content` strings / Mistral text parts, chars of
 /// `reasoning_content` / `reasoning` / `reasoning_details` / Mistral thinking parts.
@@ -362,6 +362,20 @@ fn undecodable_payload_is_one_protocol_error_and_the_rest_is_ignored() {
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].class, ErrorClass::Protocol);
     assert_eq!(summarize(&events).text_chars, 2);
+}
+
+#[test]
+fn only_choice_zero_is_decoded() {
+    let body = [
+        r#"data: {"choices":[{"index":1,"delta":{"content":"other"}}]}"#,
+        r#"data: {"choices":[{"index":0,"delta":{"content":"mine"}}]}"#,
+        r#"data: {"choices":[{"index":1,"delta":{},"finish_reason":"length"},{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        "data: [DONE]",
+    ]
+    .join("\n\n");
+    let s = summarize(&decode_sse(&body, EndOutcome::Complete));
+    assert_eq!(s.text_chars, 4);
+    assert_eq!(s.finish, Some((FinishReason::Stop, Some("stop".into()))));
 }
 
 #[test]

@@ -42,6 +42,8 @@ struct Chunk<'a> {
 
 #[derive(Deserialize)]
 struct Choice<'a> {
+    #[serde(default)]
+    index: Option<u32>,
     #[serde(default, borrow)]
     delta: Option<Delta<'a>>,
     #[serde(default, borrow)]
@@ -863,8 +865,11 @@ impl Decoder {
             };
             return self.fail(classify(None, None, fields, false), out);
         }
-        // Only the first choice is the agent's response (`n` is always 1 for agent loops).
-        let Some(choice) = chunk.choices.and_then(|c| c.into_iter().next()) else {
+        // Only choice 0 is the agent's response; with `n > 1` other choices interleave.
+        let Some(choice) = chunk
+            .choices
+            .and_then(|c| c.into_iter().find(|c| c.index.unwrap_or(0) == 0))
+        else {
             return;
         };
         if let Some(delta) = choice.delta {
