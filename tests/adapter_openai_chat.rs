@@ -13,7 +13,7 @@ use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent};
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_response, openai_chat, Api};
 
-/// Values computed from the raw payloads by `tests/support_openai/expected_values.py`, which reads the raw payloads without the adapter:
+/// Values computed by `tests/support_openai/expected_values.py` from the raw payloads alone:
 /// usage from the last non-null `usage` (else `x_groq.usage`), first `finish_reason`, tool
 /// calls grouped by `index`, chars of `content` strings / Mistral text parts, chars of
 /// `reasoning_content` / `reasoning` / `reasoning_details` / Mistral thinking parts.

@@ -14,7 +14,7 @@ use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent};
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_response, openai_responses, Api};
 
-/// Values computed from the raw payloads by `tests/support_openai/expected_values.py`, which reads the raw payloads without the adapter:
+/// Values computed by `tests/support_openai/expected_values.py` from the raw payloads alone:
 /// usage from the terminal event's `response.usage`, finish from the terminal event type and
 /// `incomplete_details`, tool calls from `output_item.done` function calls, chars of
 /// `output_text.delta` and of `reasoning_summary_text.delta` / `reasoning_text.delta`.
