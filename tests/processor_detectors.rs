@@ -33,28 +33,61 @@ fn cases() -> Vec<Case> {
             name: "A,A,A in one response",
             steps: vec![tool_step(vec![a("1"), a("2"), a("3")]), final_text("done")],
             outputs: &[],
-            expect: &[("opencode", Some((1, "read"))), ("seed", Some((1, "read"))), ("consecutive:3", Some((1, "read")))],
+            expect: &[
+                ("opencode", Some((1, "read"))),
+                ("seed", Some((1, "read"))),
+                ("consecutive:3", Some((1, "read"))),
+            ],
         },
         Case {
             name: "A,A,A across steps",
-            steps: vec![tool_step(vec![a("1")]), tool_step(vec![a("2")]), tool_step(vec![a("3")]), final_text("done")],
+            steps: vec![
+                tool_step(vec![a("1")]),
+                tool_step(vec![a("2")]),
+                tool_step(vec![a("3")]),
+                final_text("done"),
+            ],
             outputs: &[],
-            expect: &[("opencode", None), ("seed", Some((3, "read"))), ("consecutive:3", Some((3, "read"))), ("consecutive:4", None)],
+            expect: &[
+                ("opencode", None),
+                ("seed", Some((3, "read"))),
+                ("consecutive:3", Some((3, "read"))),
+                ("consecutive:4", None),
+            ],
         },
         Case {
             name: "A,B,A,B,A,B across steps",
             steps: vec![
-                tool_step(vec![a("1")]), tool_step(vec![b("2")]), tool_step(vec![a("3")]),
-                tool_step(vec![b("4")]), tool_step(vec![a("5")]), tool_step(vec![b("6")]), final_text("done"),
+                tool_step(vec![a("1")]),
+                tool_step(vec![b("2")]),
+                tool_step(vec![a("3")]),
+                tool_step(vec![b("4")]),
+                tool_step(vec![a("5")]),
+                tool_step(vec![b("6")]),
+                final_text("done"),
             ],
             outputs: &[],
-            expect: &[("cycle:2:3", Some((6, "grep"))), ("cycle:1:3", None), ("consecutive:2", None), ("seed", None), ("opencode", None)],
+            expect: &[
+                ("cycle:2:3", Some((6, "grep"))),
+                ("cycle:1:3", None),
+                ("consecutive:2", None),
+                ("seed", None),
+                ("opencode", None),
+            ],
         },
         Case {
             name: "A,B,A,B,A,B in one response",
-            steps: vec![tool_step(vec![a("1"), b("2"), a("3"), b("4"), a("5"), b("6")]), final_text("done")],
+            steps: vec![
+                tool_step(vec![a("1"), b("2"), a("3"), b("4"), a("5"), b("6")]),
+                final_text("done"),
+            ],
             outputs: &[],
-            expect: &[("cycle:2:3", Some((1, "grep"))), ("cycle:4:2", Some((1, "grep"))), ("opencode", None), ("seed", None)],
+            expect: &[
+                ("cycle:2:3", Some((1, "grep"))),
+                ("cycle:4:2", Some((1, "grep"))),
+                ("opencode", None),
+                ("seed", None),
+            ],
         },
         Case {
             name: "key-reordered arguments in one response",
@@ -97,7 +130,10 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "text between calls resets opencode",
-            steps: vec![tool_step(vec![a("1"), text("t", "checking again"), a("2"), a("3")]), final_text("done")],
+            steps: vec![
+                tool_step(vec![a("1"), text("t", "checking again"), a("2"), a("3")]),
+                final_text("done"),
+            ],
             outputs: &[],
             expect: &[("opencode", None), ("seed", Some((1, "read")))],
         },
@@ -107,9 +143,18 @@ fn cases() -> Vec<Case> {
                 tool_step(vec![
                     a("1"),
                     vec![
-                        StreamEvent::ReasoningStart { id: "r".into(), metadata: None },
-                        StreamEvent::ReasoningDelta { id: "r".into(), text: "hmm".into() },
-                        StreamEvent::ReasoningEnd { id: "r".into(), metadata: None },
+                        StreamEvent::ReasoningStart {
+                            id: "r".into(),
+                            metadata: None,
+                        },
+                        StreamEvent::ReasoningDelta {
+                            id: "r".into(),
+                            text: "hmm".into(),
+                        },
+                        StreamEvent::ReasoningEnd {
+                            id: "r".into(),
+                            metadata: None,
+                        },
                     ],
                     a("2"),
                     a("3"),
@@ -135,15 +180,31 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "identical call with changing result (polling)",
-            steps: vec![tool_step(vec![a("1")]), tool_step(vec![a("2")]), tool_step(vec![a("3")]), final_text("done")],
+            steps: vec![
+                tool_step(vec![a("1")]),
+                tool_step(vec![a("2")]),
+                tool_step(vec![a("3")]),
+                final_text("done"),
+            ],
             outputs: &["pending", "running", "finished"],
-            expect: &[("no-progress:3", None), ("consecutive:3", Some((3, "read")))],
+            expect: &[
+                ("no-progress:3", None),
+                ("consecutive:3", Some((3, "read"))),
+            ],
         },
         Case {
             name: "identical call with identical result",
-            steps: vec![tool_step(vec![a("1")]), tool_step(vec![a("2")]), tool_step(vec![a("3")]), final_text("done")],
+            steps: vec![
+                tool_step(vec![a("1")]),
+                tool_step(vec![a("2")]),
+                tool_step(vec![a("3")]),
+                final_text("done"),
+            ],
             outputs: &["same", "same", "same"],
-            expect: &[("no-progress:3", Some((3, "read"))), ("no-progress:4", None)],
+            expect: &[
+                ("no-progress:3", Some((3, "read"))),
+                ("no-progress:4", None),
+            ],
         },
         Case {
             name: "re-running tests after a fix is not no-progress",
@@ -155,13 +216,25 @@ fn cases() -> Vec<Case> {
                 final_text("done"),
             ],
             outputs: &["FAILED 1 test", "ok", "FAILED 1 test", "ok 12 passed"],
-            expect: &[("no-progress:2", None), ("cycle:2:3", None), ("consecutive:2", Some((4, "bash")))],
+            expect: &[
+                ("no-progress:2", None),
+                ("cycle:2:3", None),
+                ("consecutive:2", Some((4, "bash"))),
+            ],
         },
         Case {
             name: "repeated fan-out, any order",
-            steps: vec![tool_step(vec![a("1"), b("2")]), tool_step(vec![b("3"), a("4")]), final_text("done")],
+            steps: vec![
+                tool_step(vec![a("1"), b("2")]),
+                tool_step(vec![b("3"), a("4")]),
+                final_text("done"),
+            ],
             outputs: &[],
-            expect: &[("fanout:2", Some((2, "grep,read"))), ("fanout:3", None), ("opencode", None)],
+            expect: &[
+                ("fanout:2", Some((2, "grep,read"))),
+                ("fanout:3", None),
+                ("opencode", None),
+            ],
         },
         Case {
             name: "fan-outs that differ, or single calls, are not fan-out loops",
@@ -179,11 +252,18 @@ fn cases() -> Vec<Case> {
             name: "repeated text",
             steps: vec![
                 tool_step(vec![text("t", "Let me check the file.  "), a("1")]),
-                tool_step(vec![text("t", "Let me check the file."), call("2", "read", json!({"path": "b.rs"}))]),
+                tool_step(vec![
+                    text("t", "Let me check the file."),
+                    call("2", "read", json!({"path": "b.rs"})),
+                ]),
                 final_text("done"),
             ],
             outputs: &[],
-            expect: &[("text-repeat:2", Some((2, ""))), ("text-repeat:3", None), ("seed", None)],
+            expect: &[
+                ("text-repeat:2", Some((2, ""))),
+                ("text-repeat:3", None),
+                ("seed", None),
+            ],
         },
         Case {
             name: "different or empty texts do not repeat",
@@ -228,7 +308,11 @@ fn opencode_fires_on_parallel_calls_once_none_is_pending() {
     // All three tool-input-starts stream first (pending parts), then the tool-calls.
     let mut body = Vec::new();
     for id in ["1", "2", "3"] {
-        body.push(StreamEvent::ToolInputStart { id: id.into(), tool: "read".into(), provider_executed: false });
+        body.push(StreamEvent::ToolInputStart {
+            id: id.into(),
+            tool: "read".into(),
+            provider_executed: false,
+        });
     }
     for id in ["1", "2", "3"] {
         body.push(StreamEvent::ToolCall {
@@ -247,7 +331,12 @@ fn opencode_fires_on_parallel_calls_once_none_is_pending() {
 
 #[test]
 fn run_doom_loop_is_the_earliest_call_then_the_first_listed() {
-    let steps = || vec![tool_step(vec![a("1"), a("2"), a("3"), a("4")]), final_text("done")];
+    let steps = || {
+        vec![
+            tool_step(vec![a("1"), a("2"), a("3"), a("4")]),
+            final_text("done"),
+        ]
+    };
     let mut c = with_detectors(&["consecutive:4", "opencode", "seed"]);
     c.doom_action = DoomAction::Allow;
     let o = run(c, steps()).outcome;
@@ -257,17 +346,36 @@ fn run_doom_loop_is_the_earliest_call_then_the_first_listed() {
 
     let mut c = with_detectors(&["seed", "opencode"]);
     c.doom_action = DoomAction::Allow;
-    assert_eq!(run(c, steps()).outcome.doom_loop.unwrap().detector, DetectorSpec::Seed);
+    assert_eq!(
+        run(c, steps()).outcome.doom_loop.unwrap().detector,
+        DetectorSpec::Seed
+    );
 }
 
 #[test]
 fn doom_actions() {
     let script = || vec![tool_step(vec![a("1"), a("2"), a("3")]), final_text("done")];
     for (action, termination, status) in [
-        (DoomAction::Allow, Termination::Completed, StepStatus::Completed),
-        (DoomAction::AskAllow, Termination::Completed, StepStatus::Completed),
-        (DoomAction::Deny, Termination::DoomLoop, StepStatus::DoomLoop),
-        (DoomAction::AskReject, Termination::DoomLoop, StepStatus::DoomLoop),
+        (
+            DoomAction::Allow,
+            Termination::Completed,
+            StepStatus::Completed,
+        ),
+        (
+            DoomAction::AskAllow,
+            Termination::Completed,
+            StepStatus::Completed,
+        ),
+        (
+            DoomAction::Deny,
+            Termination::DoomLoop,
+            StepStatus::DoomLoop,
+        ),
+        (
+            DoomAction::AskReject,
+            Termination::DoomLoop,
+            StepStatus::DoomLoop,
+        ),
     ] {
         let mut c = config();
         c.doom_action = action;
@@ -275,12 +383,19 @@ fn doom_actions() {
         let o = &r.outcome;
         assert_eq!(o.termination, Some(termination), "{action}");
         assert_eq!(o.steps[0].status, status, "{action}");
-        assert!(o.doom_loop.is_some(), "{action}: the detection is reported either way");
+        assert!(
+            o.doom_loop.is_some(),
+            "{action}: the detection is reported either way"
+        );
         // The call that triggered the detection is still executed (reference §2.2).
         assert_eq!(r.executed.len(), 3, "{action}");
         if termination == Termination::DoomLoop {
             assert_eq!(o.steps.len(), 1);
-            assert!(o.termination_detail.as_deref().unwrap().starts_with("opencode: "));
+            assert!(o
+                .termination_detail
+                .as_deref()
+                .unwrap()
+                .starts_with("opencode: "));
             // Era A cleanup: the triggering call's part is closed as aborted.
             let Some(Message::Tool { results }) = o.conversation.messages.last() else {
                 panic!("tool results in history")
@@ -329,7 +444,10 @@ fn result_and_finish_time_detectors_stop_at_the_next_event() {
 fn no_detectors_means_no_detection() {
     let mut c = config();
     c.detectors.clear();
-    let r = run(c, vec![tool_step(vec![a("1"), a("2"), a("3")]), final_text("done")]);
+    let r = run(
+        c,
+        vec![tool_step(vec![a("1"), a("2"), a("3")]), final_text("done")],
+    );
     assert_eq!(r.outcome.termination, Some(Termination::Completed));
     assert!(r.outcome.doom_loop.is_none());
     assert!(r.outcome.detectors.is_empty());
@@ -348,7 +466,10 @@ fn seed_detector_treats_null_arguments_as_empty_object() {
             final_text("done"),
         ],
     );
-    assert_eq!(r.outcome.detectors[0].first.as_ref().map(|d| d.step), Some(3));
+    assert_eq!(
+        r.outcome.detectors[0].first.as_ref().map(|d| d.step),
+        Some(3)
+    );
     // A null input is not an object: the call fails as invalid arguments, not executed.
     assert_eq!(r.executed.len(), 2);
 }

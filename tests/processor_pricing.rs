@@ -7,7 +7,7 @@ use processor_support::*;
 use serde_json::json;
 use tapeloop::conversation::Message;
 use tapeloop::event::{FinishReason, StreamEvent, Usage};
-use tapeloop::processor::compaction::{COMPACTION_PROMPT, CONTINUE_PROMPT, COMPACTED_QUESTION};
+use tapeloop::processor::compaction::{COMPACTED_QUESTION, COMPACTION_PROMPT, CONTINUE_PROMPT};
 use tapeloop::processor::{CompactionMode, PriceTable, RequestKind, StepStatus, Termination};
 
 #[test]
@@ -15,19 +15,53 @@ fn lookup_order() {
     let t = PriceTable::bundled();
     // (provider hint, requested model, found provider/id)
     let cases = [
-        (Some("openai"), "gpt-4o-mini", Some(("openai", "gpt-4o-mini"))),
-        (None, "gpt-4o-mini-2024-07-18", Some(("openai", "gpt-4o-mini"))),
-        (Some("anthropic"), "claude-sonnet-4-20250514", Some(("anthropic", "claude-sonnet-4"))),
-        (Some("anthropic"), "claude-sonnet-4-5-20250929", Some(("anthropic", "claude-sonnet-4-5"))),
-        (None, "claude-3-5-haiku-latest", Some(("anthropic", "claude-3-5-haiku"))),
-        (Some("openrouter"), "anthropic/claude-opus-4-1", Some(("anthropic", "claude-opus-4-1"))),
-        (None, "gemini-2.5-pro-preview-06-05", Some(("google", "gemini-2.5-pro"))),
-        (Some("deepseek"), "deepseek-reasoner", Some(("deepseek", "deepseek-reasoner"))),
+        (
+            Some("openai"),
+            "gpt-4o-mini",
+            Some(("openai", "gpt-4o-mini")),
+        ),
+        (
+            None,
+            "gpt-4o-mini-2024-07-18",
+            Some(("openai", "gpt-4o-mini")),
+        ),
+        (
+            Some("anthropic"),
+            "claude-sonnet-4-20250514",
+            Some(("anthropic", "claude-sonnet-4")),
+        ),
+        (
+            Some("anthropic"),
+            "claude-sonnet-4-5-20250929",
+            Some(("anthropic", "claude-sonnet-4-5")),
+        ),
+        (
+            None,
+            "claude-3-5-haiku-latest",
+            Some(("anthropic", "claude-3-5-haiku")),
+        ),
+        (
+            Some("openrouter"),
+            "anthropic/claude-opus-4-1",
+            Some(("anthropic", "claude-opus-4-1")),
+        ),
+        (
+            None,
+            "gemini-2.5-pro-preview-06-05",
+            Some(("google", "gemini-2.5-pro")),
+        ),
+        (
+            Some("deepseek"),
+            "deepseek-reasoner",
+            Some(("deepseek", "deepseek-reasoner")),
+        ),
         (None, "grok-3-mini", Some(("xai", "grok-3-mini"))),
         (None, "llama-3-70b", None),
     ];
     for (provider, model, want) in cases {
-        let got = t.lookup(provider, model).map(|m| (m.provider.as_str(), m.id.as_str()));
+        let got = t
+            .lookup(provider, model)
+            .map(|m| (m.provider.as_str(), m.id.as_str()));
         assert_eq!(got, want, "{provider:?} {model}");
     }
 }
@@ -49,8 +83,17 @@ fn from_json_reads_models_dev_shape_and_ignores_unknown_fields() {
     assert_eq!(t.len(), 3);
     assert_eq!(t.as_of.as_deref(), Some("2026-01-01"));
     let m = t.lookup(None, "rocket-1").unwrap();
-    assert_eq!((m.cost.input, m.cost.cache_write, m.limit.context), (1.0, 0.0, 1_000_000));
-    assert_eq!(t.lookup(None, "free").unwrap().cost.cost_usd(&usage(1_000_000, 0)), 0.0);
+    assert_eq!(
+        (m.cost.input, m.cost.cache_write, m.limit.context),
+        (1.0, 0.0, 1_000_000)
+    );
+    assert_eq!(
+        t.lookup(None, "free")
+            .unwrap()
+            .cost
+            .cost_usd(&usage(1_000_000, 0)),
+        0.0
+    );
     assert_eq!(t.lookup(Some("openai"), "gpt-4o").unwrap().cost.input, 9.0);
     assert!(PriceTable::from_json("[1]").is_err());
     assert!(PriceTable::from_json("{").is_err());
@@ -66,7 +109,13 @@ fn from_json_reads_models_dev_shape_and_ignores_unknown_fields() {
 fn cost_formula_and_the_200k_tier() {
     let t = PriceTable::bundled();
     let sonnet = t.lookup(Some("anthropic"), "claude-sonnet-4").unwrap().cost;
-    let u = |input, cache_read| Usage { input, output: 1_000, reasoning: 500, cache_read, cache_write: 10_000 };
+    let u = |input, cache_read| Usage {
+        input,
+        output: 1_000,
+        reasoning: 500,
+        cache_read,
+        cache_write: 10_000,
+    };
     // Just at the threshold: base rates (3 / 15 / 0.3 / 3.75).
     let at = u(150_000, 50_000);
     let want = (150_000.0 * 3.0 + 1_500.0 * 15.0 + 50_000.0 * 0.3 + 10_000.0 * 3.75) / 1e6;
@@ -86,7 +135,13 @@ fn cost_formula_and_the_200k_tier() {
 #[test]
 fn run_cost_and_unknown_model_warning() {
     let step = |u: Usage| vec![StreamEvent::StartStep, finish(FinishReason::Stop, u)];
-    let u = Usage { input: 1_000_000, output: 100_000, reasoning: 50_000, cache_read: 200_000, cache_write: 0 };
+    let u = Usage {
+        input: 1_000_000,
+        output: 100_000,
+        reasoning: 50_000,
+        cache_read: 200_000,
+        cache_write: 0,
+    };
     let mut c = config();
     c.model = "o4-mini-2025-04-16".into();
     c.provider = Some("openai".into());
@@ -106,7 +161,10 @@ fn run_cost_and_unknown_model_warning() {
 }
 
 fn big(input: u64, output: u64) -> Vec<StreamEvent> {
-    vec![StreamEvent::StartStep, finish(FinishReason::ToolCalls, usage(input, output))]
+    vec![
+        StreamEvent::StartStep,
+        finish(FinishReason::ToolCalls, usage(input, output)),
+    ]
 }
 
 #[test]
@@ -126,12 +184,19 @@ fn overflow_threshold_from_config_and_table() {
         c.context_limit = context;
         c.output_limit = output_limit;
         let o = run(c, vec![big(input, output), final_text("done")]).outcome;
-        let want = if overflow { Termination::ContextOverflow } else { Termination::Completed };
+        let want = if overflow {
+            Termination::ContextOverflow
+        } else {
+            Termination::Completed
+        };
         assert_eq!(o.termination, Some(want), "{context:?} {input}+{output}");
         if overflow {
             assert_eq!(o.steps.len(), 1);
             assert_eq!(o.steps[0].status, StepStatus::Completed);
-            assert!(o.termination_detail.unwrap().contains("exceed the usable context"));
+            assert!(o
+                .termination_detail
+                .unwrap()
+                .contains("exceed the usable context"));
         }
     }
     // Unknown limits: no check.
@@ -145,23 +210,57 @@ fn overflow_threshold_from_config_and_table() {
 fn compaction_summarizes_and_continues() {
     let mut c = config();
     c.compaction = CompactionMode::Compact;
-    let step1 = response(vec![call("1", "read", json!({"path": "a"}))], FinishReason::ToolCalls);
+    let step1 = response(
+        vec![call("1", "read", json!({"path": "a"}))],
+        FinishReason::ToolCalls,
+    );
     let mut step1 = step1;
     step1.pop();
     step1.push(finish(FinishReason::ToolCalls, usage(120_000, 10)));
-    let r = run(c.clone(), vec![step1, final_text("We read a; next fix b."), final_text("done")]);
+    let r = run(
+        c.clone(),
+        vec![
+            step1,
+            final_text("We read a; next fix b."),
+            final_text("done"),
+        ],
+    );
     let o = &r.outcome;
     assert_eq!(o.termination, Some(Termination::Completed));
-    assert_eq!(r.sends.iter().map(|s| s.kind).collect::<Vec<_>>(), vec![RequestKind::Step, RequestKind::Compaction, RequestKind::Step]);
+    assert_eq!(
+        r.sends.iter().map(|s| s.kind).collect::<Vec<_>>(),
+        vec![
+            RequestKind::Step,
+            RequestKind::Compaction,
+            RequestKind::Step
+        ]
+    );
     let compaction = &r.sends[1].conversation;
     assert!(compaction.tools.is_empty());
     assert_eq!(compaction.messages.len(), 4);
-    assert_eq!(compaction.messages[3], Message::User { content: COMPACTION_PROMPT.into() });
+    assert_eq!(
+        compaction.messages[3],
+        Message::User {
+            content: COMPACTION_PROMPT.into()
+        }
+    );
     let after = &r.sends[2].conversation;
     assert_eq!(after.tools.len(), 1);
-    assert_eq!(after.messages[0], Message::User { content: COMPACTED_QUESTION.into() });
-    assert!(matches!(&after.messages[1], Message::Assistant { parts } if serde_json::to_string(parts).unwrap().contains("next fix b")));
-    assert_eq!(after.messages[2], Message::User { content: CONTINUE_PROMPT.into() });
+    assert_eq!(
+        after.messages[0],
+        Message::User {
+            content: COMPACTED_QUESTION.into()
+        }
+    );
+    assert!(
+        matches!(&after.messages[1], Message::Assistant { parts } if serde_json::to_string(parts).unwrap().contains("next fix b"))
+    );
+    assert_eq!(
+        after.messages[2],
+        Message::User {
+            content: CONTINUE_PROMPT.into()
+        }
+    );
     assert_eq!(o.steps[1].kind, RequestKind::Compaction);
 
     // A compaction request that itself overflows ends the run.

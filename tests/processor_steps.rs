@@ -14,7 +14,10 @@ use tapeloop::processor::{
 
 fn parts_of(m: &Message) -> Vec<Value> {
     match m {
-        Message::Assistant { parts } => parts.iter().map(|p| serde_json::to_value(p).unwrap()).collect(),
+        Message::Assistant { parts } => parts
+            .iter()
+            .map(|p| serde_json::to_value(p).unwrap())
+            .collect(),
         other => panic!("not an assistant message: {other:?}"),
     }
 }
@@ -32,7 +35,10 @@ fn finish_reasons_continue_or_complete() {
         (FinishReason::Other, 1, Termination::Completed),
     ];
     for (reason, steps, termination) in cases {
-        let r = run(config(), vec![response(vec![text("t", "hi")], reason), final_text("done")]);
+        let r = run(
+            config(),
+            vec![response(vec![text("t", "hi")], reason), final_text("done")],
+        );
         assert_eq!(r.outcome.steps.len(), steps, "{reason}");
         assert_eq!(r.outcome.termination, Some(termination));
         assert_eq!(r.outcome.steps[0].finish_reason, Some(reason));
@@ -43,20 +49,61 @@ fn finish_reasons_continue_or_complete() {
 fn text_reasoning_and_tool_parts_become_history() {
     let step1 = vec![
         StreamEvent::StartStep,
-        StreamEvent::ReasoningStart { id: "r".into(), metadata: None },
-        StreamEvent::ReasoningDelta { id: "r".into(), text: "think  \n".into() },
-        StreamEvent::ReasoningStart { id: "r".into(), metadata: Some(json!({"ignored": true})) },
-        StreamEvent::ReasoningEnd { id: "r".into(), metadata: Some(json!({"signature": "sig"})) },
+        StreamEvent::ReasoningStart {
+            id: "r".into(),
+            metadata: None,
+        },
+        StreamEvent::ReasoningDelta {
+            id: "r".into(),
+            text: "think  \n".into(),
+        },
+        StreamEvent::ReasoningStart {
+            id: "r".into(),
+            metadata: Some(json!({"ignored": true})),
+        },
+        StreamEvent::ReasoningEnd {
+            id: "r".into(),
+            metadata: Some(json!({"signature": "sig"})),
+        },
         StreamEvent::TextStart { id: "t".into() },
-        StreamEvent::TextDelta { id: "t".into(), text: "Reading ".into() },
-        StreamEvent::TextDelta { id: "t".into(), text: "the file.  \n".into() },
+        StreamEvent::TextDelta {
+            id: "t".into(),
+            text: "Reading ".into(),
+        },
+        StreamEvent::TextDelta {
+            id: "t".into(),
+            text: "the file.  \n".into(),
+        },
         StreamEvent::TextEnd { id: "t".into() },
-        StreamEvent::ToolInputStart { id: "c1".into(), tool: "read".into(), provider_executed: false },
-        StreamEvent::ToolInputDelta { id: "c1".into(), delta: "{\"pa".into() },
+        StreamEvent::ToolInputStart {
+            id: "c1".into(),
+            tool: "read".into(),
+            provider_executed: false,
+        },
+        StreamEvent::ToolInputDelta {
+            id: "c1".into(),
+            delta: "{\"pa".into(),
+        },
         StreamEvent::ToolInputEnd { id: "c1".into() },
-        StreamEvent::ToolCall { id: "c1".into(), tool: "read".into(), input: json!({"path": "a.rs"}), provider_executed: false, metadata: Some(json!({"k": 1})) },
-        StreamEvent::ToolInputStart { id: "c2".into(), tool: "read".into(), provider_executed: false },
-        StreamEvent::ToolCall { id: "c2".into(), tool: "read".into(), input: json!({"path": "b.rs"}), provider_executed: false, metadata: None },
+        StreamEvent::ToolCall {
+            id: "c1".into(),
+            tool: "read".into(),
+            input: json!({"path": "a.rs"}),
+            provider_executed: false,
+            metadata: Some(json!({"k": 1})),
+        },
+        StreamEvent::ToolInputStart {
+            id: "c2".into(),
+            tool: "read".into(),
+            provider_executed: false,
+        },
+        StreamEvent::ToolCall {
+            id: "c2".into(),
+            tool: "read".into(),
+            input: json!({"path": "b.rs"}),
+            provider_executed: false,
+            metadata: None,
+        },
         finish(FinishReason::ToolCalls, usage(100, 10)),
     ];
     let r = run_with(config(), vec![step1, final_text("done")], |inv| {
@@ -73,13 +120,30 @@ fn text_reasoning_and_tool_parts_become_history() {
     let msgs = &r.sends[1].conversation.messages;
     assert_eq!(msgs.len(), 3);
     let parts = parts_of(&msgs[1]);
-    assert_eq!(parts[0], json!({"type": "reasoning", "text": "think", "metadata": {"signature": "sig"}}));
-    assert_eq!(parts[1], json!({"type": "text", "text": "Reading the file."}));
-    assert_eq!(parts[2], json!({"type": "tool-call", "id": "c1", "tool": "read", "input": {"path": "a.rs"}, "metadata": {"k": 1}}));
-    let Message::Tool { results } = &msgs[2] else { panic!() };
-    assert_eq!((results[0].output.as_str(), results[0].is_error), ("fn main() {}", false));
+    assert_eq!(
+        parts[0],
+        json!({"type": "reasoning", "text": "think", "metadata": {"signature": "sig"}})
+    );
+    assert_eq!(
+        parts[1],
+        json!({"type": "text", "text": "Reading the file."})
+    );
+    assert_eq!(
+        parts[2],
+        json!({"type": "tool-call", "id": "c1", "tool": "read", "input": {"path": "a.rs"}, "metadata": {"k": 1}})
+    );
+    let Message::Tool { results } = &msgs[2] else {
+        panic!()
+    };
+    assert_eq!(
+        (results[0].output.as_str(), results[0].is_error),
+        ("fn main() {}", false)
+    );
     // A tool error does not stop the loop; it goes back as a result (reference §7 tier 1).
-    assert_eq!((results[1].output.as_str(), results[1].is_error), ("ENOENT", true));
+    assert_eq!(
+        (results[1].output.as_str(), results[1].is_error),
+        ("ENOENT", true)
+    );
     assert_eq!(o.termination, Some(Termination::Completed));
     assert!(o.warnings.is_empty(), "{:?}", o.warnings);
 }
@@ -93,7 +157,15 @@ fn tool_call_without_input_start_is_selectable() {
         provider_executed: false,
         metadata: None,
     };
-    let script = || vec![response(vec![vec![bare("1"), bare("2"), bare("3")]], FinishReason::ToolCalls), final_text("done")];
+    let script = || {
+        vec![
+            response(
+                vec![vec![bare("1"), bare("2"), bare("3")]],
+                FinishReason::ToolCalls,
+            ),
+            final_text("done"),
+        ]
+    };
     // [C] ensureToolCall (default): parts are created, opencode sees the loop.
     let r = run(config(), script());
     assert_eq!(r.outcome.termination, Some(Termination::DoomLoop));
@@ -104,17 +176,35 @@ fn tool_call_without_input_start_is_selectable() {
     assert_eq!(r.outcome.termination, Some(Termination::Completed));
     assert_eq!(r.executed.len(), 3);
     assert_eq!(r.outcome.tool_calls, 3);
-    assert_eq!(r.sends[1].conversation.messages.len(), 1, "nothing appended");
+    assert_eq!(
+        r.sends[1].conversation.messages.len(),
+        1,
+        "nothing appended"
+    );
     assert_eq!(r.outcome.warnings.len(), 3);
 }
 
 #[test]
 fn invalid_arguments_become_a_tool_error() {
-    let r = run(config(), vec![tool_step(vec![call("1", "read", json!("a.rs"))]), final_text("done")]);
+    let r = run(
+        config(),
+        vec![
+            tool_step(vec![call("1", "read", json!("a.rs"))]),
+            final_text("done"),
+        ],
+    );
     assert!(r.executed.is_empty());
-    let Message::Tool { results } = &r.sends[1].conversation.messages[2] else { panic!() };
+    let Message::Tool { results } = &r.sends[1].conversation.messages[2] else {
+        panic!()
+    };
     assert!(results[0].is_error);
-    assert!(results[0].output.starts_with("Invalid arguments for tool `read`"), "{}", results[0].output);
+    assert!(
+        results[0]
+            .output
+            .starts_with("Invalid arguments for tool `read`"),
+        "{}",
+        results[0].output
+    );
     assert_eq!(r.outcome.termination, Some(Termination::Completed));
 }
 
@@ -122,10 +212,30 @@ fn invalid_arguments_become_a_tool_error() {
 fn provider_executed_tools_are_recorded_not_executed() {
     let step = vec![
         StreamEvent::StartStep,
-        StreamEvent::ToolInputStart { id: "ws".into(), tool: "web_search".into(), provider_executed: true },
-        StreamEvent::ToolCall { id: "ws".into(), tool: "web_search".into(), input: json!({"q": "rust"}), provider_executed: true, metadata: None },
-        StreamEvent::ToolResult { id: "ws".into(), tool: "web_search".into(), output: json!([{"url": "https://rust-lang.org"}]), is_error: false },
-        StreamEvent::ToolResult { id: "nope".into(), tool: "web_search".into(), output: json!(null), is_error: false },
+        StreamEvent::ToolInputStart {
+            id: "ws".into(),
+            tool: "web_search".into(),
+            provider_executed: true,
+        },
+        StreamEvent::ToolCall {
+            id: "ws".into(),
+            tool: "web_search".into(),
+            input: json!({"q": "rust"}),
+            provider_executed: true,
+            metadata: None,
+        },
+        StreamEvent::ToolResult {
+            id: "ws".into(),
+            tool: "web_search".into(),
+            output: json!([{"url": "https://rust-lang.org"}]),
+            is_error: false,
+        },
+        StreamEvent::ToolResult {
+            id: "nope".into(),
+            tool: "web_search".into(),
+            output: json!(null),
+            is_error: false,
+        },
         finish(FinishReason::Stop, usage(10, 1)),
     ];
     let r = run(config(), vec![step]);
@@ -133,8 +243,15 @@ fn provider_executed_tools_are_recorded_not_executed() {
     assert_eq!(r.outcome.tool_calls, 1);
     let parts = parts_of(&r.outcome.conversation.messages[1]);
     assert_eq!(parts[0]["provider_executed"], json!(true));
-    assert_eq!(parts[1], json!({"type": "tool-result", "id": "ws", "tool": "web_search", "output": [{"url": "https://rust-lang.org"}]}));
-    assert_eq!(r.outcome.conversation.messages.len(), 2, "no client tool results message");
+    assert_eq!(
+        parts[1],
+        json!({"type": "tool-result", "id": "ws", "tool": "web_search", "output": [{"url": "https://rust-lang.org"}]})
+    );
+    assert_eq!(
+        r.outcome.conversation.messages.len(),
+        2,
+        "no client tool results message"
+    );
     assert_eq!(r.outcome.warnings.len(), 1, "{:?}", r.outcome.warnings);
 }
 
@@ -144,26 +261,48 @@ fn results_apply_only_to_running_parts() {
     let mut acts = Vec::new();
     assert!(matches!(p.start(0), Action::Send(_)));
     p.on_event(&StreamEvent::StartStep, 1, &mut acts);
-    p.on_event(&StreamEvent::ToolInputStart { id: "c".into(), tool: "read".into(), provider_executed: false }, 2, &mut acts);
+    p.on_event(
+        &StreamEvent::ToolInputStart {
+            id: "c".into(),
+            tool: "read".into(),
+            provider_executed: false,
+        },
+        2,
+        &mut acts,
+    );
     // Pending, not running: ignored with a warning.
     p.on_tool_result("c", "early".into(), false, 3);
     p.on_tool_result("zzz", "unknown".into(), false, 3);
     assert_eq!(p.outcome().warnings.len(), 2);
-    p.on_event(&StreamEvent::ToolCall { id: "c".into(), tool: "read".into(), input: json!({}), provider_executed: false, metadata: None }, 4, &mut acts);
+    p.on_event(
+        &StreamEvent::ToolCall {
+            id: "c".into(),
+            tool: "read".into(),
+            input: json!({}),
+            provider_executed: false,
+            metadata: None,
+        },
+        4,
+        &mut acts,
+    );
     assert!(matches!(&acts[..], [Action::ExecuteTool(inv)] if inv.call_id == "c" && inv.step == 1));
     p.on_tool_result("c", "ok".into(), false, 5);
     p.on_tool_result("c", "again".into(), false, 5);
     assert_eq!(p.outcome().warnings.len(), 3);
     p.on_event(&finish(FinishReason::Stop, usage(1, 1)), 6, &mut acts);
     assert_eq!(p.on_attempt_end(7), Action::Stop(Termination::Completed));
-    let Message::Tool { results } = &p.outcome().conversation.messages[2] else { panic!() };
+    let Message::Tool { results } = &p.outcome().conversation.messages[2] else {
+        panic!()
+    };
     assert_eq!(results[0].output, "ok");
 }
 
 #[test]
 fn hard_and_soft_step_limits() {
     let loop_steps = |n: usize| -> Vec<Vec<StreamEvent>> {
-        (0..n).map(|i| tool_step(vec![call(&i.to_string(), "read", json!({"path": i}))])).collect()
+        (0..n)
+            .map(|i| tool_step(vec![call(&i.to_string(), "read", json!({"path": i}))]))
+            .collect()
     };
     // Hard: stop with max-steps after this many steps.
     let mut c = config();
@@ -171,7 +310,11 @@ fn hard_and_soft_step_limits() {
     let r = run(c, loop_steps(10));
     assert_eq!(r.outcome.termination, Some(Termination::MaxSteps));
     assert_eq!(r.outcome.steps.len(), 3);
-    assert!(r.outcome.steps.iter().all(|s| s.status == StepStatus::Completed));
+    assert!(r
+        .outcome
+        .steps
+        .iter()
+        .all(|s| s.status == StepStatus::Completed));
     // A final answer on the last allowed step is a completion, not max-steps.
     let mut c = config();
     c.max_steps = Some(2);
@@ -192,9 +335,12 @@ fn hard_and_soft_step_limits() {
         assert_eq!(send.conversation.tools.len(), 1);
     }
     assert!(MAX_STEPS_PROMPT.starts_with("CRITICAL - MAXIMUM STEPS REACHED"));
-    assert!(MAX_STEPS_PROMPT.contains("Tools are disabled until next user input. Respond with text only."));
+    assert!(MAX_STEPS_PROMPT
+        .contains("Tools are disabled until next user input. Respond with text only."));
     // The prefill is never stored.
-    assert!(!serde_json::to_string(&r.outcome.conversation).unwrap().contains("CRITICAL"));
+    assert!(!serde_json::to_string(&r.outcome.conversation)
+        .unwrap()
+        .contains("CRITICAL"));
     // max_steps 0: nothing is sent.
     let mut c = config();
     c.max_steps = Some(0);
@@ -208,8 +354,26 @@ fn abort_closes_open_tool_parts() {
     let mut acts = Vec::new();
     p.start(0);
     p.on_event(&StreamEvent::StartStep, 1, &mut acts);
-    p.on_event(&StreamEvent::ToolInputStart { id: "a".into(), tool: "read".into(), provider_executed: false }, 2, &mut acts);
-    p.on_event(&StreamEvent::ToolCall { id: "a".into(), tool: "read".into(), input: json!({"path": "x"}), provider_executed: false, metadata: None }, 3, &mut acts);
+    p.on_event(
+        &StreamEvent::ToolInputStart {
+            id: "a".into(),
+            tool: "read".into(),
+            provider_executed: false,
+        },
+        2,
+        &mut acts,
+    );
+    p.on_event(
+        &StreamEvent::ToolCall {
+            id: "a".into(),
+            tool: "read".into(),
+            input: json!({"path": "x"}),
+            provider_executed: false,
+            metadata: None,
+        },
+        3,
+        &mut acts,
+    );
     p.terminate(Termination::Aborted, Some("ctrl-c".into()), 10);
     p.terminate(Termination::Divergence, None, 11);
     let o = p.outcome();
@@ -217,7 +381,9 @@ fn abort_closes_open_tool_parts() {
     assert_eq!(o.termination_detail.as_deref(), Some("ctrl-c"));
     assert_eq!(o.steps[0].status, StepStatus::Error);
     assert_eq!(o.steps[0].finished_ms, Some(10));
-    let Message::Tool { results } = &o.conversation.messages[2] else { panic!() };
+    let Message::Tool { results } = &o.conversation.messages[2] else {
+        panic!()
+    };
     assert_eq!(results[0].output, "Tool execution aborted");
     // After the end, everything answers Stop.
     acts.clear();
@@ -229,7 +395,10 @@ fn abort_closes_open_tool_parts() {
 
 #[test]
 fn an_unanswered_request_is_not_a_step() {
-    let r = run(config(), vec![tool_step(vec![call("1", "read", json!({}))])]);
+    let r = run(
+        config(),
+        vec![tool_step(vec![call("1", "read", json!({}))])],
+    );
     assert_eq!(r.outcome.termination, Some(Termination::CassetteExhausted));
     assert_eq!(r.outcome.steps.len(), 1);
     assert_eq!(r.sends.len(), 2);
@@ -237,10 +406,19 @@ fn an_unanswered_request_is_not_a_step() {
 
 #[test]
 fn steps_carry_times_tokens_and_cost() {
-    let r = run(config(), vec![tool_step(vec![call("1", "read", json!({}))]), final_text("done")]);
+    let r = run(
+        config(),
+        vec![
+            tool_step(vec![call("1", "read", json!({}))]),
+            final_text("done"),
+        ],
+    );
     let o = &r.outcome;
     let s = &o.steps[0];
-    assert_eq!((s.number, s.kind, s.started_ms, s.attempts), (1, RequestKind::Step, 0, 1));
+    assert_eq!(
+        (s.number, s.kind, s.started_ms, s.attempts),
+        (1, RequestKind::Step, 0, 1)
+    );
     assert_eq!(s.finished_ms, Some(5));
     assert_eq!(o.steps[1].started_ms, 5);
     assert_eq!(o.usage.input, 200);
@@ -257,30 +435,55 @@ fn replaying_twice_gives_identical_outcomes() {
     let script = || {
         vec![
             rate_limited(None),
-            tool_step(vec![text("t", "Let me read."), call("1", "read", json!({"path": "a", "n": 1.5}))]),
+            tool_step(vec![
+                text("t", "Let me read."),
+                call("1", "read", json!({"path": "a", "n": 1.5})),
+            ]),
             http_error(503, ErrorClass::Overloaded, true, None),
             tool_step(vec![call("2", "read", json!({"path": "a", "n": 1.5}))]),
             final_text("done"),
         ]
     };
-    let mut c = with_detectors(&["opencode", "seed", "cycle:3:2", "no-progress:2", "text-repeat:2", "fanout:2"]);
+    let mut c = with_detectors(&[
+        "opencode",
+        "seed",
+        "cycle:3:2",
+        "no-progress:2",
+        "text-repeat:2",
+        "fanout:2",
+    ]);
     c.seed = 42;
     let a = serde_json::to_string(&run(c.clone(), script()).outcome).unwrap();
     let b = serde_json::to_string(&run(c, script()).outcome).unwrap();
     assert_eq!(a, b);
-    assert!(a.contains("\"retries\":[{\"step\":1,\"attempt\":1,\"status\":429"), "{a}");
+    assert!(
+        a.contains("\"retries\":[{\"step\":1,\"attempt\":1,\"status\":429"),
+        "{a}"
+    );
 }
 
 #[test]
 fn anomalies_are_warnings_not_panics() {
     let weird = vec![
-        StreamEvent::TextDelta { id: "x".into(), text: "no start".into() },
+        StreamEvent::TextDelta {
+            id: "x".into(),
+            text: "no start".into(),
+        },
         StreamEvent::TextEnd { id: "x".into() },
         StreamEvent::TextEnd { id: "x".into() },
-        StreamEvent::ReasoningDelta { id: "nope".into(), text: "?".into() },
-        StreamEvent::ReasoningEnd { id: "nope".into(), metadata: None },
+        StreamEvent::ReasoningDelta {
+            id: "nope".into(),
+            text: "?".into(),
+        },
+        StreamEvent::ReasoningEnd {
+            id: "nope".into(),
+            metadata: None,
+        },
         StreamEvent::StartStep,
-        StreamEvent::RefusalDelta { id: "r".into(), text: "I can't".into() },
+        StreamEvent::RefusalDelta {
+            id: "r".into(),
+            text: "I can't".into(),
+        },
         finish(FinishReason::Stop, usage(1, 1)),
         finish(FinishReason::Stop, usage(1, 1)),
     ];
@@ -294,7 +497,10 @@ fn anomalies_are_warnings_not_panics() {
     assert_eq!(parts[1]["text"], "I can't");
 
     // A response without finish-step continues the loop (finish unset), with a warning.
-    let r = run(config(), vec![vec![StreamEvent::StartStep], final_text("done")]);
+    let r = run(
+        config(),
+        vec![vec![StreamEvent::StartStep], final_text("done")],
+    );
     assert_eq!(r.outcome.steps.len(), 2);
     assert!(r.outcome.warnings[0].contains("without `finish-step`"));
 
@@ -302,7 +508,10 @@ fn anomalies_are_warnings_not_panics() {
     let mut p = Processor::new(config(), conversation());
     let mut acts = Vec::new();
     p.on_event(&StreamEvent::StartStep, 0, &mut acts);
-    assert!(matches!(p.on_wait_elapsed(0), Action::Stop(_) | Action::Send(_)));
+    assert!(matches!(
+        p.on_wait_elapsed(0),
+        Action::Stop(_) | Action::Send(_)
+    ));
     assert!(matches!(p.on_attempt_end(0), Action::Send(_)));
     assert!(matches!(p.start(0), Action::Send(_)));
     assert!(!p.outcome().warnings.is_empty());
@@ -310,33 +519,62 @@ fn anomalies_are_warnings_not_panics() {
 
 fn arb_event() -> impl Strategy<Value = StreamEvent> {
     let id = prop_oneof![Just("a".to_string()), Just("b".to_string())];
-    let reason = prop_oneof![Just(FinishReason::Stop), Just(FinishReason::ToolCalls), Just(FinishReason::Unknown)];
+    let reason = prop_oneof![
+        Just(FinishReason::Stop),
+        Just(FinishReason::ToolCalls),
+        Just(FinishReason::Unknown)
+    ];
     prop_oneof![
         Just(StreamEvent::StartStep),
         id.clone().prop_map(|id| StreamEvent::TextStart { id }),
-        id.clone().prop_map(|id| StreamEvent::TextDelta { id, text: "x ".into() }),
+        id.clone().prop_map(|id| StreamEvent::TextDelta {
+            id,
+            text: "x ".into()
+        }),
         id.clone().prop_map(|id| StreamEvent::TextEnd { id }),
-        id.clone().prop_map(|id| StreamEvent::ReasoningStart { id, metadata: None }),
-        id.clone().prop_map(|id| StreamEvent::ReasoningDelta { id, text: "r".into() }),
-        id.clone().prop_map(|id| StreamEvent::ReasoningEnd { id, metadata: None }),
-        id.clone().prop_map(|id| StreamEvent::ToolInputStart { id, tool: "read".into(), provider_executed: false }),
-        (id.clone(), any::<bool>(), any::<bool>()).prop_map(|(id, pe, obj)| StreamEvent::ToolCall {
+        id.clone()
+            .prop_map(|id| StreamEvent::ReasoningStart { id, metadata: None }),
+        id.clone().prop_map(|id| StreamEvent::ReasoningDelta {
+            id,
+            text: "r".into()
+        }),
+        id.clone()
+            .prop_map(|id| StreamEvent::ReasoningEnd { id, metadata: None }),
+        id.clone().prop_map(|id| StreamEvent::ToolInputStart {
             id,
             tool: "read".into(),
-            input: if obj { json!({"p": 1}) } else { json!(1) },
-            provider_executed: pe,
-            metadata: None,
+            provider_executed: false
         }),
-        id.clone().prop_map(|id| StreamEvent::ToolResult { id, tool: "read".into(), output: json!("o"), is_error: false }),
+        (id.clone(), any::<bool>(), any::<bool>()).prop_map(|(id, pe, obj)| {
+            StreamEvent::ToolCall {
+                id,
+                tool: "read".into(),
+                input: if obj { json!({"p": 1}) } else { json!(1) },
+                provider_executed: pe,
+                metadata: None,
+            }
+        }),
+        id.clone().prop_map(|id| StreamEvent::ToolResult {
+            id,
+            tool: "read".into(),
+            output: json!("o"),
+            is_error: false
+        }),
         (reason, 0u64..300_000).prop_map(|(r, n)| finish(r, usage(n, 10))),
-        (any::<bool>(), any::<bool>()).prop_map(|(retryable, overflow)| StreamEvent::Error(ProviderError {
-            class: if overflow { ErrorClass::ContextOverflow } else { ErrorClass::Server },
-            status: Some(500),
-            message: "x".into(),
-            retryable,
-            retry_after_ms: None,
-            code: None,
-        })),
+        (any::<bool>(), any::<bool>()).prop_map(|(retryable, overflow)| StreamEvent::Error(
+            ProviderError {
+                class: if overflow {
+                    ErrorClass::ContextOverflow
+                } else {
+                    ErrorClass::Server
+                },
+                status: Some(500),
+                message: "x".into(),
+                retryable,
+                retry_after_ms: None,
+                code: None,
+            }
+        )),
     ]
 }
 

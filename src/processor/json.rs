@@ -145,7 +145,7 @@ pub fn js_f64(x: f64) -> String {
     } else if -6 < n && n <= 0 {
         format!("0.{}{digits}", "0".repeat((-n) as usize))
     } else {
-        let exp_sign = if n - 1 >= 0 { "+" } else { "-" };
+        let exp_sign = if n > 0 { "+" } else { "-" };
         let first = &digits[..1];
         let rest = &digits[1..];
         if rest.is_empty() {

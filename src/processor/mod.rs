@@ -213,7 +213,7 @@ enum PartKind {
         text: String,
         metadata: Option<Value>,
     },
-    Tool(ToolPart),
+    Tool(Box<ToolPart>),
     StepFinish,
 }
 
@@ -806,9 +806,9 @@ impl Processor {
             call_index: None,
         };
         match step.toolcalls.get(id) {
-            Some(&idx) => step.parts[idx].kind = PartKind::Tool(fresh),
+            Some(&idx) => step.parts[idx].kind = PartKind::Tool(Box::new(fresh)),
             None => {
-                let idx = step.push(true, PartKind::Tool(fresh));
+                let idx = step.push(true, PartKind::Tool(Box::new(fresh)));
                 step.toolcalls.insert(id.to_string(), idx);
             }
         }
@@ -832,7 +832,7 @@ impl Processor {
         if step.kind == RequestKind::Compaction {
             step.push(
                 true,
-                PartKind::Tool(ToolPart {
+                PartKind::Tool(Box::new(ToolPart {
                     call_id: id.to_string(),
                     tool: tool.to_string(),
                     status: ToolStatus::Error,
@@ -842,7 +842,7 @@ impl Processor {
                     provider_executed,
                     metadata: metadata.cloned(),
                     call_index: None,
-                }),
+                })),
             );
             self.warn(format!(
                 "step {number}: `{tool}` call in the compaction summary: not executed"
@@ -855,7 +855,7 @@ impl Processor {
             None if ensure => {
                 let idx = step.push(
                     true,
-                    PartKind::Tool(ToolPart {
+                    PartKind::Tool(Box::new(ToolPart {
                         call_id: id.to_string(),
                         tool: tool.to_string(),
                         status: ToolStatus::Pending,
@@ -865,7 +865,7 @@ impl Processor {
                         provider_executed,
                         metadata: None,
                         call_index: None,
-                    }),
+                    })),
                 );
                 step.toolcalls.insert(id.to_string(), idx);
                 Some(idx)

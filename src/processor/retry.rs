@@ -267,7 +267,16 @@ mod tests {
     fn opencode_classification_table() {
         use ErrorClass::*;
         // (class, status, retryable, message, classic verdict, modern verdict, modern reason)
-        let cases: &[(ErrorClass, Option<u16>, bool, &str, bool, bool, &str)] = &[
+        type Case = (
+            ErrorClass,
+            Option<u16>,
+            bool,
+            &'static str,
+            bool,
+            bool,
+            &'static str,
+        );
+        let cases: &[Case] = &[
             (
                 ContextOverflow,
                 Some(400),

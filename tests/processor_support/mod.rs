@@ -38,7 +38,10 @@ pub fn config() -> ProcessorConfig {
 
 pub fn with_detectors(specs: &[&str]) -> ProcessorConfig {
     let mut c = config();
-    c.detectors = specs.iter().map(|s| s.parse::<DetectorSpec>().unwrap()).collect();
+    c.detectors = specs
+        .iter()
+        .map(|s| s.parse::<DetectorSpec>().unwrap())
+        .collect();
     c
 }
 
@@ -173,7 +176,12 @@ pub fn final_text(s: &str) -> Vec<StreamEvent> {
     response(vec![text("t", s)], FinishReason::Stop)
 }
 
-pub fn http_error(status: u16, class: ErrorClass, retryable: bool, after: Option<u64>) -> Vec<StreamEvent> {
+pub fn http_error(
+    status: u16,
+    class: ErrorClass,
+    retryable: bool,
+    after: Option<u64>,
+) -> Vec<StreamEvent> {
     vec![StreamEvent::Error(ProviderError {
         class,
         status: Some(status),
