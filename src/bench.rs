@@ -53,7 +53,7 @@ pub fn run(
     // One warm-up pass, also validating every job.
     for (i, job) in jobs.iter().enumerate() {
         let (rec, events) = crate::runner::replay_job_counted(job, opts)?;
-        counts[i] = (events, rec.steps);
+        counts[i] = (events, u64::from(rec.steps));
     }
     let started = Instant::now();
     for it in 0..iterations {

@@ -360,6 +360,6 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     });
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     builder
-        .body(StreamBody::new(stream).boxed())
+        .body(BodyExt::boxed(StreamBody::new(stream)))
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
 }

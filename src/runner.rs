@@ -491,7 +491,7 @@ fn build_record(
         .iter()
         .map(|s| StepDetail {
             step: s.number,
-            status: s.status.to_string(),
+            status: s.status.as_str().to_string(),
             finish: s.finish_reason.map(|f| f.to_string()),
             tool_calls: s.tool_calls.len() as u32,
             tokens: s.usage,
