@@ -233,7 +233,6 @@ struct StepState {
     number: u32,
     kind: RequestKind,
     attempt: u32,
-    request: SendRequest,
     parts: Vec<Part>,
     /// Open tool parts by call id (`toolcalls`; survives retries, reference §3.3).
     toolcalls: BTreeMap<String, usize>,
@@ -668,7 +667,6 @@ impl Processor {
                 self.warn("the compaction summary is empty".to_string());
             }
             self.history.messages = compaction::compacted_history(&summary);
-            self.outcome.conversation = self.history.clone();
             return self.next_step(RequestKind::Step, now_ms);
         }
         match finish {
@@ -699,9 +697,8 @@ impl Processor {
         };
         step.attempt += 1;
         step.reset_attempt();
-        step.request.attempt = step.attempt;
-        let attempts = step.attempt;
-        let request = step.request.clone();
+        let (number, kind, attempts) = (step.number, step.kind, step.attempt);
+        let request = self.build_request(number, kind, attempts);
         if let Some(rec) = self.outcome.steps.last_mut() {
             rec.attempts = attempts;
         }
@@ -1099,6 +1096,47 @@ impl Processor {
             }
         }
         let number = done + 1;
+        let request = self.build_request(number, kind, 1);
+        self.outcome.steps.push(StepRecord {
+            number,
+            kind,
+            started_ms: now_ms,
+            finished_ms: None,
+            status: StepStatus::Running,
+            tool_calls: Vec::new(),
+            finish_reason: None,
+            usage: Usage::default(),
+            cost_usd: 0.0,
+            attempts: 1,
+        });
+        self.step = Some(StepState {
+            number,
+            kind,
+            attempt: 1,
+            parts: Vec::new(),
+            toolcalls: BTreeMap::new(),
+            dropped: BTreeMap::new(),
+            got_event: false,
+            current_text: None,
+            reasoning: BTreeMap::new(),
+            refusals: BTreeMap::new(),
+            started: false,
+            failed: None,
+            closed: false,
+            finish: None,
+            usage: Usage::default(),
+            cost: 0.0,
+            overflow: false,
+            attempt_calls: Vec::new(),
+        });
+        self.phase = Phase::Streaming;
+        Action::Send(request)
+    }
+
+    /// The request of step `number`: the history, plus the MAX_STEPS prefill from the soft
+    /// limit on (reference §4.2 step 9), or the compaction prompt without tools (§6.3). The
+    /// history does not change between attempts, so a retry rebuilds the same request.
+    fn build_request(&self, number: u32, kind: RequestKind, attempt: u32) -> SendRequest {
         let mut conversation = self.history.clone();
         match kind {
             RequestKind::Step => {
@@ -1122,48 +1160,13 @@ impl Processor {
                 });
             }
         }
-        let request = SendRequest {
+        SendRequest {
             step: number,
-            attempt: 1,
+            attempt,
             kind,
             conversation,
             options: RequestOptions::new(self.config.model.clone()),
-        };
-        self.outcome.steps.push(StepRecord {
-            number,
-            kind,
-            started_ms: now_ms,
-            finished_ms: None,
-            status: StepStatus::Running,
-            tool_calls: Vec::new(),
-            finish_reason: None,
-            usage: Usage::default(),
-            cost_usd: 0.0,
-            attempts: 1,
-        });
-        self.step = Some(StepState {
-            number,
-            kind,
-            attempt: 1,
-            request: request.clone(),
-            parts: Vec::new(),
-            toolcalls: BTreeMap::new(),
-            dropped: BTreeMap::new(),
-            got_event: false,
-            current_text: None,
-            reasoning: BTreeMap::new(),
-            refusals: BTreeMap::new(),
-            started: false,
-            failed: None,
-            closed: false,
-            finish: None,
-            usage: Usage::default(),
-            cost: 0.0,
-            overflow: false,
-            attempt_calls: Vec::new(),
-        });
-        self.phase = Phase::Streaming;
-        Action::Send(request)
+        }
     }
 
     /// Close a step: commit the successful attempt's usage, close open tool parts (§1.3) and
@@ -1199,7 +1202,6 @@ impl Processor {
             let (assistant, tools) = replay_messages(&step.parts);
             self.history.messages.extend(assistant);
             self.history.messages.extend(tools);
-            self.outcome.conversation = self.history.clone();
         }
     }
 
@@ -1216,6 +1218,7 @@ impl Processor {
         }
         self.outcome.termination = Some(reason);
         self.outcome.termination_detail = detail;
+        self.outcome.conversation = self.history.clone();
         self.phase = Phase::Done;
     }
 
@@ -1261,7 +1264,9 @@ impl Processor {
         }
         match (self.phase, &self.step) {
             (Phase::Waiting { ms }, _) => Action::Wait { ms },
-            (_, Some(step)) => Action::Send(step.request.clone()),
+            (_, Some(step)) => {
+                Action::Send(self.build_request(step.number, step.kind, step.attempt))
+            }
             _ => Action::Stop(Termination::Aborted),
         }
     }

@@ -190,7 +190,8 @@ pub struct Outcome {
     /// Simulated milliseconds from `start` to the last call into the processor.
     pub sim_ms: u64,
     pub warnings: Vec<String>,
-    /// The final history (system, messages, tools).
+    /// The final history (system, messages, tools); filled in when the run ends (until then
+    /// it is the starting conversation).
     pub conversation: Conversation,
 }
 
