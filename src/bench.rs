@@ -127,8 +127,14 @@ impl BenchReport {
             "{} scenario(s) x {} iteration(s) in {:.3} s (single thread)\n",
             self.scenarios, self.iterations, self.elapsed_s
         ));
-        out.push_str(&format!("  events/s     {}events/s\n", human_rate(self.events_per_s)));
-        out.push_str(&format!("  steps/s      {}steps/s\n", human_rate(self.steps_per_s)));
+        out.push_str(&format!(
+            "  events/s     {}events/s\n",
+            human_rate(self.events_per_s)
+        ));
+        out.push_str(&format!(
+            "  steps/s      {}steps/s\n",
+            human_rate(self.steps_per_s)
+        ));
         out.push_str(&format!(
             "  scenarios/s  {}scenarios/s\n",
             human_rate(self.scenarios_per_s)

@@ -34,7 +34,9 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::cassette::{CassetteWriter, End, Header, Redactor, Request as CassetteRequest, ResponseHead};
+use crate::cassette::{
+    CassetteWriter, End, Header, Redactor, Request as CassetteRequest, ResponseHead,
+};
 use crate::event::EndOutcome;
 use crate::http::Headers;
 use crate::serve::{route, session_key};
@@ -91,7 +93,13 @@ impl ProxyHandle {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
-        let sessions = std::mem::take(&mut *self.state.sessions.lock().unwrap_or_else(|e| e.into_inner()));
+        let sessions = std::mem::take(
+            &mut *self
+                .state
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
         let mut paths = Vec::new();
         for (_, s) in sessions {
             let s = match Arc::try_unwrap(s) {
@@ -144,7 +152,10 @@ pub async fn start(opts: ProxyOptions) -> std::io::Result<ProxyHandle> {
         }
         drop(listener);
         let drain = async { while conns.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), drain)
+            .await
+            .is_err()
+        {
             conns.abort_all();
         }
     });
@@ -186,11 +197,22 @@ fn gateway_error(message: String) -> Response<Body> {
 
 fn sanitize(key: &str) -> String {
     key.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
-fn open_session(state: &State, key: &str, api: crate::provider::Api, body: &Value) -> std::io::Result<Arc<Mutex<Session>>> {
+fn open_session(
+    state: &State,
+    key: &str,
+    api: crate::provider::Api,
+    body: &Value,
+) -> std::io::Result<Arc<Mutex<Session>>> {
     let mut sessions = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(s) = sessions.get(key) {
         return Ok(Arc::clone(s));
@@ -203,7 +225,10 @@ fn open_session(state: &State, key: &str, api: crate::provider::Api, body: &Valu
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_else(|| "unknown".into())
     }));
-    header.model = body.get("model").and_then(Value::as_str).map(str::to_string);
+    header.model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     header.recorded_at = Some(crate::record::now_rfc3339());
     header.recorder = Some(format!("tapeloop {} (proxy)", crate::VERSION));
     let writer = CassetteWriter::create(&path, header, Redactor::new())?;
@@ -219,7 +244,10 @@ fn open_session(state: &State, key: &str, api: crate::provider::Api, body: &Valu
     Ok(s)
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::io::Error> {
     let (parts, body) = req.into_parts();
     let body_bytes = match body.collect().await {
         Ok(c) => c.to_bytes(),
@@ -230,13 +258,23 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    let url = format!("{}{}", state.opts.upstream.trim_end_matches('/'), path_and_query);
+    let url = format!(
+        "{}{}",
+        state.opts.upstream.trim_end_matches('/'),
+        path_and_query
+    );
     let mut headers = Headers::new();
     for (k, v) in &parts.headers {
-        if HOP_BY_HOP.iter().any(|h| k.as_str().eq_ignore_ascii_case(h)) {
+        if HOP_BY_HOP
+            .iter()
+            .any(|h| k.as_str().eq_ignore_ascii_case(h))
+        {
             continue;
         }
-        headers.insert(k.as_str(), String::from_utf8_lossy(v.as_bytes()).into_owned());
+        headers.insert(
+            k.as_str(),
+            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        );
     }
 
     // Recording: only model endpoints with a JSON body.
@@ -287,8 +325,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         Err(e) => {
             if let Some((session, id)) = &recorded {
                 let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-                let outcome = if e.is_timeout() { EndOutcome::Timeout } else { EndOutcome::Reset };
-                s.writer.write_end(*id, End { ms: started.elapsed().as_millis() as u64, outcome })?;
+                let outcome = if e.is_timeout() {
+                    EndOutcome::Timeout
+                } else {
+                    EndOutcome::Reset
+                };
+                s.writer.write_end(
+                    *id,
+                    End {
+                        ms: started.elapsed().as_millis() as u64,
+                        outcome,
+                    },
+                )?;
             }
             return Ok(gateway_error(format!("upstream {url}: {e}")));
         }
@@ -297,7 +345,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     let resp_headers: Headers = upstream
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     if let Some((session, id)) = &recorded {
         let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
@@ -329,9 +382,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
                 Ok(Some(Ok(bytes))) => {
                     if let Some((session, id)) = &recorded {
                         let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-                        let _ = s
-                            .writer
-                            .write_chunk(*id, started.elapsed().as_millis() as u64, &bytes);
+                        let _ =
+                            s.writer
+                                .write_chunk(*id, started.elapsed().as_millis() as u64, &bytes);
                     }
                     if tx.send(Ok(Frame::data(bytes))).await.is_err() {
                         break EndOutcome::Aborted; // the client went away

@@ -43,7 +43,9 @@ impl std::str::FromStr for RecordMode {
             "once" => Ok(RecordMode::Once),
             "all" => Ok(RecordMode::All),
             "new" => Ok(RecordMode::New),
-            _ => Err(format!("unknown record mode `{s}`: expected once, all or new")),
+            _ => Err(format!(
+                "unknown record mode `{s}`: expected once, all or new"
+            )),
         }
     }
 }
@@ -162,7 +164,11 @@ pub async fn record_scenario(
     // Write next to the target and rename at the end in `new` mode, so the old cassette
     // survives a failed run.
     let tmp = out.with_extension("jsonl.partial");
-    let write_path = if existing.is_some() { tmp.as_path() } else { out };
+    let write_path = if existing.is_some() {
+        tmp.as_path()
+    } else {
+        out
+    };
     if let Some(dir) = write_path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| RecordError::Io {
             path: dir.to_path_buf(),
@@ -223,8 +229,14 @@ pub async fn record_scenario(
                     let start = now(&clock);
                     for ev in copy.decode(opts.api) {
                         processor.on_event(&ev, start, &mut pending);
-                        if drain(&mut processor, &mut pending, &mut scripts, &mut writer, start)
-                            .map_err(io(write_path))?
+                        if drain(
+                            &mut processor,
+                            &mut pending,
+                            &mut scripts,
+                            &mut writer,
+                            start,
+                        )
+                        .map_err(io(write_path))?
                         {
                             break 'run;
                         }
@@ -271,7 +283,13 @@ pub async fn record_scenario(
                             EndOutcome::Reset
                         };
                         writer
-                            .write_end(id, End { ms: ms(&sent), outcome })
+                            .write_end(
+                                id,
+                                End {
+                                    ms: ms(&sent),
+                                    outcome,
+                                },
+                            )
                             .map_err(io(write_path))?;
                         let ev = StreamEvent::Error(crate::event::ProviderError {
                             class: crate::event::ErrorClass::Network,
@@ -298,7 +316,12 @@ pub async fn record_scenario(
                     headers: resp
                         .headers()
                         .iter()
-                        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_string(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
                         .collect(),
                     ms: ms(&sent),
                 };
@@ -325,11 +348,23 @@ pub async fn record_scenario(
                                 let t = now(&clock);
                                 for ev in events.drain(..) {
                                     processor.on_event(&ev, t, &mut pending);
-                                    if drain(&mut processor, &mut pending, &mut scripts, &mut writer, t)
-                                        .map_err(io(write_path))?
+                                    if drain(
+                                        &mut processor,
+                                        &mut pending,
+                                        &mut scripts,
+                                        &mut writer,
+                                        t,
+                                    )
+                                    .map_err(io(write_path))?
                                     {
                                         writer
-                                            .write_end(id, End { ms: ms(&sent), outcome: EndOutcome::Aborted })
+                                            .write_end(
+                                                id,
+                                                End {
+                                                    ms: ms(&sent),
+                                                    outcome: EndOutcome::Aborted,
+                                                },
+                                            )
                                             .map_err(io(write_path))?;
                                         break 'run;
                                     }
@@ -341,7 +376,13 @@ pub async fn record_scenario(
                     }
                 };
                 writer
-                    .write_end(id, End { ms: ms(&sent), outcome })
+                    .write_end(
+                        id,
+                        End {
+                            ms: ms(&sent),
+                            outcome,
+                        },
+                    )
                     .map_err(io(write_path))?;
                 if ok {
                     decoder.finish(outcome, &mut events);
@@ -386,7 +427,10 @@ fn answer(scripts: &mut ToolScripts, inv: &ToolInvocation) -> (String, bool) {
             (a.output, a.is_error)
         }
         None => (
-            format!("tapeloop: the scenario scripts no results for `{}`", inv.tool),
+            format!(
+                "tapeloop: the scenario scripts no results for `{}`",
+                inv.tool
+            ),
             true,
         ),
     }

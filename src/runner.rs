@@ -146,7 +146,11 @@ pub fn replay_job_counted(job: &Job, opts: &RunOptions) -> Result<(RunRecord, u6
 }
 
 /// The processor configuration a scenario asks for, with the run's overrides applied.
-pub fn processor_config(sc: &Scenario, opts: &RunOptions, provider: Option<&str>) -> ProcessorConfig {
+pub fn processor_config(
+    sc: &Scenario,
+    opts: &RunOptions,
+    provider: Option<&str>,
+) -> ProcessorConfig {
     let mut cfg = ProcessorConfig::new(sc.model.clone().unwrap_or_default());
     cfg.provider = sc.provider.clone().or_else(|| provider.map(str::to_string));
     cfg.detectors = opts
@@ -191,7 +195,12 @@ struct DriverStats {
 
 /// Replay a scenario against a loaded cassette. Pure apart from reading nothing: the same
 /// inputs give the same record (except `wall_ms`, set by the caller).
-pub fn replay(sc: &Scenario, cassette: &Cassette, cassette_path: &Path, opts: &RunOptions) -> RunRecord {
+pub fn replay(
+    sc: &Scenario,
+    cassette: &Cassette,
+    cassette_path: &Path,
+    opts: &RunOptions,
+) -> RunRecord {
     replay_counted(sc, cassette, cassette_path, opts).0
 }
 
@@ -228,7 +237,14 @@ pub fn replay_counted(
             }
             Action::ExecuteTool(inv) => {
                 // Not expected outside a stream, but answer it the same way.
-                answer_tool(&mut processor, &mut scripts, &mut replay, &mut stats, &inv, now);
+                answer_tool(
+                    &mut processor,
+                    &mut scripts,
+                    &mut replay,
+                    &mut stats,
+                    &inv,
+                    now,
+                );
                 action = processor.on_attempt_end(now);
             }
             Action::Send(req) => {
@@ -281,7 +297,14 @@ pub fn replay_counted(
                     for ev in &evs {
                         stats.events += 1;
                         processor.on_event(ev, at, &mut pending);
-                        if drain_actions(&mut processor, &mut pending, &mut scripts, &mut replay, &mut stats, at) {
+                        if drain_actions(
+                            &mut processor,
+                            &mut pending,
+                            &mut scripts,
+                            &mut replay,
+                            &mut stats,
+                            at,
+                        ) {
                             break 'run;
                         }
                     }
@@ -299,8 +322,15 @@ pub fn replay_counted(
                         for ev in events.drain(..) {
                             stats.events += 1;
                             stats.events += 1;
-                        processor.on_event(&ev, at, &mut pending);
-                            if drain_actions(&mut processor, &mut pending, &mut scripts, &mut replay, &mut stats, at) {
+                            processor.on_event(&ev, at, &mut pending);
+                            if drain_actions(
+                                &mut processor,
+                                &mut pending,
+                                &mut scripts,
+                                &mut replay,
+                                &mut stats,
+                                at,
+                            ) {
                                 break 'run;
                             }
                         }
@@ -310,7 +340,14 @@ pub fn replay_counted(
                     for ev in events.drain(..) {
                         stats.events += 1;
                         processor.on_event(&ev, at, &mut pending);
-                        if drain_actions(&mut processor, &mut pending, &mut scripts, &mut replay, &mut stats, at) {
+                        if drain_actions(
+                            &mut processor,
+                            &mut pending,
+                            &mut scripts,
+                            &mut replay,
+                            &mut stats,
+                            at,
+                        ) {
                             break 'run;
                         }
                     }
@@ -330,7 +367,14 @@ pub fn replay_counted(
     let unused = replay.unused();
     let events = stats.events;
     (
-        build_record(sc, cassette, cassette_path, processor.into_outcome(), stats, unused),
+        build_record(
+            sc,
+            cassette,
+            cassette_path,
+            processor.into_outcome(),
+            stats,
+            unused,
+        ),
         events,
     )
 }
@@ -407,7 +451,10 @@ fn answer_tool(
                     inv.step, inv.tool
                 ));
                 (
-                    format!("tapeloop: no result recorded or scripted for `{}`", inv.tool),
+                    format!(
+                        "tapeloop: no result recorded or scripted for `{}`",
+                        inv.tool
+                    ),
                     true,
                 )
             }
@@ -540,7 +587,10 @@ mod tests {
 
     #[test]
     fn normalizes_relative_paths() {
-        assert_eq!(normalize("scenarios/../recordings/a.jsonl"), "recordings/a.jsonl");
+        assert_eq!(
+            normalize("scenarios/../recordings/a.jsonl"),
+            "recordings/a.jsonl"
+        );
         assert_eq!(normalize("./a/./b"), "a/b");
         assert_eq!(normalize("/abs/x/../y"), "/abs/y");
         assert_eq!(normalize("../up/a"), "../up/a");

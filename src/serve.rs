@@ -258,7 +258,10 @@ pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Res
         }
         drop(listener);
         let drain = async { while conns.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), drain)
+            .await
+            .is_err()
+        {
             conns.abort_all();
         }
     });
@@ -377,7 +380,9 @@ const VOLATILE_TOP_LEVEL: &[&str] = &[
 pub fn canonical(body: &Value) -> Value {
     fn walk(v: &Value) -> Value {
         match v {
-            Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), walk(v))).collect()),
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), walk(v))).collect())
+            }
             Value::Array(a) => Value::Array(a.iter().map(walk).collect()),
             Value::String(s) => Value::String(normalize_text(s)),
             other => other.clone(),
@@ -396,18 +401,25 @@ fn normalize_text(s: &str) -> String {
     static DATE: OnceLock<regex::Regex> = OnceLock::new();
     static PATH: OnceLock<regex::Regex> = OnceLock::new();
     let date = DATE.get_or_init(|| {
-        regex::Regex::new(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
-            .expect("valid date pattern")
+        regex::Regex::new(
+            r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+        )
+        .expect("valid date pattern")
     });
     let path = PATH.get_or_init(|| {
-        regex::Regex::new(r"(?:/home|/Users|/tmp|/private|/var/folders|/root|/work)(?:/[^\s'\x22`]*)?")
-            .expect("valid path pattern")
+        regex::Regex::new(
+            r"(?:/home|/Users|/tmp|/private|/var/folders|/root|/work)(?:/[^\s'\x22`]*)?",
+        )
+        .expect("valid path pattern")
     });
     let s = date.replace_all(s, "<date>");
     path.replace_all(&s, "<path>").into_owned()
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::io::Error> {
     let path = req.uri().path().to_string();
     if req.method() == Method::GET && path == "/_tapeloop/status" {
         let summary = state.summary();
@@ -461,7 +473,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             ))
         }
     };
-    let model = path_model.or_else(|| body.get("model").and_then(Value::as_str).map(str::to_string));
+    let model = path_model.or_else(|| {
+        body.get("model")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
     let session = session_key(&headers, &body);
 
     // Pick the cassette and the interaction under the lock; stream outside it.
@@ -489,17 +505,29 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
                 model.is_some() && state.cassettes[*i].header.model.as_deref() == model.as_deref()
             })
             .collect();
-        let pool = if by_model.is_empty() { candidates } else { by_model };
+        let pool = if by_model.is_empty() {
+            candidates
+        } else {
+            by_model
+        };
         let idx = pool
             .iter()
             .copied()
             .find(|i| {
-                let next = inner.cursors.get(&(*i, session.clone())).copied().unwrap_or(0);
+                let next = inner
+                    .cursors
+                    .get(&(*i, session.clone()))
+                    .copied()
+                    .unwrap_or(0);
                 next < state.cassettes[*i].interactions.len()
             })
             .unwrap_or(pool[0]);
         let cassette = Arc::clone(&state.cassettes[idx]);
-        let next = inner.cursors.get(&(idx, session.clone())).copied().unwrap_or(0);
+        let next = inner
+            .cursors
+            .get(&(idx, session.clone()))
+            .copied()
+            .unwrap_or(0);
         let Some(inter) = cassette.interactions.get(next) else {
             return Ok(error_response(
                 StatusCode::BAD_REQUEST,

@@ -57,9 +57,11 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let bar = show.then(|| {
         let pb = indicatif::ProgressBar::new(args.iterations as u64);
         pb.set_style(
-            indicatif::ProgressStyle::with_template("benchmarking [{bar:30}] {pos}/{len} iterations")
-                .expect("valid template")
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "benchmarking [{bar:30}] {pos}/{len} iterations",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         pb
     });

@@ -42,7 +42,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if args.paths.len() == 2 && args.paths.iter().all(|p| is_report(p)) {
         let before = read_report(&args.paths[0])?;
         let after = read_report(&args.paths[1])?;
-        print!("{}", report::compare_reports(&before, &after, style(args.markdown, color)));
+        print!(
+            "{}",
+            report::compare_reports(&before, &after, style(args.markdown, color))
+        );
         return Ok(Status::Pass);
     }
     if let Some(p) = args.paths.iter().find(|p| is_report(p)) {
@@ -59,7 +62,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let Some(rep) = execute(&jobs, &opts, true)? else {
         return Ok(Status::Error);
     };
-    print!("{}", report::compare_providers(&rep, style(args.markdown, color)));
+    print!(
+        "{}",
+        report::compare_providers(&rep, style(args.markdown, color))
+    );
     Ok(Status::Pass)
 }
 

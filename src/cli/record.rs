@@ -97,7 +97,10 @@ async fn run_proxy(args: Args) -> anyhow::Result<Status> {
         bail!("--proxy needs --upstream URL (e.g. https://api.openai.com)");
     };
     url::Url::parse(&upstream).with_context(|| format!("--upstream `{upstream}` is not a URL"))?;
-    let out_dir = args.output.clone().unwrap_or_else(|| PathBuf::from("recordings/proxy"));
+    let out_dir = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("recordings/proxy"));
     let handle = proxy::start(ProxyOptions {
         listen: args.listen,
         upstream: upstream.clone(),
@@ -113,8 +116,13 @@ async fn run_proxy(args: Args) -> anyhow::Result<Status> {
         handle.addr(),
         out_dir.display()
     );
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-    let paths = handle.shutdown().await.context("writing cassette footers")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    let paths = handle
+        .shutdown()
+        .await
+        .context("writing cassette footers")?;
     eprintln!("wrote {} cassette(s)", paths.len());
     for p in paths {
         eprintln!("  {}", p.display());
@@ -123,8 +131,16 @@ async fn run_proxy(args: Args) -> anyhow::Result<Status> {
 }
 
 async fn run_live(args: Args) -> anyhow::Result<Status> {
-    let path = args.scenario.clone().expect("clap requires a scenario without --proxy");
-    let sc = match scenario::load(&path, &scenario::LoadOptions { check_cassettes: false }) {
+    let path = args
+        .scenario
+        .clone()
+        .expect("clap requires a scenario without --proxy");
+    let sc = match scenario::load(
+        &path,
+        &scenario::LoadOptions {
+            check_cassettes: false,
+        },
+    ) {
         Ok(s) => s,
         Err(errors) => {
             for e in errors {
@@ -134,10 +150,16 @@ async fn run_live(args: Args) -> anyhow::Result<Status> {
         }
     };
     let Some(api) = args.api.or(sc.api) else {
-        bail!("{}: the scenario names no `api`; pass --api", path.display());
+        bail!(
+            "{}: the scenario names no `api`; pass --api",
+            path.display()
+        );
     };
     let Some(model) = args.model.clone().or_else(|| sc.model.clone()) else {
-        bail!("{}: the scenario names no `model`; pass --model", path.display());
+        bail!(
+            "{}: the scenario names no `model`; pass --model",
+            path.display()
+        );
     };
     let provider = args
         .provider
@@ -150,7 +172,10 @@ async fn run_live(args: Args) -> anyhow::Result<Status> {
         });
     let api_key = match args.api_key_env.as_deref() {
         Some("NONE") => None,
-        Some(var) => Some(std::env::var(var).with_context(|| format!("--api-key-env {var}: the variable is not set"))?),
+        Some(var) => Some(
+            std::env::var(var)
+                .with_context(|| format!("--api-key-env {var}: the variable is not set"))?,
+        ),
         None => {
             let vars = LiveOptions::key_variables(api, &provider);
             match vars.iter().find_map(|v| std::env::var(v).ok()) {

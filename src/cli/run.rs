@@ -177,7 +177,9 @@ pub fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Option<Vec<Arc<Scenar
 
 pub fn run_options(args_jobs: Option<usize>, pricing: Option<&Path>) -> anyhow::Result<RunOptions> {
     let prices = match pricing {
-        Some(p) => Arc::new(PriceTable::load(p).with_context(|| format!("loading {}", p.display()))?),
+        Some(p) => {
+            Arc::new(PriceTable::load(p).with_context(|| format!("loading {}", p.display()))?)
+        }
         None => PriceTable::bundled(),
     };
     Ok(RunOptions {
@@ -188,7 +190,11 @@ pub fn run_options(args_jobs: Option<usize>, pricing: Option<&Path>) -> anyhow::
 }
 
 /// Run jobs with a progress bar on a terminal (none in CI or when piped).
-pub fn execute(jobs: &[Job], opts: &RunOptions, progress: bool) -> anyhow::Result<Option<RunReport>> {
+pub fn execute(
+    jobs: &[Job],
+    opts: &RunOptions,
+    progress: bool,
+) -> anyhow::Result<Option<RunReport>> {
     let show = progress
         && std::io::stderr().is_terminal()
         && std::env::var_os("CI").is_none()
@@ -279,7 +285,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         if regressions.is_empty() {
             eprintln!("no regressions against baseline `{name}`");
         } else {
-            eprintln!("{} regression(s) against baseline `{name}`:", regressions.len());
+            eprintln!(
+                "{} regression(s) against baseline `{name}`:",
+                regressions.len()
+            );
             for r in &regressions {
                 eprintln!("  {}", r.message);
             }
@@ -295,7 +304,11 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 }
 
 /// Write observed outcomes into the scenarios' `[expect]` tables, insta-style.
-fn accept(scenarios: &[Arc<Scenario>], report: &RunReport, dry_run: bool) -> anyhow::Result<Status> {
+fn accept(
+    scenarios: &[Arc<Scenario>],
+    report: &RunReport,
+    dry_run: bool,
+) -> anyhow::Result<Status> {
     let mut changed = 0;
     for sc in scenarios {
         let runs: Vec<_> = report

@@ -870,10 +870,14 @@ impl Processor {
             None => None,
         };
         step.attempt_calls.push(CallSig::new(tool, input));
-        if let Some(rec) = self.outcome.steps.last_mut() {
-            rec.tool_calls.push(tool.to_string());
+        // `tool_calls` counts the calls the loop itself executes; provider-executed (server)
+        // tools run inside the provider's response and are not the agent's tool calls.
+        if !provider_executed {
+            if let Some(rec) = self.outcome.steps.last_mut() {
+                rec.tool_calls.push(tool.to_string());
+            }
+            self.outcome.tool_calls += 1;
         }
-        self.outcome.tool_calls += 1;
         let step = self.step.as_mut().expect("step is open");
 
         let Some(idx) = idx else {

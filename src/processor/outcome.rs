@@ -127,7 +127,8 @@ pub struct StepRecord {
     pub started_ms: u64,
     pub finished_ms: Option<u64>,
     pub status: StepStatus,
-    /// Names of the tools the model called in this step, in call order (all attempts).
+    /// Names of the client tools the model called in this step, in call order (all attempts;
+    /// provider-executed server tools are not counted).
     pub tool_calls: Vec<String>,
     pub finish_reason: Option<FinishReason>,
     /// Usage of the successful attempt (failed attempts are not counted).
@@ -185,7 +186,8 @@ pub struct Outcome {
     pub detectors: Vec<DetectorReport>,
     pub usage: Usage,
     pub cost_usd: f64,
-    /// Tool calls the model made (client and provider-executed, all attempts).
+    /// Client tool calls the model made (all attempts). Provider-executed server tools (web
+    /// search, code execution) run inside the provider's response and are not counted.
     pub tool_calls: u32,
     /// Simulated milliseconds from `start` to the last call into the processor.
     pub sim_ms: u64,
