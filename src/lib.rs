@@ -6,15 +6,21 @@
 //! time. The runner scores doom loops, retries, steps and token costs against scenario
 //! expectations and reports for CI.
 
+pub mod bench;
 pub mod cassette;
 pub mod conversation;
 pub mod event;
 pub mod http;
 pub mod processor;
 pub mod provider;
+pub mod proxy;
+pub mod record;
 pub mod report;
+pub mod runner;
 pub mod scenario;
+pub mod serve;
 pub mod sse;
+pub mod transport;
 
 /// The version written into cassettes and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

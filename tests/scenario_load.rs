@@ -108,7 +108,7 @@ fn formats_md_example_parses_completely() {
         e.doom_loop,
         Some(DoomExpect::At {
             step: 3,
-            tool: "read".into(),
+            tool: Some("read".into()),
             detector: None
         })
     );

@@ -6,10 +6,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod check;
+mod compare;
 mod events;
 mod import;
-mod unavailable;
+mod merge;
+mod record;
+mod run;
+mod serve;
 
 /// Exit status of a command, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,32 +58,35 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Replay scenarios against their cassettes, score expectations and report.
-    Run(unavailable::Args),
+    Run(run::Args),
     /// Record a scenario live against a provider, or record any agent's traffic as a proxy.
-    Record(unavailable::Args),
+    Record(record::Args),
     /// Serve cassettes over HTTP as an OpenAI, Anthropic or Gemini endpoint.
-    Serve(unavailable::Args),
+    Serve(serve::Args),
     /// Compare providers side by side, or two run reports (before/after).
-    Compare(unavailable::Args),
+    Compare(compare::Args),
     /// Measure replay throughput: events/s, steps/s, scenarios/s.
-    Bench(unavailable::Args),
+    Bench(bench::Args),
     /// Decode a raw stream file or a cassette into normalized events.
     Events(events::Args),
     /// Convert a vcrpy YAML cassette into a tapeloop cassette.
     Import(import::Args),
     /// Validate cassettes (and scenarios), reporting every problem found.
     Check(check::Args),
+    /// Merge the JSON reports of sharded runs (--partition) into one report.
+    Merge(merge::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check::run(args),
-        Command::Run(_) => unavailable::run("run"),
-        Command::Record(_) => unavailable::run("record"),
-        Command::Serve(_) => unavailable::run("serve"),
-        Command::Compare(_) => unavailable::run("compare"),
-        Command::Bench(_) => unavailable::run("bench"),
+        Command::Run(args) => run::run(args),
+        Command::Record(args) => record::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Events(args) => events::run(args),
         Command::Import(args) => import::run(args),
     };

@@ -45,9 +45,11 @@ pub(crate) fn format_usd(v: f64) -> String {
     format!("${s}")
 }
 
-/// `3/read/opencode`, or `—` when no doom loop fired.
+/// `3/read/opencode` (`3/text-repeat:3` when no tool is involved), or `—` when no doom loop
+/// fired.
 pub(crate) fn doom_cell(r: &RunRecord) -> String {
     match &r.doom_loop {
+        Some(d) if d.tool.is_empty() => format!("{}/{}", d.step, d.detector),
         Some(d) => format!("{}/{}/{}", d.step, d.tool, d.detector),
         None => NONE.to_string(),
     }

@@ -92,10 +92,10 @@ pub enum DoomExpect {
     None,
     /// `true`: a doom loop at any step.
     Any,
-    /// `{ step, tool, detector? }`.
+    /// `{ step, tool?, detector? }` (no tool for a text-repeat loop).
     At {
         step: u32,
-        tool: String,
+        tool: Option<String>,
         detector: Option<DetectorSpec>,
     },
 }
@@ -127,10 +127,12 @@ pub struct Expectations {
     pub detectors: IndexMap<DetectorSpec, DetectorExpect>,
 }
 
-fn describe_hit(step: u32, tool: &str, detector: Option<&str>) -> String {
-    match detector {
-        Some(d) => format!("step {step} ({tool}, {d})"),
-        None => format!("step {step} ({tool})"),
+fn describe_hit(step: u32, tool: Option<&str>, detector: Option<&str>) -> String {
+    match (tool.filter(|t| !t.is_empty()), detector) {
+        (Some(t), Some(d)) => format!("step {step} ({t}, {d})"),
+        (Some(t), None) => format!("step {step} ({t})"),
+        (None, Some(d)) => format!("step {step} ({d})"),
+        (None, None) => format!("step {step}"),
     }
 }
 
@@ -158,7 +160,7 @@ impl Expectations {
         }
         if let Some(d) = &self.doom_loop {
             let got = match &run.doom_loop {
-                Some(h) => describe_hit(h.step, &h.tool, Some(&h.detector)),
+                Some(h) => describe_hit(h.step, Some(&h.tool), Some(&h.detector)),
                 None => "none".to_string(),
             };
             let failed = match (d, &run.doom_loop) {
@@ -174,7 +176,7 @@ impl Expectations {
                     Some(h),
                 ) => {
                     *step != h.step
-                        || *tool != h.tool
+                        || tool.as_ref().is_some_and(|t| *t != h.tool)
                         || detector.is_some_and(|d| d.to_string() != h.detector)
                 }
             };
@@ -188,7 +190,11 @@ impl Expectations {
                         detector,
                     } => format!(
                         "at {}",
-                        describe_hit(*step, tool, detector.map(|d| d.to_string()).as_deref())
+                        describe_hit(
+                            *step,
+                            tool.as_deref(),
+                            detector.map(|d| d.to_string()).as_deref()
+                        )
                     ),
                 };
                 out.push(format!("doom_loop: expected {expected}, got {got}"));

@@ -948,11 +948,10 @@ impl<'a> Ctx<'a> {
             } else if let Some(sub) = self.sub_table_quiet(t, "doom_loop") {
                 self.known_keys(&sub, DOOM_EXPECT_KEYS);
                 let step = self.uint(&sub, "step", 1, u64::from(u32::MAX));
+                // `tool` is optional: a text-repeat loop has no tool.
                 let tool = self.string(&sub, "tool");
-                for k in ["step", "tool"] {
-                    if sub.t.get(k).is_none() {
-                        self.missing(&sub, k);
-                    }
+                if sub.t.get("step").is_none() {
+                    self.missing(&sub, "step");
                 }
                 let detector = match self.string(&sub, "detector") {
                     Some(s) => {
@@ -962,7 +961,7 @@ impl<'a> Ctx<'a> {
                     }
                     None => Some(None),
                 };
-                if let (Some(step), Some(tool), Some(detector)) = (step, tool, detector) {
+                if let (Some(step), Some(detector)) = (step, detector) {
                     e.doom_loop = Some(DoomExpect::At {
                         step: step as u32,
                         tool,

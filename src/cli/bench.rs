@@ -1,0 +1,88 @@
+//! `tapeloop bench`: replay throughput.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use tapeloop::bench;
+use tapeloop::runner;
+
+use super::run::{load_scenarios, run_options};
+use super::Status;
+
+/// Output format of `bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  tapeloop bench                             the bundled corpus, 20 iterations
+  tapeloop bench scenarios/read-loop.toml --iterations 200
+  tapeloop bench --format json > bench.json
+
+Replays run in-process on one thread, reading each cassette from disk every time, so the
+figures cover the whole replay path (parse, decode, processor, scoring). See
+docs/PERFORMANCE.md for how to compare them against the parse floor and the Python
+reference.")]
+pub struct Args {
+    /// Scenario files or directories [default: scenarios]
+    pub paths: Vec<PathBuf>,
+
+    /// Timed iterations over the whole set (after one warm-up pass).
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub iterations: u32,
+
+    /// Replay the scenario set this many times per iteration (scaling runs).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub repeat: u32,
+
+    /// table or json.
+    #[arg(short, long, default_value = "table")]
+    pub format: BenchFormat,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    let Some(scenarios) = load_scenarios(&args.paths)? else {
+        return Ok(Status::Error);
+    };
+    let opts = run_options(Some(1), None)?;
+    let once = runner::plan(&scenarios);
+    let mut jobs = Vec::with_capacity(once.len() * args.repeat.max(1) as usize);
+    for _ in 0..args.repeat.max(1) {
+        jobs.extend(once.iter().cloned());
+    }
+    let show = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let bar = show.then(|| {
+        let pb = indicatif::ProgressBar::new(args.iterations as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "benchmarking [{bar:30}] {pos}/{len} iterations",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        pb
+    });
+    let on_iteration = |n: u32| {
+        if let Some(pb) = &bar {
+            pb.set_position(n as u64);
+        }
+    };
+    let report = match bench::run(&jobs, &opts, args.iterations, &on_iteration) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Status::Error);
+        }
+    };
+    if let Some(pb) = &bar {
+        pb.finish_and_clear();
+    }
+    match args.format {
+        BenchFormat::Table => print!("{}", report.to_table()),
+        BenchFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(Status::Pass)
+}

@@ -1,0 +1,693 @@
+//! The replay server: plays cassettes back over HTTP as an OpenAI (`/v1/chat/completions`,
+//! `/v1/responses`), Anthropic (`/v1/messages`) or Gemini
+//! (`/v1beta/models/{model}:streamGenerateContent`) endpoint, so a real agent can be tested
+//! offline against a recorded situation.
+//!
+//! - **Routing.** The request path picks the wire API; among the cassettes of that API the one
+//!   whose model matches the request (else the first) serves it.
+//! - **Sessions.** Interactions play in order per client session. A session is the value of
+//!   the `x-tapeloop-session` request header when present; otherwise the conversation prefix —
+//!   the system prompt plus the first message of the request's `messages` / `input` /
+//!   `contents` — so every request of one agent run (and its retries) shares a session while
+//!   runs with different prompts do not interfere.
+//! - **Replay.** Status, headers (`retry-after` included; length and encoding headers are
+//!   recomputed), error bodies and the body chunks are sent as recorded; a recorded `reset`,
+//!   `timeout` or `aborted` end cuts the connection mid-body, and an interaction without a
+//!   response head closes the connection before any header. Timing: `recorded` waits the
+//!   recorded offsets, `instant` sends at once, `xN` runs N times faster.
+//! - **Strict mode.** A request whose canonical body differs from the recorded one gets a 400
+//!   JSON error naming the first differing path, and is logged. Canonical means: object key
+//!   order ignored; the volatile top-level fields `user`, `metadata`, `store`,
+//!   `prompt_cache_key`, `safety_identifier` and `service_tier` dropped; and, inside strings,
+//!   ISO-8601 dates/times replaced by `<date>` and absolute paths under `/home`, `/Users`,
+//!   `/tmp`, `/private`, `/var/folders`, `/root` and `/work` replaced by `<path>` (cwd and date
+//!   lines in system prompts).
+//! - `GET /_tapeloop/status` reports the cassettes, how many interactions each session played,
+//!   and the divergences.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::cassette::{Cassette, Interaction};
+use crate::event::EndOutcome;
+use crate::provider::Api;
+use crate::transport::first_difference;
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// Largest request body accepted (an agent's whole conversation).
+const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
+
+/// How chunks are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// As recorded: headers after the recorded `ms`, each chunk at its offset.
+    Recorded,
+    /// Everything at once.
+    Instant,
+    /// The recorded timing divided by this factor (`x2` is twice as fast).
+    Scaled(f64),
+}
+
+impl std::str::FromStr for Pace {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "recorded" => Ok(Pace::Recorded),
+            "instant" => Ok(Pace::Instant),
+            _ => {
+                let f = s
+                    .strip_prefix('x')
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .filter(|f| f.is_finite() && *f > 0.0)
+                    .ok_or_else(|| {
+                        format!("`{s}`: expected recorded, instant, or xN with N > 0 (x2 = twice as fast)")
+                    })?;
+                Ok(Pace::Scaled(f))
+            }
+        }
+    }
+}
+
+impl Pace {
+    fn delay(&self, ms: u64) -> Duration {
+        match self {
+            Pace::Recorded => Duration::from_millis(ms),
+            Pace::Instant => Duration::ZERO,
+            Pace::Scaled(f) => Duration::from_secs_f64(ms as f64 / 1000.0 / f),
+        }
+    }
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub pace: Pace,
+    pub strict: bool,
+}
+
+/// A divergence seen in strict mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct Divergence {
+    pub cassette: String,
+    pub session: String,
+    pub interaction: u64,
+    pub path: String,
+    pub recorded: String,
+    pub sent: String,
+}
+
+/// What the server did, reported at shutdown and by `/_tapeloop/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServeSummary {
+    pub cassettes: Vec<CassetteStatus>,
+    /// Interactions played per session key.
+    pub sessions: BTreeMap<String, usize>,
+    pub requests: u64,
+    pub divergences: Vec<Divergence>,
+}
+
+/// Per-cassette status.
+#[derive(Debug, Clone, Serialize)]
+pub struct CassetteStatus {
+    pub path: String,
+    pub api: Api,
+    pub interactions: usize,
+    /// Interactions served at least once (by any session).
+    pub played: usize,
+    /// Ids of interactions no session asked for.
+    pub unused: Vec<u64>,
+}
+
+impl ServeSummary {
+    /// Whether strict mode should fail: divergences, or interactions never played.
+    pub fn strict_failed(&self) -> bool {
+        !self.divergences.is_empty() || self.cassettes.iter().any(|c| !c.unused.is_empty())
+    }
+}
+
+struct State {
+    cassettes: Vec<Arc<Cassette>>,
+    opts: ServeOptions,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// (cassette index, session key) → next interaction index.
+    cursors: BTreeMap<(usize, String), usize>,
+    played: Vec<Vec<bool>>,
+    requests: u64,
+    divergences: Vec<Divergence>,
+}
+
+impl State {
+    fn summary(&self) -> ServeSummary {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sessions = BTreeMap::new();
+        for ((_, key), n) in &inner.cursors {
+            *sessions.entry(key.clone()).or_insert(0) += n;
+        }
+        ServeSummary {
+            cassettes: self
+                .cassettes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| CassetteStatus {
+                    path: c.path.display().to_string(),
+                    api: c.header.api,
+                    interactions: c.interactions.len(),
+                    played: inner.played[i].iter().filter(|p| **p).count(),
+                    unused: c
+                        .interactions
+                        .iter()
+                        .zip(&inner.played[i])
+                        .filter(|(_, p)| !**p)
+                        .map(|(it, _)| it.id)
+                        .collect(),
+                })
+                .collect(),
+            sessions,
+            requests: inner.requests,
+            divergences: inner.divergences.clone(),
+        }
+    }
+}
+
+/// A running server.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The bound address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The current status.
+    pub fn summary(&self) -> ServeSummary {
+        self.state.summary()
+    }
+
+    /// Stop accepting, let in-flight responses finish (up to 5 s), return the summary.
+    pub async fn shutdown(mut self) -> ServeSummary {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+        self.state.summary()
+    }
+}
+
+/// Bind and start serving `cassettes`.
+pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Result<ServerHandle> {
+    let listener = TcpListener::bind(opts.listen).await?;
+    let addr = listener.local_addr()?;
+    let played = cassettes
+        .iter()
+        .map(|c| vec![false; c.interactions.len()])
+        .collect();
+    let state = Arc::new(State {
+        cassettes: cassettes.into_iter().map(Arc::new).collect(),
+        opts,
+        inner: Mutex::new(Inner {
+            played,
+            ..Inner::default()
+        }),
+    });
+    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let st = Arc::clone(&state);
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = &mut stop_rx => break,
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let st = Arc::clone(&st);
+                    conns.spawn(async move {
+                        let svc = hyper::service::service_fn(move |req| {
+                            let st = Arc::clone(&st);
+                            async move { handle(st, req).await }
+                        });
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+        drop(listener);
+        let drain = async { while conns.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(5), drain)
+            .await
+            .is_err()
+        {
+            conns.abort_all();
+        }
+    });
+    Ok(ServerHandle {
+        addr,
+        state,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    let mut r = Response::new(full(value.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        &json!({"error": {"type": kind, "message": message}}),
+    )
+}
+
+/// The wire API a request path addresses, and the model named in a Gemini path.
+pub fn route(path: &str) -> Option<(Api, Option<String>)> {
+    let path = path.split('?').next().unwrap_or(path);
+    if path.ends_with("/chat/completions") {
+        return Some((Api::OpenAiChat, None));
+    }
+    if path.ends_with("/responses") {
+        return Some((Api::OpenAiResponses, None));
+    }
+    if path.ends_with("/messages") {
+        return Some((Api::Anthropic, None));
+    }
+    if let Some(i) = path.find("/models/") {
+        let rest = &path[i + "/models/".len()..];
+        if let Some((model, method)) = rest.split_once(':') {
+            if method == "streamGenerateContent" || method == "generateContent" {
+                return Some((Api::Gemini, Some(model.to_string())));
+            }
+        }
+    }
+    None
+}
+
+/// The session key of a request (see the module docs).
+pub fn session_key(headers: &hyper::HeaderMap, body: &Value) -> String {
+    if let Some(v) = headers
+        .get("x-tapeloop-session")
+        .and_then(|v| v.to_str().ok())
+    {
+        return format!("header:{v}");
+    }
+    let system = body
+        .get("system")
+        .or_else(|| body.get("instructions"))
+        .or_else(|| body.get("systemInstruction"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let first = ["messages", "input", "contents"]
+        .iter()
+        .find_map(|k| body.get(*k))
+        .map(|v| match v {
+            Value::Array(a) => a.first().cloned().unwrap_or(Value::Null),
+            other => other.clone(),
+        })
+        .unwrap_or(Value::Null);
+    let canon = canonical(&json!([system, first]));
+    let digest = sha2_hex(canonical_string(&canon).as_bytes());
+    format!("prefix:{}", &digest[..12])
+}
+
+fn sha2_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn canonical_string(v: &Value) -> String {
+    // Sorted keys: rebuild objects in key order.
+    fn sort(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<_> = m.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sort(&m[k]))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    sort(v).to_string()
+}
+
+const VOLATILE_TOP_LEVEL: &[&str] = &[
+    "user",
+    "metadata",
+    "store",
+    "prompt_cache_key",
+    "safety_identifier",
+    "service_tier",
+];
+
+/// A request body with volatile fields removed and volatile text normalized (module docs).
+pub fn canonical(body: &Value) -> Value {
+    fn walk(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), walk(v))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(walk).collect()),
+            Value::String(s) => Value::String(normalize_text(s)),
+            other => other.clone(),
+        }
+    }
+    let mut out = walk(body);
+    if let Value::Object(m) = &mut out {
+        for k in VOLATILE_TOP_LEVEL {
+            m.shift_remove(*k);
+        }
+    }
+    out
+}
+
+fn normalize_text(s: &str) -> String {
+    static DATE: OnceLock<regex::Regex> = OnceLock::new();
+    static PATH: OnceLock<regex::Regex> = OnceLock::new();
+    let date = DATE.get_or_init(|| {
+        regex::Regex::new(
+            r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+        )
+        .expect("valid date pattern")
+    });
+    let path = PATH.get_or_init(|| {
+        regex::Regex::new(
+            r"(?:/home|/Users|/tmp|/private|/var/folders|/root|/work)(?:/[^\s'\x22`]*)?",
+        )
+        .expect("valid path pattern")
+    });
+    let s = date.replace_all(s, "<date>");
+    path.replace_all(&s, "<path>").into_owned()
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::io::Error> {
+    let path = req.uri().path().to_string();
+    if req.method() == Method::GET && path == "/_tapeloop/status" {
+        let summary = state.summary();
+        return Ok(json_response(
+            StatusCode::OK,
+            &serde_json::to_value(summary).unwrap_or(Value::Null),
+        ));
+    }
+    let Some((api, path_model)) = route(&path) else {
+        return Ok(error_response(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!(
+                "tapeloop serve has no endpoint {path}; it serves /v1/chat/completions, /v1/responses, /v1/messages, /v1beta/models/{{model}}:streamGenerateContent and GET /_tapeloop/status"
+            ),
+        ));
+    };
+    if req.method() != Method::POST {
+        return Ok(error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            &format!("{path} takes POST"),
+        ));
+    }
+    let headers = req.headers().clone();
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_REQUEST_BODY);
+    let bytes = match limited.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            return Ok(error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                &format!("could not read the request body: {e}"),
+            ))
+        }
+    };
+    let body: Value = match serde_json::from_slice(&bytes) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "the request body must be a JSON object",
+            ))
+        }
+        Err(e) => {
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("the request body is not JSON: {e}"),
+            ))
+        }
+    };
+    let model = path_model.or_else(|| {
+        body.get("model")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let session = session_key(&headers, &body);
+
+    // Pick the cassette and the interaction under the lock; stream outside it.
+    let picked = {
+        let mut inner = state.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.requests += 1;
+        let candidates: Vec<usize> = state
+            .cassettes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.header.api == api)
+            .map(|(i, _)| i)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(error_response(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("no cassette with api `{api}` is being served"),
+            ));
+        }
+        let by_model: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|i| {
+                model.is_some() && state.cassettes[*i].header.model.as_deref() == model.as_deref()
+            })
+            .collect();
+        let pool = if by_model.is_empty() {
+            candidates
+        } else {
+            by_model
+        };
+        let idx = pool
+            .iter()
+            .copied()
+            .find(|i| {
+                let next = inner
+                    .cursors
+                    .get(&(*i, session.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                next < state.cassettes[*i].interactions.len()
+            })
+            .unwrap_or(pool[0]);
+        let cassette = Arc::clone(&state.cassettes[idx]);
+        let next = inner
+            .cursors
+            .get(&(idx, session.clone()))
+            .copied()
+            .unwrap_or(0);
+        let Some(inter) = cassette.interactions.get(next) else {
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                "tapeloop_cassette_exhausted",
+                &format!(
+                    "{}: all {} recorded interactions were already played for this session",
+                    cassette.path.display(),
+                    cassette.interactions.len()
+                ),
+            ));
+        };
+        if state.opts.strict {
+            if let Some(d) = first_difference(&canonical(&inter.request.body), &canonical(&body)) {
+                let div = Divergence {
+                    cassette: cassette.path.display().to_string(),
+                    session: session.clone(),
+                    interaction: inter.id,
+                    path: d.path.clone(),
+                    recorded: d.left.clone(),
+                    sent: d.right.clone(),
+                };
+                eprintln!(
+                    "tapeloop serve: divergence in {} (interaction {}) at {}: recorded {}, sent {}",
+                    div.cassette, div.interaction, div.path, div.recorded, div.sent
+                );
+                inner.divergences.push(div);
+                return Ok(json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": {
+                        "type": "tapeloop_divergence",
+                        "message": format!("request differs from recorded interaction {} at {}: recorded {}, sent {}", inter.id, d.path, d.left, d.right),
+                        "path": d.path,
+                        "interaction": inter.id,
+                    }}),
+                ));
+            }
+        }
+        inner.cursors.insert((idx, session.clone()), next + 1);
+        inner.played[idx][next] = true;
+        (cassette, next)
+    };
+    let (cassette, index) = picked;
+    replay_interaction(cassette, index, state.opts.pace).await
+}
+
+/// Headers never replayed as recorded: the server recomputes framing.
+const SKIP_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "content-encoding",
+    "connection",
+    "keep-alive",
+];
+
+async fn replay_interaction(
+    cassette: Arc<Cassette>,
+    index: usize,
+    pace: Pace,
+) -> Result<Response<Body>, std::io::Error> {
+    let inter: &Interaction = &cassette.interactions[index];
+    let Some(head) = inter.response.clone() else {
+        // The recorded connection failed before any header: fail this one the same way.
+        tokio::time::sleep(pace.delay(inter.end.map(|e| e.ms).unwrap_or(0))).await;
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "recorded connection failure",
+        ));
+    };
+    tokio::time::sleep(pace.delay(head.ms)).await;
+    let mut builder = Response::builder().status(head.status);
+    for (k, v) in head.headers.iter() {
+        if SKIP_HEADERS.iter().any(|s| k.eq_ignore_ascii_case(s)) {
+            continue;
+        }
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let (tx, mut rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(8);
+    let end = inter.end;
+    let head_ms = head.ms;
+    tokio::spawn(async move {
+        let inter = &cassette.interactions[index];
+        let mut at = head_ms;
+        for chunk in &inter.chunks {
+            let wait = chunk.ms.saturating_sub(at);
+            at = at.max(chunk.ms);
+            if wait > 0 {
+                tokio::time::sleep(pace.delay(wait)).await;
+            }
+            if tx
+                .send(Ok(Frame::data(Bytes::copy_from_slice(&chunk.bytes))))
+                .await
+                .is_err()
+            {
+                return; // client went away
+            }
+        }
+        let outcome = end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
+        if outcome != EndOutcome::Complete {
+            if let Some(e) = end {
+                tokio::time::sleep(pace.delay(e.ms.saturating_sub(at))).await;
+            }
+            let _ = tx
+                .send(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    format!("recorded stream ended: {}", outcome.as_str()),
+                )))
+                .await;
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let body = StreamBody::new(stream).boxed();
+    builder
+        .body(body)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/v1/chat/completions"), Some((Api::OpenAiChat, None)));
+        assert_eq!(route("/chat/completions"), Some((Api::OpenAiChat, None)));
+        assert_eq!(route("/v1/responses"), Some((Api::OpenAiResponses, None)));
+        assert_eq!(route("/v1/messages"), Some((Api::Anthropic, None)));
+        assert_eq!(
+            route("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"),
+            Some((Api::Gemini, Some("gemini-2.5-flash".into())))
+        );
+        assert_eq!(route("/v1/embeddings"), None);
+    }
+
+    #[test]
+    fn pace_parses() {
+        assert_eq!("instant".parse::<Pace>(), Ok(Pace::Instant));
+        assert_eq!("x2".parse::<Pace>(), Ok(Pace::Scaled(2.0)));
+        assert!("x0".parse::<Pace>().is_err());
+        assert!("fast".parse::<Pace>().is_err());
+        assert_eq!(Pace::Scaled(2.0).delay(1000), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn canonical_drops_volatile_fields_and_text() {
+        let a = json!({"model": "m", "user": "u1", "messages": [{"role": "system", "content": "Today is 2026-11-21. cwd: /home/alice/proj"}]});
+        let b = json!({"messages": [{"content": "Today is 2025-01-02. cwd: /tmp/x", "role": "system"}], "model": "m", "user": "u2"});
+        assert_eq!(first_difference(&canonical(&a), &canonical(&b)), None);
+        let c = json!({"model": "m2"});
+        assert!(first_difference(&canonical(&a), &canonical(&c)).is_some());
+    }
+
+    #[test]
+    fn session_keys() {
+        let mut h = hyper::HeaderMap::new();
+        let body = json!({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]});
+        let body2 = json!({"messages": [{"role": "user", "content": "hi"}]});
+        let other = json!({"messages": [{"role": "user", "content": "bye"}]});
+        assert_eq!(session_key(&h, &body), session_key(&h, &body2));
+        assert_ne!(session_key(&h, &body), session_key(&h, &other));
+        h.insert("x-tapeloop-session", "abc".parse().unwrap());
+        assert_eq!(session_key(&h, &body), "header:abc");
+    }
+}
