@@ -13,8 +13,11 @@
 //! - **Replay.** Status, headers (`retry-after` included; length and encoding headers are
 //!   recomputed), error bodies and the body chunks are sent as recorded; a recorded `reset`,
 //!   `timeout` or `aborted` end cuts the connection mid-body, and an interaction without a
-//!   response head closes the connection before any header. Timing: `recorded` waits the
-//!   recorded offsets, `instant` sends at once, `xN` runs N times faster.
+//!   response head closes the connection before any header. Timing ([`schedule`]):
+//!   `recorded` waits the recorded offsets, `instant` sends at once, `xN` runs N times faster.
+//!   A session that has played every interaction of its cassette moves on to the next
+//!   cassette of the same API and model, if any; after the last it gets a 400
+//!   `tapeloop_cassette_exhausted` error.
 //! - **Strict mode.** A request whose canonical body differs from the recorded one gets a 400
 //!   JSON error naming the first differing path, and is logged. Canonical means: object key
 //!   order ignored; the volatile top-level fields `user`, `metadata`, `store`,
@@ -22,8 +25,13 @@
 //!   ISO-8601 dates/times replaced by `<date>` and absolute paths under `/home`, `/Users`,
 //!   `/tmp`, `/private`, `/var/folders`, `/root` and `/work` replaced by `<path>` (cwd and date
 //!   lines in system prompts).
-//! - `GET /_tapeloop/status` reports the cassettes, how many interactions each session played,
-//!   and the divergences.
+//! - `GET /_tapeloop/status` reports the cassettes (with the ids never played), the
+//!   interactions each session was served in order, and the divergences.
+//! - **Errors of the server itself** (unknown path, wrong method, a body that is not a JSON
+//!   object or is too large, an exhausted cassette, a strict-mode divergence) are 4xx JSON
+//!   bodies `{"type":"error","error":{"type":…,"message":…}}`, which the OpenAI and Anthropic
+//!   SDKs both surface. Shutdown closes idle connections at once and gives responses in flight
+//!   [`SHUTDOWN_GRACE`] to finish.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -39,7 +47,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 
 use crate::cassette::{Cassette, Interaction};
 use crate::event::EndOutcome;
@@ -48,8 +56,8 @@ use crate::transport::first_difference;
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
-/// Largest request body accepted (an agent's whole conversation).
-const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
+/// Largest request body accepted by default (an agent's whole conversation).
+pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
 /// How chunks are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,13 +90,75 @@ impl std::str::FromStr for Pace {
     }
 }
 
+impl std::fmt::Display for Pace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pace::Recorded => f.write_str("recorded"),
+            Pace::Instant => f.write_str("instant"),
+            Pace::Scaled(n) => write!(f, "x{n}"),
+        }
+    }
+}
+
 impl Pace {
-    fn delay(&self, ms: u64) -> Duration {
+    /// The real wait for a recorded gap of `ms`. Saturates instead of panicking when a tiny
+    /// factor (`x0.0000001`) would overflow a `Duration`.
+    pub fn delay(&self, ms: u64) -> Duration {
         match self {
             Pace::Recorded => Duration::from_millis(ms),
             Pace::Instant => Duration::ZERO,
-            Pace::Scaled(f) => Duration::from_secs_f64(ms as f64 / 1000.0 / f),
+            Pace::Scaled(f) => {
+                Duration::try_from_secs_f64(ms as f64 / 1000.0 / f).unwrap_or(Duration::MAX)
+            }
         }
+    }
+}
+
+/// When the parts of one interaction are sent under a pace, each wait measured from the
+/// previous part (the recorded `ms` are offsets from the request).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// Before the response head; without a head, before the connection is closed.
+    pub head: Duration,
+    /// Before each chunk: the first from the head, the others from the chunk before.
+    pub chunks: Vec<Duration>,
+    /// After the last chunk, before a recorded `reset` / `timeout` / `aborted` cuts the
+    /// connection (zero for a `complete` end).
+    pub end: Duration,
+}
+
+/// The waits [`Pace`] gives `inter` (what the server sleeps; unit-testable without a clock).
+pub fn schedule(inter: &Interaction, pace: Pace) -> Schedule {
+    let Some(head) = &inter.response else {
+        let at = inter
+            .end
+            .map(|e| e.ms)
+            .or_else(|| inter.chunks.last().map(|c| c.ms))
+            .unwrap_or(0);
+        return Schedule {
+            head: pace.delay(at),
+            chunks: Vec::new(),
+            end: Duration::ZERO,
+        };
+    };
+    let mut at = head.ms;
+    let chunks = inter
+        .chunks
+        .iter()
+        .map(|c| {
+            let wait = c.ms.saturating_sub(at);
+            at = at.max(c.ms);
+            pace.delay(wait)
+        })
+        .collect();
+    let end = match inter.end {
+        Some(e) if e.outcome != EndOutcome::Complete => pace.delay(e.ms.saturating_sub(at)),
+        _ => Duration::ZERO,
+    };
+    Schedule {
+        head: pace.delay(head.ms),
+        chunks,
+        end,
     }
 }
 
@@ -98,6 +168,20 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     pub pace: Pace,
     pub strict: bool,
+    /// Larger request bodies get a 413 JSON error.
+    pub max_request_body: usize,
+}
+
+impl ServeOptions {
+    /// Listen on `listen`, recorded pacing, not strict, the default body limit.
+    pub fn new(listen: SocketAddr) -> Self {
+        ServeOptions {
+            listen,
+            pace: Pace::Recorded,
+            strict: false,
+            max_request_body: MAX_REQUEST_BODY,
+        }
+    }
 }
 
 /// A divergence seen in strict mode.
@@ -114,9 +198,12 @@ pub struct Divergence {
 /// What the server did, reported at shutdown and by `/_tapeloop/status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServeSummary {
+    pub pace: String,
+    pub strict: bool,
     pub cassettes: Vec<CassetteStatus>,
-    /// Interactions played per session key.
-    pub sessions: BTreeMap<String, usize>,
+    /// Per session key, the interactions it was served, in order.
+    pub sessions: BTreeMap<String, SessionStatus>,
+    /// Model requests received (routed, with a JSON object body).
     pub requests: u64,
     pub divergences: Vec<Divergence>,
 }
@@ -126,11 +213,28 @@ pub struct ServeSummary {
 pub struct CassetteStatus {
     pub path: String,
     pub api: Api,
+    pub model: Option<String>,
     pub interactions: usize,
     /// Interactions served at least once (by any session).
     pub played: usize,
     /// Ids of interactions no session asked for.
     pub unused: Vec<u64>,
+}
+
+/// What one client session was served.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SessionStatus {
+    /// How many interactions it was served.
+    pub played: usize,
+    /// Those interactions in serving order.
+    pub interactions: Vec<PlayedInteraction>,
+}
+
+/// One interaction served to a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlayedInteraction {
+    pub cassette: String,
+    pub id: u64,
 }
 
 impl ServeSummary {
@@ -150,6 +254,8 @@ struct State {
 struct Inner {
     /// (cassette index, session key) → next interaction index.
     cursors: BTreeMap<(usize, String), usize>,
+    /// Session key → (cassette index, interaction index) in serving order.
+    history: BTreeMap<String, Vec<(usize, usize)>>,
     played: Vec<Vec<bool>>,
     requests: u64,
     divergences: Vec<Divergence>,
@@ -158,11 +264,29 @@ struct Inner {
 impl State {
     fn summary(&self) -> ServeSummary {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let mut sessions = BTreeMap::new();
-        for ((_, key), n) in &inner.cursors {
-            *sessions.entry(key.clone()).or_insert(0) += n;
-        }
+        let sessions = inner
+            .history
+            .iter()
+            .map(|(key, served)| {
+                let interactions: Vec<PlayedInteraction> = served
+                    .iter()
+                    .map(|&(c, i)| PlayedInteraction {
+                        cassette: self.cassettes[c].path.display().to_string(),
+                        id: self.cassettes[c].interactions[i].id,
+                    })
+                    .collect();
+                (
+                    key.clone(),
+                    SessionStatus {
+                        played: interactions.len(),
+                        interactions,
+                    },
+                )
+            })
+            .collect();
         ServeSummary {
+            pace: self.opts.pace.to_string(),
+            strict: self.opts.strict,
             cassettes: self
                 .cassettes
                 .iter()
@@ -170,6 +294,7 @@ impl State {
                 .map(|(i, c)| CassetteStatus {
                     path: c.path.display().to_string(),
                     api: c.header.api,
+                    model: c.header.model.clone(),
                     interactions: c.interactions.len(),
                     played: inner.played[i].iter().filter(|p| **p).count(),
                     unused: c
@@ -188,11 +313,11 @@ impl State {
     }
 }
 
-/// A running server.
+/// A running server. Dropping it without [`ServerHandle::shutdown`] stops it too.
 pub struct ServerHandle {
     addr: SocketAddr,
     state: Arc<State>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<watch::Sender<bool>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -207,15 +332,19 @@ impl ServerHandle {
         self.state.summary()
     }
 
-    /// Stop accepting, let in-flight responses finish (up to 5 s), return the summary.
+    /// Stop accepting, close idle keep-alive connections, let in-flight responses finish (up
+    /// to [`SHUTDOWN_GRACE`]), and return the summary.
     pub async fn shutdown(mut self) -> ServeSummary {
         if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         let _ = (&mut self.task).await;
         self.state.summary()
     }
 }
+
+/// How long shutdown waits for in-flight responses before cutting them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Bind and start serving `cassettes`.
 pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Result<ServerHandle> {
@@ -233,24 +362,42 @@ pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Res
             ..Inner::default()
         }),
     });
-    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let (stop_tx, mut stop_rx) = watch::channel(false);
     let st = Arc::clone(&state);
     let task = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
-                _ = &mut stop_rx => break,
+                // A send or a dropped handle both stop the server.
+                _ = stop_rx.changed() => break,
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            // Out of descriptors and the like: back off instead of spinning.
+                            eprintln!("tapeloop serve: accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
                     let st = Arc::clone(&st);
+                    let mut stop = stop_rx.clone();
                     conns.spawn(async move {
                         let svc = hyper::service::service_fn(move |req| {
                             let st = Arc::clone(&st);
                             async move { handle(st, req).await }
                         });
-                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
+                        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                        tokio::pin!(conn);
+                        tokio::select! {
+                            _ = conn.as_mut() => return,
+                            _ = stop.changed() => {}
+                        }
+                        // Finish the response in flight, then close (idle keep-alive
+                        // connections close at once).
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
                     });
                 }
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -258,10 +405,7 @@ pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Res
         }
         drop(listener);
         let drain = async { while conns.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(5), drain)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
             conns.abort_all();
         }
     });
@@ -289,10 +433,12 @@ fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
     r
 }
 
+/// A JSON error both SDK families parse: OpenAI reads `error.message`, Anthropic reads the
+/// top-level `type: "error"` envelope.
 fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
     json_response(
         status,
-        &json!({"error": {"type": kind, "message": message}}),
+        &json!({"type": "error", "error": {"type": kind, "message": message}}),
     )
 }
 
@@ -336,14 +482,33 @@ pub fn session_key(headers: &hyper::HeaderMap, body: &Value) -> String {
     let first = ["messages", "input", "contents"]
         .iter()
         .find_map(|k| body.get(*k))
-        .map(|v| match v {
-            Value::Array(a) => a.first().cloned().unwrap_or(Value::Null),
-            other => other.clone(),
-        })
+        .map(first_turn)
         .unwrap_or(Value::Null);
     let canon = canonical(&json!([system, first]));
     let digest = sha2_hex(canonical_string(&canon).as_bytes());
     format!("prefix:{}", &digest[..12])
+}
+
+/// The opening of a conversation: its leading system/developer messages (OpenAI keeps the
+/// system prompt inside `messages` / `input`) plus the first other message, so runs that share
+/// a system prompt but start from different prompts get different sessions.
+fn first_turn(v: &Value) -> Value {
+    let Value::Array(items) = v else {
+        return v.clone(); // Responses `input` as a plain string
+    };
+    let is_system = |m: &Value| {
+        matches!(
+            m.get("role").and_then(Value::as_str),
+            Some("system" | "developer")
+        )
+    };
+    let lead: Vec<Value> = items.iter().take_while(|m| is_system(m)).cloned().collect();
+    let first = items
+        .iter()
+        .find(|m| !is_system(m))
+        .cloned()
+        .unwrap_or(Value::Null);
+    json!([lead, first])
 }
 
 fn sha2_hex(bytes: &[u8]) -> String {
@@ -444,16 +609,41 @@ async fn handle(
             &format!("{path} takes POST"),
         ));
     }
+    let max = state.opts.max_request_body;
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        // Refuse before reading: the client learns at once, the server buffers nothing.
+        return Ok(error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            &format!("the request body is larger than the {max} bytes tapeloop serve accepts"),
+        ));
+    }
     let headers = req.headers().clone();
-    let limited = http_body_util::Limited::new(req.into_body(), MAX_REQUEST_BODY);
+    let limited = http_body_util::Limited::new(req.into_body(), max);
     let bytes = match limited.collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
+            let too_large = e.is::<http_body_util::LengthLimitError>();
             return Ok(error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
+                if too_large {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
                 "invalid_request_error",
-                &format!("could not read the request body: {e}"),
-            ))
+                &if too_large {
+                    format!(
+                        "the request body is larger than the {max} bytes tapeloop serve accepts"
+                    )
+                } else {
+                    format!("could not read the request body: {e}")
+                },
+            ));
         }
     };
     let body: Value = match serde_json::from_slice(&bytes) {
@@ -566,6 +756,7 @@ async fn handle(
             }
         }
         inner.cursors.insert((idx, session.clone()), next + 1);
+        inner.history.entry(session).or_default().push((idx, next));
         inner.played[idx][next] = true;
         (cassette, next)
     };
@@ -588,33 +779,50 @@ async fn replay_interaction(
     pace: Pace,
 ) -> Result<Response<Body>, std::io::Error> {
     let inter: &Interaction = &cassette.interactions[index];
-    let Some(head) = inter.response.clone() else {
-        // The recorded connection failed before any header: fail this one the same way.
-        tokio::time::sleep(pace.delay(inter.end.map(|e| e.ms).unwrap_or(0))).await;
+    let plan = schedule(inter, pace);
+    let Some(head) = inter.response.as_ref() else {
+        // The recorded connection failed before any header: fail this one the same way
+        // (hyper closes the connection without writing a response).
+        tokio::time::sleep(plan.head).await;
         return Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
             "recorded connection failure",
         ));
     };
-    tokio::time::sleep(pace.delay(head.ms)).await;
-    let mut builder = Response::builder().status(head.status);
+    tokio::time::sleep(plan.head).await;
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::from_u16(head.status).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("interaction {}: status {}: {e}", inter.id, head.status),
+        )
+    })?;
     for (k, v) in head.headers.iter() {
         if SKIP_HEADERS.iter().any(|s| k.eq_ignore_ascii_case(s)) {
             continue;
         }
-        builder = builder.header(k.as_str(), v.as_str());
+        // A hand-written cassette may hold a header hyper cannot send; drop that one header
+        // rather than the whole response.
+        match (
+            hyper::header::HeaderName::from_bytes(k.as_bytes()),
+            hyper::header::HeaderValue::from_str(v),
+        ) {
+            (Ok(name), Ok(value)) => {
+                response.headers_mut().append(name, value);
+            }
+            _ => eprintln!(
+                "tapeloop serve: {} interaction {}: skipping header {k:?} that cannot be sent",
+                cassette.path.display(),
+                inter.id
+            ),
+        }
     }
     let (tx, mut rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(8);
-    let end = inter.end;
-    let head_ms = head.ms;
     tokio::spawn(async move {
         let inter = &cassette.interactions[index];
-        let mut at = head_ms;
-        for chunk in &inter.chunks {
-            let wait = chunk.ms.saturating_sub(at);
-            at = at.max(chunk.ms);
-            if wait > 0 {
-                tokio::time::sleep(pace.delay(wait)).await;
+        for (chunk, wait) in inter.chunks.iter().zip(&plan.chunks) {
+            if !wait.is_zero() {
+                tokio::time::sleep(*wait).await;
             }
             if tx
                 .send(Ok(Frame::data(Bytes::copy_from_slice(&chunk.bytes))))
@@ -624,11 +832,10 @@ async fn replay_interaction(
                 return; // client went away
             }
         }
-        let outcome = end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
+        let outcome = inter.end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
         if outcome != EndOutcome::Complete {
-            if let Some(e) = end {
-                tokio::time::sleep(pace.delay(e.ms.saturating_sub(at))).await;
-            }
+            tokio::time::sleep(plan.end).await;
+            // An error frame makes hyper drop the connection without finishing the body.
             let _ = tx
                 .send(Err(std::io::Error::new(
                     std::io::ErrorKind::ConnectionReset,
@@ -638,10 +845,8 @@ async fn replay_interaction(
         }
     });
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let body = StreamBody::new(stream).boxed();
-    builder
-        .body(body)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+    *response.body_mut() = StreamBody::new(stream).boxed();
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -687,6 +892,15 @@ mod tests {
         let other = json!({"messages": [{"role": "user", "content": "bye"}]});
         assert_eq!(session_key(&h, &body), session_key(&h, &body2));
         assert_ne!(session_key(&h, &body), session_key(&h, &other));
+        // OpenAI keeps the system prompt in `messages`: the user prompt must still count.
+        let sys_a = json!({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "a"}]});
+        let sys_a2 = json!({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "x"}]});
+        let sys_b = json!({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "b"}]});
+        assert_eq!(session_key(&h, &sys_a), session_key(&h, &sys_a2));
+        assert_ne!(session_key(&h, &sys_a), session_key(&h, &sys_b));
+        let input_a = json!({"input": [{"role": "developer", "content": "s"}, {"role": "user", "content": "a"}]});
+        let input_b = json!({"input": [{"role": "developer", "content": "s"}, {"role": "user", "content": "b"}]});
+        assert_ne!(session_key(&h, &input_a), session_key(&h, &input_b));
         h.insert("x-tapeloop-session", "abc".parse().unwrap());
         assert_eq!(session_key(&h, &body), "header:abc");
     }

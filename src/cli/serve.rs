@@ -22,7 +22,7 @@ Endpoints: POST /v1/chat/completions, /v1/responses, /v1/messages,
 /v1beta/models/{model}:streamGenerateContent; GET /_tapeloop/status.
 Interactions play in order per session: the x-tapeloop-session header, else the
 conversation prefix (system prompt + first message).
-Exit status: 0 after Ctrl-C; with --strict, 1 when a request diverged or an interaction
+Exit status: 0 after Ctrl-C (or SIGTERM); with --strict, 1 when a request diverged or an interaction
 was never played; 2 on bad input.")]
 pub struct Args {
     /// Cassettes (.jsonl) or scenarios (.toml, serving their cassettes).
@@ -68,9 +68,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         .context("starting the async runtime")?;
     rt.block_on(async move {
         let opts = ServeOptions {
-            listen: args.listen,
             pace: args.pace,
             strict: args.strict,
+            ..ServeOptions::new(args.listen)
         };
         let handle = serve::start(cassettes, opts)
             .await
@@ -84,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         for c in &summary.cassettes {
             eprintln!("  {} ({}, {} interactions)", c.path, c.api, c.interactions);
         }
-        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+        wait_for_stop().await?;
         eprintln!("tapeloop serve: shutting down");
         let summary = handle.shutdown().await;
         eprintln!("served {} request(s)", summary.requests);
@@ -107,10 +107,28 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 d.cassette, d.interaction, d.path, d.recorded, d.sent
             );
         }
-        Ok(if args.strict && summary.strict_failed() {
-            Status::Fail
-        } else {
-            Status::Pass
-        })
+        let failed = args.strict && summary.strict_failed();
+        if failed {
+            eprintln!("tapeloop serve: strict mode failed (divergences or unused interactions)");
+        }
+        Ok(if failed { Status::Fail } else { Status::Pass })
     })
+}
+
+/// Ctrl-C (SIGINT), or SIGTERM on Unix (how CI runners and containers stop a server).
+async fn wait_for_stop() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
 }

@@ -1,0 +1,169 @@
+"""A real SDK client for `tapeloop serve` tests.
+
+Usage: serve_sdk_client.py API BASE_URL CALLS_JSON [--session S] [--agent-retries N]
+
+API is openai-chat, openai-responses or anthropic. CALLS_JSON holds a list of request bodies,
+one per agent step. Each is sent through the official SDK (streaming, the SDK's own retries
+enabled); an error raised while streaming is retried by this script like an agent would, up to
+--agent-retries times. Prints one JSON object on stdout:
+
+  {"sdk": "openai 3.52.0", "calls": [{"text", "reasoning", "tool_calls": [{"id", "name",
+   "arguments"}], "errors": [{"type", "status", "message"}], "seconds"}]}
+
+`seconds` is the wall time of the call including the SDK's retry waits.
+"""
+
+import argparse
+import importlib
+import inspect
+import json
+import sys
+import time
+
+
+def split_kwargs(method, body):
+    """Known keyword arguments of the SDK method, everything else as extra_body."""
+    params = inspect.signature(method).parameters
+    kwargs, extra = {}, {}
+    for key, value in body.items():
+        if key == "stream":
+            continue
+        (kwargs if key in params else extra)[key] = value
+    if extra:
+        kwargs["extra_body"] = extra
+    return kwargs
+
+
+def transport_errors():
+    """The HTTP library's own errors (a cut stream surfaces as one of these while iterating).
+    The SDKs moved from httpx to httpx2; accept whichever is installed."""
+    for name in ("httpx2", "httpx"):
+        try:
+            return (importlib.import_module(name).HTTPError,)
+        except ImportError:
+            continue
+    return ()
+
+
+def error_record(exc):
+    return {
+        "type": type(exc).__name__,
+        "status": getattr(exc, "status_code", None),
+        "message": str(exc)[:300],
+    }
+
+
+def openai_chat(client, body, out):
+    stream = client.chat.completions.create(
+        stream=True, **split_kwargs(client.chat.completions.create, body)
+    )
+    calls = {}
+    for chunk in stream:
+        for choice in chunk.choices:
+            delta = choice.delta
+            if delta.content:
+                out["text"] += delta.content
+            # DeepSeek's reasoning_content is not in the SDK's model: pydantic keeps it as an
+            # extra attribute.
+            reasoning = getattr(delta, "reasoning_content", None)
+            if reasoning:
+                out["reasoning"] += reasoning
+            for tc in delta.tool_calls or []:
+                c = calls.setdefault(tc.index, {"id": None, "name": "", "arguments": ""})
+                if tc.id:
+                    c["id"] = tc.id
+                if tc.function and tc.function.name:
+                    c["name"] += tc.function.name
+                if tc.function and tc.function.arguments:
+                    c["arguments"] += tc.function.arguments
+    out["tool_calls"] = [calls[i] for i in sorted(calls)]
+
+
+def openai_responses(client, body, out):
+    stream = client.responses.create(stream=True, **split_kwargs(client.responses.create, body))
+    for event in stream:
+        kind = event.type
+        if kind == "response.output_text.delta":
+            out["text"] += event.delta
+        elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            out["reasoning"] += event.delta
+        elif kind == "response.output_item.done" and event.item.type == "function_call":
+            out["tool_calls"].append(
+                {"id": event.item.call_id, "name": event.item.name, "arguments": event.item.arguments}
+            )
+        elif kind in ("response.failed", "error"):
+            raise RuntimeError(f"stream reported {kind}")
+
+
+def anthropic_messages(client, body, out):
+    stream = client.messages.create(stream=True, **split_kwargs(client.messages.create, body))
+    blocks = {}
+    for event in stream:
+        if event.type == "content_block_start":
+            block = event.content_block
+            if block.type == "tool_use":
+                blocks[event.index] = {"id": block.id, "name": block.name, "arguments": ""}
+        elif event.type == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta":
+                out["text"] += delta.text
+            elif delta.type == "thinking_delta":
+                out["reasoning"] += delta.thinking
+            elif delta.type == "input_json_delta":
+                blocks[event.index]["arguments"] += delta.partial_json
+    out["tool_calls"] = [blocks[i] for i in sorted(blocks)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("api", choices=["openai-chat", "openai-responses", "anthropic"])
+    ap.add_argument("base_url")
+    ap.add_argument("calls")
+    ap.add_argument("--session")
+    ap.add_argument("--agent-retries", type=int, default=0)
+    args = ap.parse_args()
+    with open(args.calls, encoding="utf-8") as f:
+        bodies = json.load(f)
+    headers = {"x-tapeloop-session": args.session} if args.session else None
+
+    if args.api == "anthropic":
+        import anthropic
+
+        client = anthropic.Anthropic(
+            base_url=args.base_url, api_key="test-key", max_retries=2, default_headers=headers
+        )
+        send, sdk = anthropic_messages, f"anthropic {anthropic.__version__}"
+        errors = (anthropic.APIError, *transport_errors())
+    else:
+        import openai
+
+        client = openai.OpenAI(
+            base_url=args.base_url + "/v1", api_key="test-key", max_retries=2, default_headers=headers
+        )
+        send = openai_chat if args.api == "openai-chat" else openai_responses
+        sdk = f"openai {openai.__version__}"
+        errors = (openai.APIError, RuntimeError, *transport_errors())
+
+    calls = []
+    for body in bodies:
+        record = {"errors": []}
+        started = time.monotonic()
+        for _ in range(args.agent_retries + 1):
+            out = {"text": "", "reasoning": "", "tool_calls": []}
+            try:
+                send(client, body, out)
+            except errors as exc:  # a failed attempt the SDK did not retry itself
+                record["errors"].append(error_record(exc))
+                continue
+            record.update(out)
+            break
+        else:
+            record.update({"text": None, "reasoning": None, "tool_calls": None})
+        record["seconds"] = time.monotonic() - started
+        calls.append(record)
+    json.dump({"sdk": sdk, "calls": calls}, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

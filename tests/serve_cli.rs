@@ -1,0 +1,209 @@
+//! `tapeloop serve` as a child process: the bound port on stderr, scenarios as input, the
+//! shutdown summary on SIGINT, and the exit status (1 in strict mode when something was
+//! unused or diverged, 0 otherwise, 2 on bad input).
+
+mod serve_support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use serde_json::{json, Value};
+
+use serve_support::*;
+
+/// A running `tapeloop serve`; killed on drop if the test failed before stopping it.
+struct ServeProcess {
+    child: Child,
+    addr: SocketAddr,
+    stderr: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl ServeProcess {
+    fn spawn(args: &[&str]) -> ServeProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tapeloop serve");
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let addr = loop {
+            let line = rx
+                .recv_timeout(HANG_GUARD)
+                .unwrap_or_else(|_| panic!("no listening line; stderr so far: {seen:?}"));
+            seen.push(line.clone());
+            if let Some(rest) = line.split("http://").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap();
+                break addr.parse::<SocketAddr>().expect("address on stderr");
+            }
+        };
+        assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+        ServeProcess {
+            child,
+            addr,
+            stderr: rx,
+            seen,
+        }
+    }
+
+    /// SIGINT (what Ctrl-C sends), then the exit code and the whole stderr.
+    fn interrupt(mut self) -> (i32, String) {
+        let pid = self.child.id().to_string();
+        let st = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("run kill");
+        assert!(st.success());
+        let status = self.child.wait().expect("wait for serve");
+        // The reader thread ends at EOF once the process is gone.
+        while let Ok(line) = self.stderr.recv_timeout(HANG_GUARD) {
+            self.seen.push(line);
+        }
+        (
+            status.code().expect("exited, not killed"),
+            self.seen.join("\n"),
+        )
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn post_all(addr: SocketAddr, path: &Path, count: usize) {
+    let cassette = load(path);
+    let api = cassette.header.api;
+    let ep = endpoint(api, cassette.header.model.as_deref().unwrap());
+    runtime().block_on(async {
+        for inter in cassette.interactions.iter().take(count) {
+            let r = client()
+                .post(url(addr, &ep))
+                .json(&inter.request.body)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(r.status().as_u16(), 200);
+            assert_eq!(r.bytes().await.unwrap().to_vec(), inter.body());
+        }
+    });
+}
+
+#[test]
+fn strict_exits_1_on_sigint_listing_unused_interactions() {
+    let rel = "recordings/call-with-tools.openai-chat.jsonl";
+    let p = ServeProcess::spawn(&[rel, "--pace", "instant", "--strict"]);
+    post_all(p.addr, &repo(rel), 1);
+    let (code, stderr) = p.interrupt();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(stderr.contains("served 1 request(s)"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 2 interactions never played (ids [2])"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("strict mode failed"), "{stderr}");
+}
+
+#[test]
+fn strict_exits_1_on_divergence_even_when_everything_was_played() {
+    let rel = "recordings/call-with-tools.openai-chat.jsonl";
+    let p = ServeProcess::spawn(&[rel, "--pace", "instant", "--strict"]);
+    let cassette = load(&repo(rel));
+    let mut divergent = cassette.interactions[0].request.body.clone();
+    divergent["model"] = json!("gpt-4o-mini");
+    runtime().block_on(async {
+        let r = client()
+            .post(url(p.addr, "/v1/chat/completions"))
+            .json(&divergent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["path"], "$.model");
+    });
+    post_all(p.addr, &repo(rel), 2);
+    let (code, stderr) = p.interrupt();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("all 2 interactions played"), "{stderr}");
+    assert!(
+        stderr.contains("divergence:") && stderr.contains("at $.model"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn strict_exits_0_when_everything_was_played_and_matched() {
+    let rel = "recordings/call-with-tools.anthropic.jsonl";
+    let p = ServeProcess::spawn(&[rel, "--pace", "x1000", "--strict"]);
+    post_all(p.addr, &repo(rel), 2);
+    let (code, stderr) = p.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("all 2 interactions played"), "{stderr}");
+}
+
+#[test]
+fn without_strict_unused_interactions_are_reported_but_exit_0() {
+    let p = ServeProcess::spawn(&["scenarios/call-with-tools.toml", "--pace", "instant"]);
+    let st = runtime().block_on(status(p.addr));
+    let cassettes = st["cassettes"].as_array().unwrap();
+    assert_eq!(cassettes.len(), 4, "{st}");
+    let mut apis: Vec<&str> = cassettes
+        .iter()
+        .map(|c| c["api"].as_str().unwrap())
+        .collect();
+    apis.sort();
+    assert_eq!(
+        apis,
+        ["anthropic", "gemini", "openai-chat", "openai-responses"]
+    );
+    post_all(p.addr, &repo("recordings/call-with-tools.gemini.jsonl"), 2);
+    let (code, stderr) = p.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("never played"), "{stderr}");
+}
+
+#[test]
+fn bad_input_exits_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+        .args(["serve", "does-not-exist.jsonl", "--listen", "127.0.0.1:0"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does-not-exist.jsonl"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+        .args([
+            "serve",
+            "recordings/call-with-tools.anthropic.jsonl",
+            "--pace",
+            "x0",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,215 @@
+//! Helpers shared by the `tapeloop serve` tests: corpus paths, hand-built cassettes with a
+//! valid footer, an in-process server on a loopback port, a proxy-free HTTP client, raw TCP
+//! exchanges, and the Python interpreter used for the real SDK clients.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sha2::Digest;
+use tapeloop::cassette::{Cassette, Interaction};
+use tapeloop::event::StreamEvent;
+use tapeloop::provider::Api;
+use tapeloop::serve::{self, Pace, ServeOptions, ServerHandle};
+
+/// Upper bound for any single network exchange in these tests: a hang guard, never an
+/// assertion about speed.
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
+
+pub fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub fn corpus(name: &str) -> PathBuf {
+    repo(&format!("recordings/{name}"))
+}
+
+pub fn load(path: &Path) -> Cassette {
+    Cassette::load(path).unwrap_or_else(|e| panic!("load {}: {e}", path.display()))
+}
+
+/// The lines of a cassette file without its footer, as JSON values.
+pub fn lines_without_footer(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("cassette line is JSON"))
+        .filter(|v| v["kind"] != "footer")
+        .collect()
+}
+
+/// Write `lines` as a cassette with a correct footer (count and sha256 of the bytes before it).
+pub fn write_cassette(dir: &Path, name: &str, lines: &[Value]) -> PathBuf {
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(&serde_json::to_string(l).expect("serialize line"));
+        text.push('\n');
+    }
+    let interactions = lines.iter().filter(|l| l["kind"] == "request").count();
+    let sha = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    let footer = json!({"kind": "footer", "interactions": interactions, "lines": lines.len(), "sha256": sha});
+    text.push_str(&footer.to_string());
+    text.push('\n');
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write cassette");
+    // Fail here, not in the server, when a hand-built cassette is malformed.
+    load(&path);
+    path
+}
+
+/// A hand-written interaction for [`synthetic_cassette`].
+pub struct Synth {
+    pub body: Value,
+    /// `None`: the connection failed before the response head.
+    pub status: Option<u16>,
+    pub headers: Value,
+    pub chunks: Vec<(u64, &'static str)>,
+    pub end: (u64, &'static str),
+}
+
+/// Header + interactions in cassette line form.
+pub fn synthetic_cassette(api: &str, model: &str, inters: &[Synth]) -> Vec<Value> {
+    let mut lines = vec![
+        json!({"kind": "header", "format": "tapeloop-cassette", "version": 1,
+        "api": api, "provider": "test", "model": model, "recorder": "serve tests", "redacted": []}),
+    ];
+    for (i, s) in inters.iter().enumerate() {
+        let id = i + 1;
+        lines.push(
+            json!({"kind": "request", "id": id, "step": 1, "attempt": id, "method": "POST",
+            "url": "https://example.invalid/", "headers": {}, "body": s.body}),
+        );
+        if let Some(status) = s.status {
+            lines.push(
+                json!({"kind": "response", "id": id, "status": status, "headers": s.headers,
+                "ms": s.chunks.first().map(|c| c.0.saturating_sub(1)).unwrap_or(0)}),
+            );
+        }
+        for (ms, data) in &s.chunks {
+            lines.push(json!({"kind": "chunk", "id": id, "ms": ms, "data": data}));
+        }
+        lines.push(json!({"kind": "end", "id": id, "ms": s.end.0, "outcome": s.end.1}));
+    }
+    lines
+}
+
+/// A multi-threaded runtime sized for the two shared cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+pub fn options(pace: Pace, strict: bool) -> ServeOptions {
+    ServeOptions {
+        pace,
+        strict,
+        ..ServeOptions::new("127.0.0.1:0".parse().expect("loopback address"))
+    }
+}
+
+/// Start an in-process server on a free loopback port.
+pub async fn start(paths: &[PathBuf], opts: ServeOptions) -> ServerHandle {
+    assert!(opts.listen.ip().is_loopback(), "tests bind loopback only");
+    let cassettes = paths.iter().map(|p| load(p)).collect();
+    serve::start(cassettes, opts).await.expect("start server")
+}
+
+/// An HTTP client that never goes through a proxy from the environment.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(HANG_GUARD)
+        .build()
+        .expect("reqwest client")
+}
+
+pub fn url(addr: SocketAddr, path: &str) -> String {
+    format!("http://{addr}{path}")
+}
+
+/// The endpoint path of an API for the cassette's model.
+pub fn endpoint(api: Api, model: &str) -> String {
+    match api {
+        Api::OpenAiChat => "/v1/chat/completions".into(),
+        Api::OpenAiResponses => "/v1/responses".into(),
+        Api::Anthropic => "/v1/messages".into(),
+        Api::Gemini => format!("/v1beta/models/{model}:streamGenerateContent?alt=sse"),
+    }
+}
+
+pub async fn status(addr: SocketAddr) -> Value {
+    client()
+        .get(url(addr, "/_tapeloop/status"))
+        .send()
+        .await
+        .expect("status request")
+        .json()
+        .await
+        .expect("status JSON")
+}
+
+/// The interaction ids one session was served, from `/_tapeloop/status`.
+pub fn session_ids(status: &Value, session: &str) -> Vec<u64> {
+    status["sessions"][session]["interactions"]
+        .as_array()
+        .map(|a| a.iter().map(|p| p["id"].as_u64().expect("id")).collect())
+        .unwrap_or_default()
+}
+
+/// Send raw bytes over a fresh TCP connection and read until the server closes it.
+pub fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(HANG_GUARD)).expect("timeout");
+    s.write_all(request).expect("write request");
+    let mut out = Vec::new();
+    // A reset after the response is fine: keep what arrived.
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// What a client should see from an interaction, decoded by tapeloop's own adapter.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Seen {
+    pub text: String,
+    pub reasoning: String,
+    /// (call id, tool name, parsed arguments), in stream order.
+    pub tool_calls: Vec<(String, String, Value)>,
+}
+
+pub fn expected(inter: &Interaction, api: Api) -> Seen {
+    let mut seen = Seen::default();
+    for ev in inter.decode(api) {
+        match ev {
+            StreamEvent::TextDelta { text, .. } => seen.text.push_str(&text),
+            StreamEvent::ReasoningDelta { text, .. } => seen.reasoning.push_str(&text),
+            StreamEvent::ToolCall {
+                id, tool, input, ..
+            } => seen.tool_calls.push((id, tool, input)),
+            _ => {}
+        }
+    }
+    seen
+}
+
+/// The Python interpreter with the SDKs (`TAPELOOP_TEST_PYTHON`). Unset: `None` with a note,
+/// or a failure when `CI` is set (CI must run these tests).
+pub fn python() -> Option<PathBuf> {
+    match std::env::var_os("TAPELOOP_TEST_PYTHON").filter(|v| !v.is_empty()) {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("TAPELOOP_TEST_PYTHON is not set but CI is: the SDK tests must run in CI")
+        }
+        None => {
+            eprintln!(
+                "note: skipping the Python SDK test: set TAPELOOP_TEST_PYTHON to an interpreter with openai and anthropic (see tests/python/requirements.txt)"
+            );
+            None
+        }
+    }
+}
