@@ -704,6 +704,41 @@ fn baseline_then_regressed_run_exits_1_and_names_the_metric() {
 }
 
 #[test]
+fn a_shard_is_compared_with_its_part_of_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let o = tapeloop(&["run", "--state-dir", state, "--save-baseline", "full"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    for k in 1..=3 {
+        let part = format!("{k}/3");
+        let o = tapeloop(&[
+            "run",
+            "--state-dir",
+            state,
+            "--baseline",
+            "full",
+            "--partition",
+            &part,
+        ]);
+        assert_eq!(o.code, 0, "shard {part}: {}", o.all());
+        assert!(o.stderr.contains("no regressions"), "{}", o.all());
+    }
+    // A shard still catches its own regressions.
+    let o = tapeloop(&[
+        "run",
+        "--state-dir",
+        state,
+        "--baseline",
+        "full",
+        "--partition",
+        "1/1",
+        "--retry",
+        "seed",
+    ]);
+    assert_eq!(o.code, 1, "{}", o.all());
+}
+
+#[test]
 fn missing_baseline_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let o = tapeloop(&[
