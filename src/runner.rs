@@ -125,7 +125,11 @@ pub fn run_jobs(
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(RunReport::new(runs))
+    // The canonical order (scenario, then cassette) is the order `merge` produces, so an
+    // unsharded report and the merge of its shards are byte-identical.
+    let mut report = RunReport::new(runs);
+    report.sort_runs();
+    Ok(report)
 }
 
 /// Replay one job, load its cassette, score its expectations.
@@ -259,6 +263,9 @@ pub fn replay_counted(
                                 Termination::Divergence
                             }
                         };
+                        // The report must say why: the recorded and sent values at the
+                        // differing path, or how many interactions the cassette had.
+                        stats.warnings.push(format!("{reason}: {miss}"));
                         processor.terminate(reason, Some(miss.to_string()), now);
                         break;
                     }
@@ -320,7 +327,6 @@ pub fn replay_counted(
                             stats.ttft_ms = Some(chunk.ms);
                         }
                         for ev in events.drain(..) {
-                            stats.events += 1;
                             stats.events += 1;
                             processor.on_event(&ev, at, &mut pending);
                             if drain_actions(

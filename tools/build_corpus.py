@@ -1190,6 +1190,12 @@ timings and synthetic ids come from a random generator seeded with the cassette'
 - Request lines are rebuilt by the builder in each API's shape (model, stream, messages/input/contents,
   tools, the assistant turns and tool results so far); request headers are only `content-type`. Response
   headers are synthetic except where a row says otherwise (`content-type` matches the recorded one).
+  They keep what the original requests carried and a scenario cannot express (`max_tokens = 50` behind
+  `finish-length`'s real `length` finish, Anthropic `max_tokens = 8192`, thinking and provider-tool
+  settings, Gemini `additionalProperties`, arguments as the provider streamed them), so the corpus is
+  replayed in the default `sequence` match mode; `tapeloop run --strict` stops most of these cassettes
+  with `divergence` at the first such field. Strict matching is for cassettes written by
+  `tapeloop record`, whose requests are tapeloop's own.
 - `tool` lines carry the tool results for each step (after the step's last attempt). When a real turn is
   repeated, its tool call ids repeat too (`toolu_…`/`call_…` from the recording); the results for a repeated
   id are identical, so replay by `call_id` or by order gives the same answer. Gemini sends no call ids: its

@@ -1,8 +1,9 @@
-//! `tapeloop check`: validate cassettes and report every problem.
+//! `tapeloop check`: validate cassettes and scenarios and report every problem.
 
 use std::path::{Path, PathBuf};
 
 use tapeloop::cassette::{CassetteReader, Record};
+use tapeloop::scenario::{self, ScenarioError};
 
 use super::Status;
 
@@ -11,20 +12,28 @@ const MAX_SHOWN: usize = 50;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Each problem is printed as `path:line: message`, then one summary line.
-A cassette without a footer (cut short while recording) is a warning, not an error.
+    after_help = "Cassette problems are printed as `path:line: message`, scenario problems as
+`path:line:col: message` followed by a `help:` line when there is a suggestion; then one
+summary line per kind of file. A cassette without a footer (cut short while recording) is a
+warning, not an error. A scenario is checked exactly as `tapeloop run` loads it: unknown keys,
+types, names, and that its cassettes exist.
 
 Examples:
-  tapeloop check recordings/read-loop.openai.jsonl
+  tapeloop check scenarios/ recordings/   every scenario and cassette
+  tapeloop check scenarios/read-loop.toml
   tapeloop check recordings/*.jsonl
-  tapeloop check recordings/          every *.jsonl below the directory
+  tapeloop check recordings/              every *.jsonl (and *.toml) below the directory
 
-Exit status: 0 every cassette is valid (warnings allowed), 2 a problem was found."
+Exit status: 0 every file is valid (warnings allowed), 2 a problem was found."
 )]
 pub struct Args {
-    /// Cassette files (.jsonl), or directories searched for *.jsonl.
+    /// Cassettes (.jsonl), scenarios (.toml), or directories searched for both.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+fn is_scenario(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "toml")
 }
 
 /// The outcome for one file.
@@ -36,11 +45,42 @@ struct FileReport {
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let mut files = Vec::new();
+    let mut scenarios = Vec::new();
+    let mut scenario_problems = 0;
     for p in &args.paths {
         if p.is_dir() {
             collect_jsonl(p, &mut files);
+            match scenario::discover(p) {
+                Ok(found) => scenarios.extend(found),
+                Err(e) => {
+                    print_scenario_error(&e);
+                    scenario_problems += 1;
+                }
+            }
+        } else if is_scenario(p) {
+            scenarios.push(p.clone());
         } else {
             files.push(p.clone());
+        }
+    }
+    let (mut sc_valid, mut sc_invalid) = (0, 0);
+    for s in &scenarios {
+        match scenario::validate(s) {
+            Ok(_) => sc_valid += 1,
+            Err(errors) => {
+                sc_invalid += 1;
+                scenario_problems += errors.len();
+                for e in errors.iter().take(MAX_SHOWN) {
+                    print_scenario_error(e);
+                }
+                if errors.len() > MAX_SHOWN {
+                    println!(
+                        "{}: ... and {} more problems",
+                        s.display(),
+                        errors.len() - MAX_SHOWN
+                    );
+                }
+            }
         }
     }
     let (mut valid, mut invalid, mut truncated, mut problems) = (0, 0, 0, 0);
@@ -57,16 +97,45 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         }
     }
     let noun = |n: usize, s: &str| format!("{n} {s}{}", if n == 1 { "" } else { "s" });
-    println!(
-        "checked {}: {valid} valid, {invalid} invalid ({}), {truncated} truncated",
-        noun(files.len(), "cassette"),
-        noun(problems, "problem"),
-    );
-    Ok(if invalid == 0 && !files.is_empty() {
+    let checked_scenarios = !scenarios.is_empty() || scenario_problems > 0;
+    if !files.is_empty() || !checked_scenarios {
+        println!(
+            "checked {}: {valid} valid, {invalid} invalid ({}), {truncated} truncated",
+            noun(files.len(), "cassette"),
+            noun(problems, "problem"),
+        );
+    }
+    if checked_scenarios {
+        println!(
+            "checked {}: {sc_valid} valid, {sc_invalid} invalid ({})",
+            noun(scenarios.len(), "scenario"),
+            noun(scenario_problems, "problem"),
+        );
+    }
+    let nothing = files.is_empty() && scenarios.is_empty();
+    Ok(if invalid == 0 && scenario_problems == 0 && !nothing {
         Status::Pass
     } else {
         Status::Error
     })
+}
+
+/// `path:line:col: message`, then `  help: suggestion` when there is one.
+fn print_scenario_error(e: &ScenarioError) {
+    if e.line == 0 {
+        println!("{}: {}", e.path.display(), e.message);
+    } else {
+        println!(
+            "{}:{}:{}: {}",
+            e.path.display(),
+            e.line,
+            e.column,
+            e.message
+        );
+    }
+    if let Some(hint) = &e.suggestion {
+        println!("  help: {hint}");
+    }
 }
 
 fn check_file(path: &Path) -> FileReport {
