@@ -12,7 +12,7 @@ use crate::conversation::Conversation;
 use crate::event::{ErrorClass, FinishReason, Usage};
 
 /// Why a run ended (FORMATS.md "Termination reasons").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Termination {
     /// The model finished with a reason other than `tool-calls`/`unknown` (reference §4.2).

@@ -16,10 +16,7 @@
 //! Readers ([`RunReport::from_json`]) accept only `format == 1` and ignore unknown fields, so a
 //! newer tapeloop can add extras without breaking older consumers.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::event::Usage;
 use crate::provider::Api;
@@ -29,20 +26,9 @@ use super::ReportError;
 /// The report format version this code reads and writes.
 pub const REPORT_FORMAT: u32 = 1;
 
-/// Why a run ended (FORMATS.md "Termination reasons").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Finish {
-    Completed,
-    MaxSteps,
-    DoomLoop,
-    RetriesExhausted,
-    ContextOverflow,
-    ProviderError,
-    Aborted,
-    /// The loop asked for something the cassette cannot answer.
-    Divergence,
-    CassetteExhausted,
-}
+/// Why a run ended (FORMATS.md "Termination reasons"): the processor's termination, under
+/// the name reports and scenarios use.
+pub use crate::processor::Termination as Finish;
 
 /// Every termination reason name, in FORMATS.md order (for messages and suggestions).
 pub const FINISH_REASONS: &[&str] = &[
@@ -56,69 +42,6 @@ pub const FINISH_REASONS: &[&str] = &[
     "divergence",
     "cassette-exhausted",
 ];
-
-impl Finish {
-    const ALL: [Finish; 9] = [
-        Finish::Completed,
-        Finish::MaxSteps,
-        Finish::DoomLoop,
-        Finish::RetriesExhausted,
-        Finish::ContextOverflow,
-        Finish::ProviderError,
-        Finish::Aborted,
-        Finish::Divergence,
-        Finish::CassetteExhausted,
-    ];
-
-    /// The name used in scenarios and reports.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Finish::Completed => "completed",
-            Finish::MaxSteps => "max-steps",
-            Finish::DoomLoop => "doom-loop",
-            Finish::RetriesExhausted => "retries-exhausted",
-            Finish::ContextOverflow => "context-overflow",
-            Finish::ProviderError => "provider-error",
-            Finish::Aborted => "aborted",
-            Finish::Divergence => "divergence",
-            Finish::CassetteExhausted => "cassette-exhausted",
-        }
-    }
-}
-
-impl fmt::Display for Finish {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Finish {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Finish::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown termination reason `{s}`: expected one of {}",
-                    FINISH_REASONS.join(", ")
-                )
-            })
-    }
-}
-
-impl Serialize for Finish {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Finish {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 /// A whole report: every run of one `tapeloop run` plus the pass/fail summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -416,5 +339,14 @@ impl RunReport {
             source,
         })?;
         RunReport::from_json(&text, &path.display().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finish_reasons_name_every_termination() {
+        let names: Vec<&str> = super::Finish::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(names, super::FINISH_REASONS);
     }
 }
