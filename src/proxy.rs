@@ -178,6 +178,9 @@ pub async fn start(opts: ProxyOptions) -> std::io::Result<ProxyHandle> {
                 _ = &mut stop_rx => break,
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
+                    // No Nagle delay: each relayed chunk goes out at once (without this the
+                    // first body chunk waits for the client's delayed ACK of the head).
+                    let _ = stream.set_nodelay(true);
                     let st = Arc::clone(&st);
                     let mut closing = closing_rx.clone();
                     conns.spawn(async move {
@@ -477,7 +480,8 @@ async fn handle(
                     if let Some((session, id)) = &recorded {
                         let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
                         if let Some(w) = s.writer.as_mut() {
-                            let _ = w.write_chunk(*id, started.elapsed().as_millis() as u64, &bytes);
+                            let _ =
+                                w.write_chunk(*id, started.elapsed().as_millis() as u64, &bytes);
                         }
                     }
                     if tx.send(Ok(Frame::data(bytes))).await.is_err() {

@@ -166,6 +166,8 @@ impl Received {
 
 struct Shared {
     script: Mutex<std::collections::VecDeque<Reply>>,
+    /// Served to every request once the script is exhausted (benchmarks).
+    repeat: Option<Reply>,
     received: Mutex<Vec<Received>>,
 }
 
@@ -181,10 +183,20 @@ impl FakeProvider {
     /// Bind 127.0.0.1:0 and serve `script` in order (one reply per request, whatever the
     /// connection). A request after the script is exhausted gets a 500 saying so.
     pub async fn start(script: Vec<Reply>) -> Self {
+        Self::start_with(script, None).await
+    }
+
+    /// Serve `reply` to every request, without end (benchmarks).
+    pub async fn start_repeating(reply: Reply) -> Self {
+        Self::start_with(Vec::new(), Some(reply)).await
+    }
+
+    async fn start_with(script: Vec<Reply>, repeat: Option<Reply>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared {
             script: Mutex::new(script.into()),
+            repeat,
             received: Mutex::new(Vec::new()),
         });
         let (stop, stop_rx) = watch::channel(false);
