@@ -524,7 +524,7 @@ async fn cli_read_timeout_is_recorded_and_retried() {
     let (code, stderr) = run_cli(dir.path(), &fake, &["--read-timeout", "1"]).await;
     fake.stop().await;
     assert_eq!(code, 0, "{stderr}");
-    let c = Cassette::load(&dir.path().join("secrets.jsonl")).unwrap();
+    let c = Cassette::load(dir.path().join("secrets.jsonl")).unwrap();
     let first = &c.interactions[0];
     assert_eq!(first.end.unwrap().outcome, EndOutcome::Timeout);
     assert_eq!(first.body(), stalled);
