@@ -15,6 +15,14 @@
 //! - Only model endpoints are recorded (`/chat/completions`, `/responses`, `/messages`,
 //!   `:streamGenerateContent`, `:generateContent`); anything else is forwarded unrecorded.
 //! - Crash safety: every line is flushed as written; footers are written on shutdown.
+//!   Shutdown stops accepting, closes idle keep-alive connections, lets in-flight responses
+//!   finish for a grace period, then ends any still-open interaction as `aborted` and writes
+//!   every footer.
+//! - Secrets: the writer's redaction rules apply, and the credentials of a session's first
+//!   request (bearer token, `x-api-key`, `api-key`, `x-goog-api-key`, `key` / `api_key` query
+//!   values) are also scrubbed verbatim from everything in that session's cassette.
+//! - Timeouts: the connect timeout bounds connecting upstream; the read timeout bounds both
+//!   the wait for the response head and every silence between two body reads.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -32,7 +40,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cassette::{
     CassetteWriter, End, Header, Redactor, Request as CassetteRequest, ResponseHead,
@@ -58,8 +66,14 @@ pub struct ProxyOptions {
     pub provider: Option<String>,
 }
 
+/// How long shutdown waits for in-flight responses before ending them as `aborted`.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 struct Session {
-    writer: Writer,
+    /// `None` once shutdown has written the footer.
+    writer: Option<Writer>,
+    /// Interactions whose `end` is not written yet, with their send time.
+    open: BTreeMap<u64, Instant>,
     path: PathBuf,
     next_id: u64,
     step: u32,
@@ -86,8 +100,9 @@ impl ProxyHandle {
         self.addr
     }
 
-    /// Stop accepting, let in-flight responses finish (up to 5 s), write every footer, and
-    /// return the cassettes written.
+    /// Stop accepting, close idle connections, let in-flight responses finish (up to 5 s),
+    /// end what is still streaming as `aborted`, write every footer, and return the cassettes
+    /// written.
     pub async fn shutdown(mut self) -> std::io::Result<Vec<PathBuf>> {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -101,15 +116,39 @@ impl ProxyHandle {
                 .unwrap_or_else(|e| e.into_inner()),
         );
         let mut paths = Vec::new();
+        let mut first_err = None;
         for (_, s) in sessions {
-            let s = match Arc::try_unwrap(s) {
-                Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
-                Err(_) => continue, // still streaming after the grace period: stays truncated
+            let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
+            let open = std::mem::take(&mut s.open);
+            let Some(mut writer) = s.writer.take() else {
+                continue;
             };
-            s.writer.finish()?;
-            paths.push(s.path);
+            let mut result = Ok(());
+            for (id, started) in open {
+                result = result.and_then(|()| {
+                    writer.write_end(
+                        id,
+                        End {
+                            ms: started.elapsed().as_millis() as u64,
+                            outcome: EndOutcome::Aborted,
+                        },
+                    )
+                });
+            }
+            match result.and_then(|()| writer.finish().map(drop)) {
+                Ok(()) => paths.push(s.path.clone()),
+                Err(e) => {
+                    first_err.get_or_insert(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", s.path.display()),
+                    ));
+                }
+            }
         }
-        Ok(paths)
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(paths),
+        }
     }
 }
 
@@ -128,6 +167,9 @@ pub async fn start(opts: ProxyOptions) -> std::io::Result<ProxyHandle> {
         sessions: Mutex::new(BTreeMap::new()),
     });
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    // Tells every connection to finish its in-flight exchange and close (idle keep-alive
+    // connections close at once).
+    let (closing_tx, closing_rx) = watch::channel(false);
     let st = Arc::clone(&state);
     let task = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
@@ -136,27 +178,38 @@ pub async fn start(opts: ProxyOptions) -> std::io::Result<ProxyHandle> {
                 _ = &mut stop_rx => break,
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
+                    // No Nagle delay: each relayed chunk goes out at once (without this the
+                    // first body chunk waits for the client's delayed ACK of the head).
+                    let _ = stream.set_nodelay(true);
                     let st = Arc::clone(&st);
+                    let mut closing = closing_rx.clone();
                     conns.spawn(async move {
                         let svc = hyper::service::service_fn(move |req| {
                             let st = Arc::clone(&st);
                             async move { handle(st, req).await }
                         });
-                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
+                        let builder =
+                            hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                        tokio::pin!(conn);
+                        tokio::select! {
+                            _ = conn.as_mut() => {}
+                            _ = async { closing.wait_for(|c| *c).await.map(drop) } => {
+                                conn.as_mut().graceful_shutdown();
+                                let _ = conn.await;
+                            }
+                        }
                     });
                 }
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
             }
         }
         drop(listener);
+        let _ = closing_tx.send(true);
         let drain = async { while conns.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(5), drain)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
             conns.abort_all();
+            while conns.join_next().await.is_some() {}
         }
     });
     Ok(ProxyHandle {
@@ -207,11 +260,47 @@ fn sanitize(key: &str) -> String {
         .collect()
 }
 
+/// The credential values a request carries, to scrub verbatim from its session's cassette.
+fn credentials(headers: &hyper::HeaderMap, uri: &hyper::Uri) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in [
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+    ] {
+        for v in headers.get_all(name) {
+            let Ok(v) = v.to_str() else { continue };
+            let v = v.trim();
+            let token = v
+                .split_once(char::is_whitespace)
+                .filter(|(scheme, _)| {
+                    scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("basic")
+                })
+                .map(|(_, t)| t.trim())
+                .unwrap_or(v);
+            out.push(token.to_string());
+        }
+    }
+    if let Some(q) = uri.query() {
+        for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+            if k == "key" || k == "api_key" {
+                out.push(v.into_owned());
+            }
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
 fn open_session(
     state: &State,
     key: &str,
     api: crate::provider::Api,
+    model: Option<&str>,
     body: &Value,
+    secrets: Vec<String>,
 ) -> std::io::Result<Arc<Mutex<Session>>> {
     let mut sessions = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(s) = sessions.get(key) {
@@ -228,12 +317,17 @@ fn open_session(
     header.model = body
         .get("model")
         .and_then(Value::as_str)
+        .or(model)
         .map(str::to_string);
     header.recorded_at = Some(crate::record::now_rfc3339());
     header.recorder = Some(format!("tapeloop {} (proxy)", crate::VERSION));
-    let writer = CassetteWriter::create(&path, header, Redactor::new())?;
+    let redactor = secrets
+        .into_iter()
+        .fold(Redactor::new(), |r, secret| r.secret(secret));
+    let writer = CassetteWriter::create(&path, header, redactor)?;
     let s = Arc::new(Mutex::new(Session {
-        writer,
+        writer: Some(writer),
+        open: BTreeMap::new(),
         path,
         next_id: 1,
         step: 0,
@@ -280,9 +374,10 @@ async fn handle(
     // Recording: only model endpoints with a JSON body.
     let json: Option<Value> = serde_json::from_slice(&body_bytes).ok();
     let recorded = match (route(parts.uri.path()), &json) {
-        (Some((api, _)), Some(body)) => {
+        (Some((api, model)), Some(body)) => {
             let key = session_key(&parts.headers, body);
-            let session = open_session(&state, &key, api, body)?;
+            let secrets = credentials(&parts.headers, &parts.uri);
+            let session = open_session(&state, &key, api, model.as_deref(), body, secrets)?;
             let id = {
                 let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
                 if s.last_body.as_ref() == Some(body) {
@@ -295,17 +390,16 @@ async fn handle(
                 let id = s.next_id;
                 s.next_id += 1;
                 let (step, attempt) = (s.step, s.attempt);
-                s.writer.write_request(
-                    id,
-                    step,
-                    attempt,
-                    &CassetteRequest {
-                        method: parts.method.as_str().to_string(),
-                        url: url.clone(),
-                        headers: headers.clone(),
-                        body: body.clone(),
-                    },
-                )?;
+                let request = CassetteRequest {
+                    method: parts.method.as_str().to_string(),
+                    url: url.clone(),
+                    headers: headers.clone(),
+                    body: body.clone(),
+                };
+                if let Some(w) = s.writer.as_mut() {
+                    w.write_request(id, step, attempt, &request)?;
+                    s.open.insert(id, Instant::now());
+                }
                 id
             };
             Some((session, id))
@@ -320,25 +414,26 @@ async fn handle(
     for (k, v) in headers.iter() {
         rb = rb.header(k.as_str(), v.as_str());
     }
-    let upstream = match rb.send().await {
+    // The read timeout also bounds the wait for the response head.
+    let sent = match tokio::time::timeout(state.opts.read_timeout, rb.send()).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) if e.is_timeout() => Err((EndOutcome::Timeout, e.to_string())),
+        Ok(Err(e)) => Err((EndOutcome::Reset, e.to_string())),
+        Err(_) => Err((
+            EndOutcome::Timeout,
+            format!(
+                "no response head within the read timeout ({} ms)",
+                state.opts.read_timeout.as_millis()
+            ),
+        )),
+    };
+    let upstream = match sent {
         Ok(r) => r,
-        Err(e) => {
+        Err((outcome, message)) => {
             if let Some((session, id)) = &recorded {
-                let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-                let outcome = if e.is_timeout() {
-                    EndOutcome::Timeout
-                } else {
-                    EndOutcome::Reset
-                };
-                s.writer.write_end(
-                    *id,
-                    End {
-                        ms: started.elapsed().as_millis() as u64,
-                        outcome,
-                    },
-                )?;
+                end_interaction(session, *id, started, outcome);
             }
-            return Ok(gateway_error(format!("upstream {url}: {e}")));
+            return Ok(gateway_error(format!("upstream {url}: {message}")));
         }
     };
     let status = upstream.status().as_u16();
@@ -354,14 +449,16 @@ async fn handle(
         .collect();
     if let Some((session, id)) = &recorded {
         let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-        s.writer.write_response(
-            *id,
-            &ResponseHead {
-                status,
-                headers: resp_headers.clone(),
-                ms: started.elapsed().as_millis() as u64,
-            },
-        )?;
+        if let Some(w) = s.writer.as_mut() {
+            w.write_response(
+                *id,
+                &ResponseHead {
+                    status,
+                    headers: resp_headers.clone(),
+                    ms: started.elapsed().as_millis() as u64,
+                },
+            )?;
+        }
     }
     let mut builder = Response::builder().status(status);
     for (k, v) in resp_headers.iter() {
@@ -382,9 +479,10 @@ async fn handle(
                 Ok(Some(Ok(bytes))) => {
                     if let Some((session, id)) = &recorded {
                         let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-                        let _ =
-                            s.writer
-                                .write_chunk(*id, started.elapsed().as_millis() as u64, &bytes);
+                        if let Some(w) = s.writer.as_mut() {
+                            let _ =
+                                w.write_chunk(*id, started.elapsed().as_millis() as u64, &bytes);
+                        }
                     }
                     if tx.send(Ok(Frame::data(bytes))).await.is_err() {
                         break EndOutcome::Aborted; // the client went away
@@ -393,14 +491,7 @@ async fn handle(
             }
         };
         if let Some((session, id)) = &recorded {
-            let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = s.writer.write_end(
-                *id,
-                End {
-                    ms: started.elapsed().as_millis() as u64,
-                    outcome,
-                },
-            );
+            end_interaction(session, *id, started, outcome);
         }
         if outcome != EndOutcome::Complete {
             let _ = tx
@@ -415,4 +506,21 @@ async fn handle(
     builder
         .body(BodyExt::boxed(StreamBody::new(stream)))
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// Write an interaction's `end` unless shutdown already closed it.
+fn end_interaction(session: &Mutex<Session>, id: u64, started: Instant, outcome: EndOutcome) {
+    let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
+    if s.open.remove(&id).is_none() {
+        return;
+    }
+    if let Some(w) = s.writer.as_mut() {
+        let _ = w.write_end(
+            id,
+            End {
+                ms: started.elapsed().as_millis() as u64,
+                outcome,
+            },
+        );
+    }
 }

@@ -21,7 +21,8 @@ use crate::event::{EndOutcome, StreamEvent};
 use crate::http::Headers;
 use crate::processor::{Action, Outcome, Processor, ToolInvocation};
 use crate::provider::{Api, ResponseDecoder};
-use crate::scenario::{Scenario, ToolScripts};
+use crate::scenario::{MatchMode, Scenario, ToolScripts};
+use crate::transport::CassetteReplay;
 
 /// How an existing output file is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,8 +32,9 @@ pub enum RecordMode {
     Once,
     /// Re-record from scratch, replacing the file.
     All,
-    /// Replay the existing cassette's interactions in order and record live only the requests
-    /// it cannot answer, writing old and new into the file.
+    /// Replay the existing cassette's interactions in order while each recorded request equals
+    /// the one the loop sends now (strict match), and record live from the first request the
+    /// cassette cannot answer (exhausted or diverged) on. Old and new go into the file.
     New,
 }
 
@@ -100,6 +102,12 @@ pub enum RecordError {
     Cassette(#[from] crate::cassette::CassetteError),
     #[error("building the HTTP client: {0}")]
     Client(reqwest::Error),
+    #[error("{path}: recorded with api {found}, but this recording uses {wanted}; use --mode all to re-record")]
+    ApiMismatch {
+        path: PathBuf,
+        found: Api,
+        wanted: Api,
+    },
 }
 
 /// The request headers for an API (content type and authentication).
@@ -151,6 +159,15 @@ pub async fn record_scenario(
         RecordMode::New if out.exists() => Some(crate::cassette::Cassette::load(out)?),
         _ => None,
     };
+    if let Some(c) = &existing {
+        if c.header.api != opts.api {
+            return Err(RecordError::ApiMismatch {
+                path: out.to_path_buf(),
+                found: c.header.api,
+                wanted: opts.api,
+            });
+        }
+    }
     let mut redactor = Redactor::new();
     if let Some(k) = &opts.api_key {
         redactor = redactor.secret(k.clone());
@@ -175,6 +192,8 @@ pub async fn record_scenario(
             source,
         })?;
     }
+    // Old requests are on disk redacted: compare the new ones in the same form.
+    let mut match_redactor = redactor.clone();
     let mut writer =
         CassetteWriter::create(write_path, header, redactor).map_err(|source| RecordError::Io {
             path: write_path.to_path_buf(),
@@ -190,7 +209,13 @@ pub async fn record_scenario(
     let clock = Instant::now();
     let now = |c: &Instant| c.elapsed().as_millis() as u64;
     let mut next_id: u64 = 1;
-    let mut old_next = 0usize;
+    // `new` mode: the old cassette answers while its requests match; the first miss switches
+    // to live recording for the rest of the run.
+    let mut old = existing
+        .as_ref()
+        .map(|c| CassetteReplay::new(c, MatchMode::Strict));
+    // Whether the last attempt came from the old cassette: its retry wait is not slept.
+    let mut last_replayed = false;
     let mut pending: Vec<Action> = Vec::new();
     let mut events: Vec<StreamEvent> = Vec::new();
     let io = |path: &Path| {
@@ -203,6 +228,10 @@ pub async fn record_scenario(
         match action {
             Action::Stop(_) => break,
             Action::Wait { ms } => {
+                if last_replayed {
+                    action = processor.on_wait_elapsed(now(&clock));
+                    continue;
+                }
                 progress(Progress::Retry { ms });
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 action = processor.on_wait_elapsed(now(&clock));
@@ -220,10 +249,22 @@ pub async fn record_scenario(
                     step: req.step,
                     attempt: req.attempt,
                 });
-                // `new` mode: answer from the old cassette while it lasts.
-                if let Some(old) = existing.as_ref().and_then(|c| c.interactions.get(old_next)) {
-                    old_next += 1;
-                    let mut copy = old.clone();
+                let body = opts.api.request_body(&req.conversation, &req.options);
+                // `new` mode: answer from the old cassette while it matches.
+                let recorded = match old
+                    .as_mut()
+                    .map(|r| r.next_response(&match_redactor.value(&body)))
+                {
+                    Some(Ok(i)) => Some(i),
+                    Some(Err(_)) => {
+                        old = None;
+                        None
+                    }
+                    None => None,
+                };
+                last_replayed = recorded.is_some();
+                if let Some(recorded) = recorded {
+                    let mut copy = recorded.clone();
                     copy.id = id;
                     writer.write_interaction(&copy).map_err(io(write_path))?;
                     let start = now(&clock);
@@ -244,7 +285,6 @@ pub async fn record_scenario(
                     action = processor.on_attempt_end(now(&clock));
                     continue;
                 }
-                let body = opts.api.request_body(&req.conversation, &req.options);
                 let url = format!(
                     "{}{}",
                     opts.base_url.trim_end_matches('/'),
@@ -272,16 +312,28 @@ pub async fn record_scenario(
                         rb = rb.header(k.as_str(), v.as_str());
                     }
                 }
-                let response = rb.send().await;
-                let resp = match response {
-                    Ok(r) => r,
-                    Err(e) => {
-                        // No response head: the attempt failed at the network level.
+                // The read timeout also bounds the wait for the response head.
+                let response = match tokio::time::timeout(opts.read_timeout, rb.send()).await {
+                    Ok(r) => r.map_err(|e| {
                         let outcome = if e.is_timeout() {
                             EndOutcome::Timeout
                         } else {
                             EndOutcome::Reset
                         };
+                        (outcome, format!("request failed: {e}"))
+                    }),
+                    Err(_) => Err((
+                        EndOutcome::Timeout,
+                        format!(
+                            "no response head within the read timeout ({} ms)",
+                            opts.read_timeout.as_millis()
+                        ),
+                    )),
+                };
+                let resp = match response {
+                    Ok(r) => r,
+                    Err((outcome, message)) => {
+                        // No response head: the attempt failed at the network level.
                         writer
                             .write_end(
                                 id,
@@ -294,7 +346,7 @@ pub async fn record_scenario(
                         let ev = StreamEvent::Error(crate::event::ProviderError {
                             class: crate::event::ErrorClass::Network,
                             status: None,
-                            message: format!("request failed: {e}"),
+                            message,
                             retryable: true,
                             retry_after_ms: None,
                             code: None,

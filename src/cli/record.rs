@@ -22,7 +22,7 @@ use super::Status;
   tapeloop record scenarios/x.toml --base-url http://127.0.0.1:11434 --provider ollama \\
       --api-key-env NONE --model qwen3:8b          (any OpenAI-compatible server)
   tapeloop record --proxy --listen 127.0.0.1:8766 --upstream https://api.openai.com -o recordings/proxy/
-      then point the agent at http://127.0.0.1:8766/v1; Ctrl-C writes the footers
+      then point the agent at http://127.0.0.1:8766/v1; Ctrl-C (or SIGTERM) writes the footers
 
 API keys come from OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY/GOOGLE_API_KEY,
 OPENROUTER_API_KEY (provider openrouter), or --api-key-env NAME. Keys never reach the
@@ -116,9 +116,7 @@ async fn run_proxy(args: Args) -> anyhow::Result<Status> {
         handle.addr(),
         out_dir.display()
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    stop_signal().await.context("waiting for Ctrl-C")?;
     let paths = handle
         .shutdown()
         .await
@@ -231,4 +229,21 @@ async fn run_live(args: Args) -> anyhow::Result<Status> {
         output.display()
     );
     Ok(Status::Pass)
+}
+
+/// Ctrl-C (SIGINT), or SIGTERM on Unix (`kill`, container and service managers): both stop the
+/// proxy cleanly, with footers.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }
