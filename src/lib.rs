@@ -19,6 +19,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod serve;
+pub mod server;
 pub mod sse;
 pub mod transport;
 

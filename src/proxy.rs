@@ -34,13 +34,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::mpsc;
 
 use crate::cassette::{
     CassetteWriter, End, Header, Redactor, Request as CassetteRequest, ResponseHead,
@@ -48,8 +46,8 @@ use crate::cassette::{
 use crate::event::EndOutcome;
 use crate::http::Headers;
 use crate::serve::{route, session_key};
+use crate::server::{Body, Server};
 
-type Body = BoxBody<Bytes, std::io::Error>;
 type Writer = CassetteWriter<BufWriter<File>>;
 
 /// Proxy settings.
@@ -65,9 +63,6 @@ pub struct ProxyOptions {
     /// Provider name for cassette headers; default: the upstream host.
     pub provider: Option<String>,
 }
-
-/// How long shutdown waits for in-flight responses before ending them as `aborted`.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 struct Session {
     /// `None` once shutdown has written the footer.
@@ -89,25 +84,20 @@ struct State {
 
 /// A running proxy.
 pub struct ProxyHandle {
-    addr: SocketAddr,
+    server: Server,
     state: Arc<State>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl ProxyHandle {
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Stop accepting, close idle connections, let in-flight responses finish (up to 5 s),
     /// end what is still streaming as `aborted`, write every footer, and return the cassettes
     /// written.
-    pub async fn shutdown(mut self) -> std::io::Result<Vec<PathBuf>> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = (&mut self.task).await;
+    pub async fn shutdown(self) -> std::io::Result<Vec<PathBuf>> {
+        self.server.shutdown().await;
         let sessions = std::mem::take(
             &mut *self
                 .state
@@ -159,65 +149,19 @@ pub async fn start(opts: ProxyOptions) -> std::io::Result<ProxyHandle> {
         .connect_timeout(opts.connect_timeout)
         .build()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let listener = TcpListener::bind(opts.listen).await?;
-    let addr = listener.local_addr()?;
+    let listen = opts.listen;
     let state = Arc::new(State {
         opts,
         client,
         sessions: Mutex::new(BTreeMap::new()),
     });
-    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
-    // Tells every connection to finish its in-flight exchange and close (idle keep-alive
-    // connections close at once).
-    let (closing_tx, closing_rx) = watch::channel(false);
     let st = Arc::clone(&state);
-    let task = tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        loop {
-            tokio::select! {
-                _ = &mut stop_rx => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    // No Nagle delay: each relayed chunk goes out at once (without this the
-                    // first body chunk waits for the client's delayed ACK of the head).
-                    let _ = stream.set_nodelay(true);
-                    let st = Arc::clone(&st);
-                    let mut closing = closing_rx.clone();
-                    conns.spawn(async move {
-                        let svc = hyper::service::service_fn(move |req| {
-                            let st = Arc::clone(&st);
-                            async move { handle(st, req).await }
-                        });
-                        let builder =
-                            hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                        tokio::pin!(conn);
-                        tokio::select! {
-                            _ = conn.as_mut() => {}
-                            _ = async { closing.wait_for(|c| *c).await.map(drop) } => {
-                                conn.as_mut().graceful_shutdown();
-                                let _ = conn.await;
-                            }
-                        }
-                    });
-                }
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            }
-        }
-        drop(listener);
-        let _ = closing_tx.send(true);
-        let drain = async { while conns.join_next().await.is_some() {} };
-        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-            conns.abort_all();
-            while conns.join_next().await.is_some() {}
-        }
-    });
-    Ok(ProxyHandle {
-        addr,
-        state,
-        stop: Some(stop_tx),
-        task,
+    let server = Server::bind(listen, "tapeloop record --proxy", move |req| {
+        let st = Arc::clone(&st);
+        async move { handle(st, req).await }
     })
+    .await?;
+    Ok(ProxyHandle { server, state })
 }
 
 const HOP_BY_HOP: &[&str] = &[

@@ -40,21 +40,19 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::cassette::{Cassette, Interaction};
 use crate::event::EndOutcome;
 use crate::provider::Api;
+pub use crate::server::SHUTDOWN_GRACE;
+use crate::server::{Body, Server};
 use crate::transport::first_difference;
-
-type Body = BoxBody<Bytes, std::io::Error>;
 
 /// Largest request body accepted by default (an agent's whole conversation).
 pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
@@ -315,16 +313,14 @@ impl State {
 
 /// A running server. Dropping it without [`ServerHandle::shutdown`] stops it too.
 pub struct ServerHandle {
-    addr: SocketAddr,
+    server: Server,
     state: Arc<State>,
-    stop: Option<watch::Sender<bool>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl ServerHandle {
     /// The bound address (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The current status.
@@ -334,22 +330,14 @@ impl ServerHandle {
 
     /// Stop accepting, close idle keep-alive connections, let in-flight responses finish (up
     /// to [`SHUTDOWN_GRACE`]), and return the summary.
-    pub async fn shutdown(mut self) -> ServeSummary {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(true);
-        }
-        let _ = (&mut self.task).await;
+    pub async fn shutdown(self) -> ServeSummary {
+        self.server.shutdown().await;
         self.state.summary()
     }
 }
 
-/// How long shutdown waits for in-flight responses before cutting them.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
 /// Bind and start serving `cassettes`.
 pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Result<ServerHandle> {
-    let listener = TcpListener::bind(opts.listen).await?;
-    let addr = listener.local_addr()?;
     let played = cassettes
         .iter()
         .map(|c| vec![false; c.interactions.len()])
@@ -362,59 +350,14 @@ pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Res
             ..Inner::default()
         }),
     });
-    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let listen = state.opts.listen;
     let st = Arc::clone(&state);
-    let task = tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        loop {
-            tokio::select! {
-                // A send or a dropped handle both stop the server.
-                _ = stop_rx.changed() => break,
-                accepted = listener.accept() => {
-                    let stream = match accepted {
-                        Ok((stream, _)) => stream,
-                        Err(e) => {
-                            // Out of descriptors and the like: back off instead of spinning.
-                            eprintln!("tapeloop serve: accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let st = Arc::clone(&st);
-                    let mut stop = stop_rx.clone();
-                    conns.spawn(async move {
-                        let svc = hyper::service::service_fn(move |req| {
-                            let st = Arc::clone(&st);
-                            async move { handle(st, req).await }
-                        });
-                        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                        tokio::pin!(conn);
-                        tokio::select! {
-                            _ = conn.as_mut() => return,
-                            _ = stop.changed() => {}
-                        }
-                        // Finish the response in flight, then close (idle keep-alive
-                        // connections close at once).
-                        conn.as_mut().graceful_shutdown();
-                        let _ = conn.await;
-                    });
-                }
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            }
-        }
-        drop(listener);
-        let drain = async { while conns.join_next().await.is_some() {} };
-        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-            conns.abort_all();
-        }
-    });
-    Ok(ServerHandle {
-        addr,
-        state,
-        stop: Some(stop_tx),
-        task,
+    let server = Server::bind(listen, "tapeloop serve", move |req| {
+        let st = Arc::clone(&st);
+        async move { handle(st, req).await }
     })
+    .await?;
+    Ok(ServerHandle { server, state })
 }
 
 fn full(bytes: impl Into<Bytes>) -> Body {
