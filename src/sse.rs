@@ -136,6 +136,16 @@ impl SseDecoder {
         self.finish_with(&mut |ev| out.push(ev));
     }
 
+    /// The connection was cut (reset, timeout, abort): an unterminated last line is a fragment
+    /// of a line that never arrived and is dropped; a pending event made of complete lines is
+    /// dispatched.
+    pub fn finish_cut(&mut self, out: &mut Vec<SseEvent>) {
+        self.line.clear();
+        self.bom_seen = None;
+        self.dispatch(&mut |ev| out.push(ev));
+        self.after_cr = false;
+    }
+
     /// [`finish`](Self::finish) with a sink.
     pub fn finish_with(&mut self, sink: &mut impl FnMut(SseEvent)) {
         if let Some(seen) = self.bom_seen.take() {
@@ -337,6 +347,21 @@ mod tests {
         assert!(out.is_empty());
         d.finish(&mut out);
         assert_eq!(out, vec![ev(None, "{\"last\":true}", None)]);
+    }
+
+    #[test]
+    fn a_cut_stream_drops_its_unterminated_line() {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        d.feed(
+            b"data: {\"a\":1}\n\ndata: {\"b\":2}\ndata: {\"half",
+            &mut out,
+        );
+        d.finish_cut(&mut out);
+        assert_eq!(
+            out,
+            vec![ev(None, "{\"a\":1}", None), ev(None, "{\"b\":2}", None)]
+        );
     }
 
     #[test]

@@ -126,9 +126,12 @@ pub trait PayloadDecoder: Send {
     fn payload(&mut self, event: Option<&str>, data: &str, out: &mut Vec<StreamEvent>);
 
     /// The body ended with `outcome`. Emits what is still pending (a tool call whose arguments
-    /// never closed is dropped) and, when the stream did not reach its terminal event or
-    /// `outcome` is not `complete`, an `Error` event of class `network` — a cut-off stream is
-    /// an error, never a silent success.
+    /// never closed is dropped) and, when the stream did not reach its terminal event, an
+    /// `Error` event of class `network` — a cut-off stream is an error, never a silent
+    /// success. A cut *after* the terminal event: the OpenAI adapters (whose `finish-step`
+    /// waits for the clean end of the body, as the AI SDK's does) report it as an error;
+    /// Anthropic finishes at `message_stop` and ignores it; Gemini has no terminal event, so
+    /// any cut is an error.
     fn end(&mut self, outcome: EndOutcome, out: &mut Vec<StreamEvent>);
 }
 
@@ -212,7 +215,13 @@ impl ResponseDecoder {
         match &mut self.framing {
             Framing::Undecided(_) => {}
             Framing::Sse(d) => {
-                d.finish(&mut self.sse_buf);
+                // A cut connection leaves at most a fragment of a line: decoding it would
+                // turn a retryable reset into a protocol error.
+                if outcome == EndOutcome::Complete {
+                    d.finish(&mut self.sse_buf);
+                } else {
+                    d.finish_cut(&mut self.sse_buf);
+                }
                 for ev in self.sse_buf.drain(..) {
                     self.inner.payload(ev.event.as_deref(), &ev.data, out);
                 }
@@ -260,4 +269,29 @@ pub fn decode_ndjson(api: Api, text: &str) -> Vec<StreamEvent> {
     }
     inner.end(EndOutcome::Complete, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::ErrorClass;
+
+    /// A reset inside a `data:` line is a network error (retryable), not a protocol error.
+    #[test]
+    fn reset_mid_line_is_a_network_error() {
+        let body = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"obj";
+        for api in [
+            Api::OpenAiChat,
+            Api::Anthropic,
+            Api::OpenAiResponses,
+            Api::Gemini,
+        ] {
+            let evs = decode_response(api, 200, &Headers::new(), [&body[..]], EndOutcome::Reset);
+            let Some(StreamEvent::Error(e)) = evs.last() else {
+                panic!("{api}: a cut stream must end in an error, got {evs:?}");
+            };
+            assert_eq!(e.class, ErrorClass::Network, "{api}: {e:?}");
+            assert!(e.retryable, "{api}: {e:?}");
+        }
+    }
 }
