@@ -321,7 +321,6 @@ pub fn replay_counted(
                         }
                         for ev in events.drain(..) {
                             stats.events += 1;
-                            stats.events += 1;
                             processor.on_event(&ev, at, &mut pending);
                             if drain_actions(
                                 &mut processor,
