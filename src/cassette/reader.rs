@@ -91,7 +91,7 @@ pub struct CassetteReader<R> {
     header: Header,
     line_no: u64,
     /// sha256 of every byte of the lines before the current one. `ring`'s assembly SHA-256
-    /// (already linked for TLS) runs several times faster than the portable `sha2` on CPUs
+    /// (already linked for TLS) is much faster than the portable `sha2` on CPUs
     /// without SHA extensions; hashing every byte is a large share of loading a cassette.
     hasher: ring::digest::Context,
     buf: Vec<u8>,
