@@ -17,6 +17,8 @@ use crate::runner::{Job, RunOptions};
 pub struct ScenarioTiming {
     pub scenario: String,
     pub cassette: String,
+    /// Size of the cassette file, read and parsed on every replay.
+    pub bytes: u64,
     pub events: u64,
     pub steps: u64,
     pub median_us: f64,
@@ -29,9 +31,12 @@ pub struct ScenarioTiming {
 pub struct BenchReport {
     pub iterations: u32,
     pub scenarios: usize,
+    /// Cassette bytes read over all timed iterations.
+    pub total_bytes: u64,
     pub total_events: u64,
     pub total_steps: u64,
     pub elapsed_s: f64,
+    pub bytes_per_s: f64,
     pub events_per_s: f64,
     pub steps_per_s: f64,
     pub scenarios_per_s: f64,
@@ -55,6 +60,10 @@ pub fn run(
         let (rec, events) = crate::runner::replay_job_counted(job, opts)?;
         counts[i] = (events, u64::from(rec.steps));
     }
+    let sizes: Vec<u64> = jobs
+        .iter()
+        .map(|j| std::fs::metadata(&j.cassette).map_or(0, |m| m.len()))
+        .collect();
     let started = Instant::now();
     for it in 0..iterations {
         for (i, job) in jobs.iter().enumerate() {
@@ -68,16 +77,18 @@ pub fn run(
     let elapsed = started.elapsed().as_secs_f64();
     let total_events: u64 = counts.iter().map(|c| c.0).sum::<u64>() * iterations as u64;
     let total_steps: u64 = counts.iter().map(|c| c.1).sum::<u64>() * iterations as u64;
+    let total_bytes: u64 = sizes.iter().sum::<u64>() * iterations as u64;
     let per_scenario = jobs
         .iter()
         .zip(samples.iter_mut())
-        .zip(&counts)
-        .map(|((job, s), c)| {
+        .zip(counts.iter().zip(&sizes))
+        .map(|((job, s), (c, &bytes))| {
             s.sort();
             let us = |d: Duration| d.as_secs_f64() * 1e6;
             ScenarioTiming {
                 scenario: job.scenario.name.clone(),
                 cassette: crate::runner::display_path(&job.cassette),
+                bytes,
                 events: c.0,
                 steps: c.1,
                 median_us: us(s[s.len() / 2]),
@@ -90,9 +101,11 @@ pub fn run(
     Ok(BenchReport {
         iterations,
         scenarios: jobs.len(),
+        total_bytes,
         total_events,
         total_steps,
         elapsed_s: elapsed,
+        bytes_per_s: per_s(total_bytes as f64),
         events_per_s: per_s(total_events as f64),
         steps_per_s: per_s(total_steps as f64),
         scenarios_per_s: per_s(jobs.len() as f64 * iterations as f64),
@@ -128,6 +141,10 @@ impl BenchReport {
             self.scenarios, self.iterations, self.elapsed_s
         ));
         out.push_str(&format!(
+            "  bytes/s      {}B/s (cassette bytes, parsing included)\n",
+            human_rate(self.bytes_per_s)
+        ));
+        out.push_str(&format!(
             "  events/s     {}events/s\n",
             human_rate(self.events_per_s)
         ));
@@ -161,4 +178,84 @@ impl BenchReport {
         }
         out
     }
+}
+
+/// Write a copy of the cassette at `src` to `dst` with its interactions (and `tool` lines)
+/// repeated `factor` times, ids renumbered so they stay unique, and a fresh, valid footer:
+/// a `factor`× larger cassette with the same content, for scaling runs. Returns the size of
+/// the new file in bytes.
+pub fn scale_cassette(
+    src: &std::path::Path,
+    factor: u32,
+    dst: &std::path::Path,
+) -> std::io::Result<u64> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+
+    let invalid = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidData, msg);
+    let text = std::fs::read_to_string(src)?;
+    let mut header: Option<&str> = None;
+    let mut body: Vec<serde_json::Value> = Vec::new();
+    let mut footer_redacted: Option<serde_json::Value> = None;
+    let mut max_id = 0u64;
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if header.is_none() {
+            header = Some(line);
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| invalid(format!("{}:{}: {e}", src.display(), n + 1)))?;
+        match v.get("kind").and_then(|k| k.as_str()) {
+            Some("footer") => footer_redacted = v.get("redacted").cloned(),
+            _ => {
+                if let Some(id) = v.get("id").and_then(|i| i.as_u64()) {
+                    max_id = max_id.max(id);
+                }
+                body.push(v);
+            }
+        }
+    }
+    let header = header.ok_or_else(|| invalid(format!("{}: empty cassette", src.display())))?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dst)?);
+    let mut hasher = Sha256::new();
+    let mut lines = 0u64;
+    let mut interactions = 0u64;
+    let mut emit =
+        |line: &str, out: &mut std::io::BufWriter<std::fs::File>| -> std::io::Result<()> {
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+            lines += 1;
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")
+        };
+    emit(header, &mut out)?;
+    for k in 0..u64::from(factor.max(1)) {
+        for v in &body {
+            let mut v = v.clone();
+            if let Some(id) = v.get("id").and_then(|i| i.as_u64()) {
+                v["id"] = (id + k * max_id).into();
+            }
+            if v.get("kind").and_then(|k| k.as_str()) == Some("request") {
+                interactions += 1;
+            }
+            emit(&v.to_string(), &mut out)?;
+        }
+    }
+    let mut footer = serde_json::json!({
+        "kind": "footer",
+        "interactions": interactions,
+        "lines": lines,
+        "sha256": hex::encode(hasher.finalize()),
+    });
+    if let Some(r) = footer_redacted {
+        footer["redacted"] = r;
+    }
+    let footer = footer.to_string();
+    out.write_all(footer.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(out.get_ref().metadata()?.len())
 }

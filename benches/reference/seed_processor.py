@@ -20,6 +20,8 @@ import argparse
 import base64
 import hashlib
 import json
+import os
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -216,11 +218,12 @@ def main() -> int:
     ap.add_argument("cassettes", nargs="+")
     ap.add_argument("--iterations", type=int, default=20)
     args = ap.parse_args()
-    totals = {"events": 0, "steps": 0}
+    totals = {"events": 0, "steps": 0, "bytes": 0}
     for p in args.cassettes:  # warm-up and counts
         r = replay_cassette(p)
         totals["events"] += r["events"]
         totals["steps"] += r["steps"]
+        totals["bytes"] += os.path.getsize(p)
     start = time.perf_counter()
     for _ in range(args.iterations):
         for p in args.cassettes:
@@ -230,10 +233,14 @@ def main() -> int:
     print(json.dumps({
         "iterations": n,
         "cassettes": len(args.cassettes),
+        "bytes": totals["bytes"],
         "elapsed_s": elapsed,
+        "bytes_per_s": totals["bytes"] * n / elapsed if elapsed else 0.0,
         "sse_events_per_s": totals["events"] * n / elapsed if elapsed else 0.0,
         "steps_per_s": totals["steps"] * n / elapsed if elapsed else 0.0,
         "cassettes_per_s": len(args.cassettes) * n / elapsed if elapsed else 0.0,
+        # ru_maxrss is KiB on Linux.
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }))
     return 0
 

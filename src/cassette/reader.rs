@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use indexmap::IndexMap;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::{
-    CassetteError, Chunk, End, ErrorKind, Footer, Header, Interaction, Line, Request, ResponseHead,
-    ToolRecord, FORMAT, VERSION,
+    CassetteError, Chunk, ChunkLine, End, EndLine, ErrorKind, Footer, Header, Interaction, Line,
+    Request, RequestLine, ResponseHead, ResponseLine, ToolRecord, FORMAT, VERSION,
 };
 
 /// The longest line accepted by default (64 MiB). A longer line is an error, not an allocation.
@@ -91,8 +90,10 @@ pub struct CassetteReader<R> {
     max_line: usize,
     header: Header,
     line_no: u64,
-    /// sha256 of every byte of the lines before the current one.
-    hasher: Sha256,
+    /// sha256 of every byte of the lines before the current one. `ring`'s assembly SHA-256
+    /// (already linked for TLS) is much faster than the portable `sha2` on CPUs
+    /// without SHA extensions; hashing every byte is a large share of loading a cassette.
+    hasher: ring::digest::Context,
     buf: Vec<u8>,
     pending: IndexMap<u64, Pending>,
     seen: HashSet<u64>,
@@ -137,7 +138,7 @@ impl<R: BufRead> CassetteReader<R> {
             max_line,
             header: super::Header::new(crate::provider::Api::OpenAiChat),
             line_no: 0,
-            hasher: Sha256::new(),
+            hasher: ring::digest::Context::new(&ring::digest::SHA256),
             buf: Vec::new(),
             pending: IndexMap::new(),
             seen: HashSet::new(),
@@ -309,7 +310,7 @@ impl<R: BufRead> CassetteReader<R> {
                 self.hasher.update(&self.buf);
                 continue;
             }
-            let parsed = serde_json::from_slice::<Line>(self.content());
+            let parsed = parse_line(self.content());
             let line = match parsed {
                 Ok(line) => line,
                 Err(e) => {
@@ -359,7 +360,7 @@ impl<R: BufRead> CassetteReader<R> {
                 actual: lines_before.to_string(),
             }));
         }
-        let actual = hex::encode(self.hasher.clone().finalize());
+        let actual = hex::encode(self.hasher.clone().finish());
         if !footer.sha256.eq_ignore_ascii_case(&actual) {
             errors.push(self.err(ErrorKind::FooterMismatch {
                 field: "sha256",
@@ -521,6 +522,131 @@ impl<R: BufRead> Iterator for CassetteReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.next_record().map(|r| r.map(|(_, rec)| rec))
+    }
+}
+
+/// Parse one cassette line. `Line` is internally tagged, which serde can only decode by
+/// buffering the whole object into an intermediate tree first (every string and the request
+/// body allocated twice). Lines written by tapeloop put `kind` first, so the frequent kinds are
+/// decoded straight into mirror structs that also require exactly one `kind`; anything else
+/// (another key order, a malformed line) takes the generic path, which also produces the
+/// error messages. Both paths accept the same lines and build the same values.
+fn parse_line(bytes: &[u8]) -> serde_json::Result<Line> {
+    fast_line(bytes).map_or_else(|| serde_json::from_slice::<Line>(bytes), Ok)
+}
+
+fn fast_line(bytes: &[u8]) -> Option<Line> {
+    let rest = bytes.strip_prefix(br#"{"kind":""#)?;
+    let kind_end = memchr::memchr(b'"', rest)?;
+    match &rest[..kind_end] {
+        b"chunk" => serde_json::from_slice::<fast::Chunk>(bytes)
+            .ok()
+            .filter(|l| l.kind == "chunk")
+            .map(|l| {
+                Line::Chunk(ChunkLine {
+                    id: l.id,
+                    ms: l.ms,
+                    data: l.data,
+                    b64: l.b64,
+                })
+            }),
+        b"request" => serde_json::from_slice::<fast::Request>(bytes)
+            .ok()
+            .filter(|l| l.kind == "request")
+            .map(|l| {
+                Line::Request(RequestLine {
+                    id: l.id,
+                    step: l.step,
+                    attempt: l.attempt,
+                    method: l.method,
+                    url: l.url,
+                    headers: l.headers,
+                    body: l.body,
+                })
+            }),
+        b"response" => serde_json::from_slice::<fast::Response>(bytes)
+            .ok()
+            .filter(|l| l.kind == "response")
+            .map(|l| {
+                Line::Response(ResponseLine {
+                    id: l.id,
+                    status: l.status,
+                    headers: l.headers,
+                    ms: l.ms,
+                })
+            }),
+        b"end" => serde_json::from_slice::<fast::End>(bytes)
+            .ok()
+            .filter(|l| l.kind == "end")
+            .map(|l| {
+                Line::End(EndLine {
+                    id: l.id,
+                    ms: l.ms,
+                    outcome: l.outcome,
+                })
+            }),
+        _ => None,
+    }
+}
+
+/// Mirrors of [`ChunkLine`], [`RequestLine`], [`ResponseLine`] and [`EndLine`] with the
+/// `kind` tag as a required field (so a duplicate or missing `kind` is an error, as with the
+/// tagged enum). Field types and defaults must match the originals.
+mod fast {
+    use std::borrow::Cow;
+
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use crate::event::EndOutcome;
+    use crate::http::Headers;
+
+    #[derive(Deserialize)]
+    pub struct Chunk<'a> {
+        #[serde(borrow)]
+        pub kind: Cow<'a, str>,
+        pub id: u64,
+        pub ms: u64,
+        #[serde(default)]
+        pub data: Option<String>,
+        #[serde(default)]
+        pub b64: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Request<'a> {
+        #[serde(borrow)]
+        pub kind: Cow<'a, str>,
+        pub id: u64,
+        pub step: u32,
+        pub attempt: u32,
+        pub method: String,
+        pub url: String,
+        #[serde(default)]
+        pub headers: Headers,
+        #[serde(default)]
+        pub body: Value,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Response<'a> {
+        #[serde(borrow)]
+        pub kind: Cow<'a, str>,
+        pub id: u64,
+        pub status: u16,
+        #[serde(default)]
+        pub headers: Headers,
+        #[serde(default)]
+        pub ms: u64,
+    }
+
+    #[derive(Deserialize)]
+    pub struct End<'a> {
+        #[serde(borrow)]
+        pub kind: Cow<'a, str>,
+        pub id: u64,
+        pub ms: u64,
+        pub outcome: EndOutcome,
     }
 }
 

@@ -21,6 +21,8 @@ pub enum BenchFormat {
   tapeloop bench                             the bundled corpus, 20 iterations
   tapeloop bench scenarios/read-loop.toml --iterations 200
   tapeloop bench --format json > bench.json
+  tapeloop bench --repeat 100 -n 1           100x the scenario count
+  tapeloop bench --cassette-scale 100 -n 1   every cassette 100x larger
 
 Replays run in-process on one thread, reading each cassette from disk every time, so the
 figures cover the whole replay path (parse, decode, processor, scoring). See
@@ -38,6 +40,11 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub repeat: u32,
 
+    /// Replay copies of the cassettes with their interactions repeated N times (written to a
+    /// temporary directory, removed afterwards): cost and memory against cassette size.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub cassette_scale: u32,
+
     /// table or json.
     #[arg(short, long, default_value = "table")]
     pub format: BenchFormat,
@@ -48,7 +55,30 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         return Ok(Status::Error);
     };
     let opts = run_options(Some(1), None)?;
-    let once = runner::plan(&scenarios);
+    let mut once = runner::plan(&scenarios);
+    let scaled_dir = if args.cassette_scale > 1 {
+        let dir = std::env::temp_dir().join(format!("tapeloop-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let mut made: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
+        for job in &mut once {
+            if let Some(p) = made.get(&job.cassette) {
+                job.cassette = p.clone();
+                continue;
+            }
+            let name = job.cassette.file_name().unwrap_or_default();
+            let dst = dir.join(format!("{}-{}", made.len(), name.to_string_lossy()));
+            if let Err(e) = bench::scale_cassette(&job.cassette, args.cassette_scale, &dst) {
+                let _ = std::fs::remove_dir_all(&dir);
+                eprintln!("error: {}: {e}", job.cassette.display());
+                return Ok(Status::Error);
+            }
+            made.insert(job.cassette.clone(), dst.clone());
+            job.cassette = dst;
+        }
+        Some(dir)
+    } else {
+        None
+    };
     let mut jobs = Vec::with_capacity(once.len() * args.repeat.max(1) as usize);
     for _ in 0..args.repeat.max(1) {
         jobs.extend(once.iter().cloned());
@@ -70,7 +100,11 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             pb.set_position(n as u64);
         }
     };
-    let report = match bench::run(&jobs, &opts, args.iterations, &on_iteration) {
+    let result = bench::run(&jobs, &opts, args.iterations, &on_iteration);
+    if let Some(dir) = &scaled_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

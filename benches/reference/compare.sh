@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# tapeloop vs the seeds' Python SessionProcessor, same cassette bytes, one run, one machine.
+#
+#   benches/reference/compare.sh [ITERATIONS] [SCENARIO...]
+#
+# Builds the release binary (unless TAPELOOP=/path/to/tapeloop is set), runs
+# `tapeloop bench <openai-chat scenarios> --format json`, then `seed_processor.py` on exactly
+# the cassettes that report lists (one per scenario, duplicates kept), and prints both rates
+# and their ratio. Both sides read every cassette from disk and parse it on every iteration.
+# Default scenarios: every scenario with `api = "openai-chat"` under scenarios/ (the Python
+# reference decodes only OpenAI Chat Completions streams).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+iterations="${1:-50}"
+shift || true
+if [ "$#" -gt 0 ]; then
+  scenarios=("$@")
+else
+  mapfile -t scenarios < <(grep -l '^api = "openai-chat"' scenarios/*.toml | sort)
+fi
+python="${PYTHON:-python3}"
+
+if [ -z "${TAPELOOP:-}" ]; then
+  cargo build --release --quiet --bin tapeloop
+  TAPELOOP="$(cargo metadata --format-version 1 --no-deps | "$python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/tapeloop"
+fi
+
+rust_json="$(CI=1 "$TAPELOOP" bench "${scenarios[@]}" --iterations "$iterations" --format json)"
+mapfile -t cassettes < <(printf '%s' "$rust_json" | "$python" -c '
+import json, sys
+for s in json.load(sys.stdin)["per_scenario"]:
+    print(s["cassette"])')
+py_json="$("$python" benches/reference/seed_processor.py --iterations "$iterations" "${cassettes[@]}")"
+
+RUST="$rust_json" PY="$py_json" "$python" - <<'EOF'
+import json, os
+r = json.loads(os.environ["RUST"])
+p = json.loads(os.environ["PY"])
+rust_bytes = sum(s["bytes"] for s in r["per_scenario"])
+assert rust_bytes == p["bytes"], f"different inputs: tapeloop {rust_bytes} B, python {p['bytes']} B"
+print(f"{r['scenarios']} openai-chat scenarios, {rust_bytes} cassette bytes per iteration, "
+      f"{r['iterations']} iterations each")
+print(f"{'':28}{'tapeloop':>14}{'python seed':>14}{'ratio':>9}")
+rows = [
+    ("cassette bytes/s", r["bytes_per_s"], p["bytes_per_s"]),
+    ("scenarios (cassettes)/s", r["scenarios_per_s"], p["cassettes_per_s"]),
+]
+for name, a, b in rows:
+    print(f"{name:28}{a:14.4g}{b:14.4g}{a / b:8.1f}x")
+print(f"{'events/s (own units)':28}{r['events_per_s']:14.4g}{p['sse_events_per_s']:14.4g}"
+      "   (tapeloop: normalized events; python: SSE events)")
+print(f"peak RSS: tapeloop {r['peak_rss_bytes'] / 2**20:.1f} MiB, python {p['peak_rss_bytes'] / 2**20:.1f} MiB")
+EOF

@@ -1,0 +1,99 @@
+//! `tapeloop bench --format json`: the report's fields are present and consistent. No timing
+//! assertions: speed belongs in `benches/`, not in tests.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const SCENARIO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/doom-cycle.toml");
+
+fn bench(extra: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+        .args(["bench", SCENARIO, "--iterations", "2", "--format", "json"])
+        .args(extra)
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v.get(key)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("`{key}` is not a number in {v}"))
+}
+
+#[test]
+fn json_report_has_rates_latency_and_memory() {
+    let r = bench(&[]);
+    assert_eq!(r["iterations"], 2);
+    assert_eq!(r["scenarios"], 1);
+    for key in [
+        "elapsed_s",
+        "bytes_per_s",
+        "events_per_s",
+        "steps_per_s",
+        "scenarios_per_s",
+    ] {
+        assert!(num(&r, key) > 0.0, "{key} > 0 in {r}");
+    }
+    let per = r["per_scenario"].as_array().expect("per_scenario array");
+    assert_eq!(per.len(), 1);
+    let s = &per[0];
+    assert_eq!(s["scenario"], "doom-cycle");
+    assert!(s["cassette"]
+        .as_str()
+        .unwrap()
+        .ends_with("doom-cycle.openai-chat.jsonl"));
+    let (min, median, max) = (num(s, "min_us"), num(s, "median_us"), num(s, "max_us"));
+    assert!(min > 0.0 && min <= median && median <= max, "{s}");
+    // The scenario stops at step 6 (see scenarios/doom-cycle.toml).
+    assert_eq!(s["steps"], 6);
+    let events = num(s, "events");
+    assert!(events > 0.0);
+    let bytes = std::fs::metadata(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/recordings/doom-cycle.openai-chat.jsonl"
+    ))
+    .unwrap()
+    .len();
+    assert_eq!(s["bytes"], bytes);
+    // Totals are the per-scenario counts times the iterations.
+    assert_eq!(num(&r, "total_events"), events * 2.0);
+    assert_eq!(num(&r, "total_steps"), 12.0);
+    assert_eq!(num(&r, "total_bytes"), bytes as f64 * 2.0);
+    if cfg!(target_os = "linux") {
+        assert!(num(&r, "peak_rss_bytes") > 0.0, "{r}");
+    } else {
+        assert!(r.get("peak_rss_bytes").is_some());
+    }
+}
+
+#[test]
+fn cassette_scale_replays_larger_copies_and_cleans_up() {
+    let one = bench(&[]);
+    let ten = bench(&["--cassette-scale", "10"]);
+    let s1 = &one["per_scenario"][0];
+    let s10 = &ten["per_scenario"][0];
+    // Ten copies of the interactions plus the header and one footer.
+    let b1 = num(s1, "bytes");
+    let b10 = num(s10, "bytes");
+    assert!(b10 > 9.0 * b1 && b10 < 11.0 * b1, "{b1} -> {b10}");
+    // The scenario replays the same steps: it stops on its own policy, not on cassette size.
+    assert_eq!(s10["steps"], s1["steps"]);
+    let dir = std::env::temp_dir();
+    let cassette = s10["cassette"].as_str().unwrap();
+    assert!(
+        !std::path::Path::new(cassette).exists()
+            && !dir.join(cassette).exists()
+            && cassette.contains("tapeloop-bench-"),
+        "the scaled copy is removed: {cassette}"
+    );
+}
