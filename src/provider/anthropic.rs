@@ -696,20 +696,8 @@ pub fn classify_error(status: u16, headers: &Headers, body: &[u8]) -> ProviderEr
 /// role are merged, so tool results and a following user message share one `user` turn.
 pub fn request_body(conv: &Conversation, opts: &RequestOptions) -> Value {
     let mut messages: Vec<Value> = Vec::new();
-    let mut push = |role: &str, blocks: Vec<Value>| {
-        if blocks.is_empty() {
-            return;
-        }
-        if let Some(last) = messages.last_mut() {
-            if last["role"] == role {
-                if let Some(content) = last["content"].as_array_mut() {
-                    content.extend(blocks);
-                    return;
-                }
-            }
-        }
-        messages.push(json!({ "role": role, "content": blocks }));
-    };
+    let mut push =
+        |role: &str, blocks: Vec<Value>| super::push_turn(&mut messages, role, "content", blocks);
     for msg in &conv.messages {
         match msg {
             Message::User { content } => {

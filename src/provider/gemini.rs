@@ -720,20 +720,8 @@ pub fn classify_error(status: u16, headers: &Headers, body: &[u8]) -> ProviderEr
 /// keys Gemini's OpenAPI-subset `parameters` rejects (`$schema`, `additionalProperties`).
 pub fn request_body(conv: &Conversation, opts: &RequestOptions) -> Value {
     let mut contents: Vec<Value> = Vec::new();
-    let mut push = |role: &str, parts: Vec<Value>| {
-        if parts.is_empty() {
-            return;
-        }
-        if let Some(last) = contents.last_mut() {
-            if last["role"] == role {
-                if let Some(p) = last["parts"].as_array_mut() {
-                    p.extend(parts);
-                    return;
-                }
-            }
-        }
-        contents.push(json!({ "role": role, "parts": parts }));
-    };
+    let mut push =
+        |role: &str, parts: Vec<Value>| super::push_turn(&mut contents, role, "parts", parts);
     for msg in &conv.messages {
         match msg {
             Message::User { content } => push("user", vec![json!({ "text": content })]),

@@ -135,6 +135,27 @@ pub trait PayloadDecoder: Send {
     fn end(&mut self, outcome: EndOutcome, out: &mut Vec<StreamEvent>);
 }
 
+/// Append `items` to `turns` as `{"role": role, key: items}`, or into the previous turn when it
+/// has the same role: Anthropic and Gemini reject consecutive turns of one role, so tool results
+/// and a following user message share one turn. Empty `items` add nothing.
+pub(crate) fn push_turn(turns: &mut Vec<Value>, role: &str, key: &str, items: Vec<Value>) {
+    if items.is_empty() {
+        return;
+    }
+    if let Some(last) = turns.last_mut() {
+        if last["role"] == role {
+            if let Some(existing) = last[key].as_array_mut() {
+                existing.extend(items);
+                return;
+            }
+        }
+    }
+    let mut turn = serde_json::Map::new();
+    turn.insert("role".into(), Value::String(role.to_string()));
+    turn.insert(key.into(), Value::Array(items));
+    turns.push(Value::Object(turn));
+}
+
 /// How a body is framed.
 #[derive(Debug)]
 enum Framing {
