@@ -220,59 +220,53 @@ pub fn replay_counted(
     if let Some(m) = cassette.header.model.as_ref().filter(|m| !m.is_empty()) {
         cfg.model = m.clone();
     }
-    let mut processor = Processor::new(cfg, initial_conversation(sc));
-    let mut replay = CassetteReplay::new(cassette, mode);
-    let mut scripts = ToolScripts::from_scenario(sc);
-    let mut stats = DriverStats::default();
+    let mut d = Driver {
+        processor: Processor::new(cfg, initial_conversation(sc)),
+        pending: Vec::new(),
+        scripts: ToolScripts::from_scenario(sc),
+        replay: CassetteReplay::new(cassette, mode),
+        stats: DriverStats::default(),
+    };
     // Each cassette replays through its own wire API: one scenario may be recorded against
     // several providers for comparison.
     let api = cassette.header.api;
 
     let mut now: u64 = 0;
-    let mut action = processor.start(now);
-    let mut pending: Vec<Action> = Vec::new();
+    let mut action = d.processor.start(now);
     let mut events: Vec<StreamEvent> = Vec::new();
     'run: loop {
         match action {
             Action::Stop(_) => break,
             Action::Wait { ms } => {
                 now = now.saturating_add(ms);
-                action = processor.on_wait_elapsed(now);
+                action = d.processor.on_wait_elapsed(now);
             }
             Action::ExecuteTool(inv) => {
                 // Not expected outside a stream, but answer it the same way.
-                answer_tool(
-                    &mut processor,
-                    &mut scripts,
-                    &mut replay,
-                    &mut stats,
-                    &inv,
-                    now,
-                );
-                action = processor.on_attempt_end(now);
+                d.answer_tool(&inv, now);
+                action = d.processor.on_attempt_end(now);
             }
             Action::Send(req) => {
                 let body = api.request_body(&req.conversation, &req.options);
-                let inter = match replay.next_response(&body) {
+                let inter = match d.replay.next_response(&body) {
                     Ok(i) => i,
                     Err(miss) => {
                         let reason = match &miss {
                             ReplayMiss::Exhausted { .. } => Termination::CassetteExhausted,
                             ReplayMiss::Divergence { path, .. } => {
-                                stats.divergence = Some(path.clone());
+                                d.stats.divergence = Some(path.clone());
                                 Termination::Divergence
                             }
                         };
                         // The report must say why: the recorded and sent values at the
                         // differing path, or how many interactions the cassette had.
-                        stats.warnings.push(format!("{reason}: {miss}"));
-                        processor.terminate(reason, Some(miss.to_string()), now);
+                        d.stats.warnings.push(format!("{reason}: {miss}"));
+                        d.processor.terminate(reason, Some(miss.to_string()), now);
                         break;
                     }
                 };
                 let start = now;
-                let first_attempt_content = stats.ttft_ms.is_none();
-                let status = inter.response.as_ref().map(|r| r.status).unwrap_or(0);
+                let first_attempt_content = d.stats.ttft_ms.is_none();
                 let outcome = inter
                     .end
                     .as_ref()
@@ -285,100 +279,52 @@ pub fn replay_counted(
                     .or_else(|| inter.chunks.last().map(|c| c.ms))
                     .or_else(|| inter.response.as_ref().map(|r| r.ms))
                     .unwrap_or(0);
-                stats.stream_ms += end_ms;
-                let headers = inter
-                    .response
-                    .as_ref()
-                    .map(|r| r.headers.clone())
-                    .unwrap_or_default();
-                if inter.response.is_none() || !(200..300).contains(&status) {
-                    // An error response (or none at all): classify the whole body.
-                    let evs = crate::provider::decode_response(
-                        api,
-                        if inter.response.is_none() { 0 } else { status },
-                        &headers,
-                        inter.chunks.iter().map(|c| c.bytes.as_slice()),
-                        outcome,
-                    );
-                    let at = start + end_ms;
-                    for ev in &evs {
-                        stats.events += 1;
-                        processor.on_event(ev, at, &mut pending);
-                        if drain_actions(
-                            &mut processor,
-                            &mut pending,
-                            &mut scripts,
-                            &mut replay,
-                            &mut stats,
-                            at,
-                        ) {
-                            break 'run;
-                        }
-                    }
-                } else {
-                    let mut decoder = ResponseDecoder::new(api);
-                    for chunk in &inter.chunks {
-                        let at = start + chunk.ms;
-                        decoder.feed(&chunk.bytes, &mut events);
-                        if first_attempt_content
-                            && stats.ttft_ms.is_none()
-                            && events.iter().any(is_content)
-                        {
-                            stats.ttft_ms = Some(chunk.ms);
-                        }
-                        for ev in events.drain(..) {
-                            stats.events += 1;
-                            processor.on_event(&ev, at, &mut pending);
-                            if drain_actions(
-                                &mut processor,
-                                &mut pending,
-                                &mut scripts,
-                                &mut replay,
-                                &mut stats,
-                                at,
-                            ) {
+                d.stats.stream_ms += end_ms;
+                match &inter.response {
+                    Some(head) if (200..300).contains(&head.status) => {
+                        // A stream: events reach the processor at their chunk's recorded time.
+                        let mut decoder = ResponseDecoder::new(api);
+                        for chunk in &inter.chunks {
+                            decoder.feed(&chunk.bytes, &mut events);
+                            if first_attempt_content
+                                && d.stats.ttft_ms.is_none()
+                                && events.iter().any(is_content)
+                            {
+                                d.stats.ttft_ms = Some(chunk.ms);
+                            }
+                            if d.feed_all(&mut events, start + chunk.ms) {
                                 break 'run;
                             }
                         }
+                        decoder.finish(outcome, &mut events);
                     }
-                    let at = start + end_ms;
-                    decoder.finish(outcome, &mut events);
-                    for ev in events.drain(..) {
-                        stats.events += 1;
-                        processor.on_event(&ev, at, &mut pending);
-                        if drain_actions(
-                            &mut processor,
-                            &mut pending,
-                            &mut scripts,
-                            &mut replay,
-                            &mut stats,
-                            at,
-                        ) {
-                            break 'run;
-                        }
-                    }
+                    // An error response, or none at all: one classified error at the end.
+                    _ => events.extend(inter.decode(api)),
+                }
+                if d.feed_all(&mut events, start + end_ms) {
+                    break 'run;
                 }
                 now = start + end_ms;
-                action = processor.on_attempt_end(now);
+                action = d.processor.on_attempt_end(now);
             }
         }
     }
 
     if cassette.is_truncated() {
-        stats.warnings.push(format!(
+        d.stats.warnings.push(format!(
             "cassette was cut short (no footer): replayed its {} complete interactions",
             cassette.interactions.len()
         ));
     }
-    let unused = replay.unused();
-    let events = stats.events;
+    let unused = d.replay.unused();
+    let events = d.stats.events;
     (
         build_record(
             sc,
             cassette,
             cassette_path,
-            processor.into_outcome(),
-            stats,
+            d.processor.into_outcome(),
+            d.stats,
             unused,
         ),
         events,
@@ -396,77 +342,89 @@ fn is_content(ev: &StreamEvent) -> bool {
     )
 }
 
-/// Carry out the actions the processor pushed while consuming one event. Returns true when
-/// the processor stopped the run.
-fn drain_actions(
-    processor: &mut Processor,
-    pending: &mut Vec<Action>,
-    scripts: &mut ToolScripts,
-    replay: &mut CassetteReplay<'_>,
-    stats: &mut DriverStats,
-    now: u64,
-) -> bool {
-    let mut stopped = false;
-    // Answering a tool can push more actions; loop until quiet.
-    while !pending.is_empty() {
-        for a in std::mem::take(pending) {
-            match a {
-                Action::ExecuteTool(inv) => {
-                    answer_tool(processor, scripts, replay, stats, &inv, now)
-                }
-                Action::Stop(_) => stopped = true,
-                Action::Send(_) | Action::Wait { .. } => {
-                    stats
-                        .warnings
-                        .push("processor asked for a request in the middle of a stream".into());
-                }
-            }
-        }
-    }
-    stopped
+/// The driver side of one replay: the processor, the actions it asked for, and what answers
+/// them (scripted tools, the cassette).
+struct Driver<'a> {
+    processor: Processor,
+    pending: Vec<Action>,
+    scripts: ToolScripts,
+    replay: CassetteReplay<'a>,
+    stats: DriverStats,
 }
 
-fn answer_tool(
-    processor: &mut Processor,
-    scripts: &mut ToolScripts,
-    replay: &mut CassetteReplay<'_>,
-    stats: &mut DriverStats,
-    inv: &crate::processor::ToolInvocation,
-    now: u64,
-) {
-    let (output, is_error) = match scripts.answer(&inv.tool, &inv.input) {
-        Some(Ok(a)) => (a.output, a.is_error),
-        Some(Err(no_match)) => {
-            stats
-                .warnings
-                .push(format!("step {}: {}", inv.step, no_match.warning()));
-            let a = no_match.to_answer();
-            (a.output, a.is_error)
-        }
-        None => match replay.tool_result(&inv.call_id, &inv.tool) {
-            Some(t) => (
-                match &t.output {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                },
-                t.error,
-            ),
-            None => {
-                stats.warnings.push(format!(
-                    "step {}: nothing answers the call to `{}` (no scripted results, no cassette tool line); answered with an error",
-                    inv.step, inv.tool
-                ));
-                (
-                    format!(
-                        "tapeloop: no result recorded or scripted for `{}`",
-                        inv.tool
-                    ),
-                    true,
-                )
+impl Driver<'_> {
+    /// Feed `events` (drained) at time `at`, carrying out the actions each causes. Returns true
+    /// when the processor stopped the run.
+    fn feed_all(&mut self, events: &mut Vec<StreamEvent>, at: u64) -> bool {
+        for ev in events.drain(..) {
+            self.stats.events += 1;
+            self.processor.on_event(&ev, at, &mut self.pending);
+            if self.drain_actions(at) {
+                return true;
             }
-        },
-    };
-    processor.on_tool_result(&inv.call_id, output, is_error, now);
+        }
+        false
+    }
+
+    /// Carry out the actions the processor pushed while consuming one event. Returns true when
+    /// the processor stopped the run.
+    fn drain_actions(&mut self, now: u64) -> bool {
+        let mut stopped = false;
+        // Answering a tool can push more actions; loop until quiet.
+        while !self.pending.is_empty() {
+            for a in std::mem::take(&mut self.pending) {
+                match a {
+                    Action::ExecuteTool(inv) => self.answer_tool(&inv, now),
+                    Action::Stop(_) => stopped = true,
+                    Action::Send(_) | Action::Wait { .. } => {
+                        self.stats
+                            .warnings
+                            .push("processor asked for a request in the middle of a stream".into());
+                    }
+                }
+            }
+        }
+        stopped
+    }
+
+    /// Answer a tool call: the scenario's scripts, else the cassette's `tool` lines, else an
+    /// error result and a warning (module docs).
+    fn answer_tool(&mut self, inv: &crate::processor::ToolInvocation, now: u64) {
+        let (output, is_error) = match self.scripts.answer(&inv.tool, &inv.input) {
+            Some(Ok(a)) => (a.output, a.is_error),
+            Some(Err(no_match)) => {
+                self.stats
+                    .warnings
+                    .push(format!("step {}: {}", inv.step, no_match.warning()));
+                let a = no_match.to_answer();
+                (a.output, a.is_error)
+            }
+            None => match self.replay.tool_result(&inv.call_id, &inv.tool) {
+                Some(t) => (
+                    match &t.output {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                    t.error,
+                ),
+                None => {
+                    self.stats.warnings.push(format!(
+                        "step {}: nothing answers the call to `{}` (no scripted results, no cassette tool line); answered with an error",
+                        inv.step, inv.tool
+                    ));
+                    (
+                        format!(
+                            "tapeloop: no result recorded or scripted for `{}`",
+                            inv.tool
+                        ),
+                        true,
+                    )
+                }
+            },
+        };
+        self.processor
+            .on_tool_result(&inv.call_id, output, is_error, now);
+    }
 }
 
 fn build_record(
