@@ -253,7 +253,7 @@ pub async fn record_scenario(
                 // `new` mode: answer from the old cassette while it matches.
                 let recorded = match old
                     .as_mut()
-                    .map(|r| r.next_response(&match_redactor.value(&body)))
+                    .map(|r| r.next_response(|| match_redactor.value(&body)))
                 {
                     Some(Ok(i)) => Some(i),
                     Some(Err(_)) => {

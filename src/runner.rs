@@ -247,8 +247,10 @@ pub fn replay_counted(
                 action = d.processor.on_attempt_end(now);
             }
             Action::Send(req) => {
-                let body = api.request_body(&req.conversation, &req.options);
-                let inter = match d.replay.next_response(&body) {
+                let inter = match d
+                    .replay
+                    .next_response(|| api.request_body(&req.conversation, &req.options))
+                {
                     Ok(i) => i,
                     Err(miss) => {
                         let reason = match &miss {

@@ -64,8 +64,12 @@ impl<'a> CassetteReplay<'a> {
         }
     }
 
-    /// The next interaction for a request whose body would be `body`.
-    pub fn next_response(&mut self, body: &Value) -> Result<&'a Interaction, ReplayMiss> {
+    /// The next interaction for a request. `body` builds the request body; it is only called
+    /// in strict mode, so sequence-mode replay never pays for building it.
+    pub fn next_response(
+        &mut self,
+        body: impl FnOnce() -> Value,
+    ) -> Result<&'a Interaction, ReplayMiss> {
         let cassette: &'a Cassette = self.cassette;
         let Some(inter) = cassette.interactions.get(self.next) else {
             return Err(ReplayMiss::Exhausted {
@@ -73,7 +77,7 @@ impl<'a> CassetteReplay<'a> {
             });
         };
         if self.mode == MatchMode::Strict {
-            if let Some(diff) = first_difference(&inter.request.body, body) {
+            if let Some(diff) = first_difference(&inter.request.body, &body()) {
                 return Err(ReplayMiss::Divergence {
                     interaction: inter.id,
                     path: diff.path,
@@ -201,6 +205,7 @@ fn diff_at(left: &Value, right: &Value, path: &mut String) -> Option<JsonDiffere
             None
         }
         (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => None,
+        (Value::String(a), Value::String(b)) if redacted_match(a, b) => None,
         (a, b) if a == b => None,
         (a, b) => Some(JsonDifference {
             path: path.clone(),
@@ -208,6 +213,28 @@ fn diff_at(left: &Value, right: &Value, path: &mut String) -> Option<JsonDiffere
             right: show(Some(b)),
         }),
     }
+}
+
+/// Whether a recorded string with `[REDACTED]` placeholders matches a sent string: each
+/// placeholder stands for whatever secret was removed before the cassette was written.
+fn redacted_match(recorded: &str, sent: &str) -> bool {
+    const MARK: &str = crate::cassette::REDACTED;
+    if !recorded.contains(MARK) {
+        return false;
+    }
+    let parts: Vec<&str> = recorded.split(MARK).collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !sent.starts_with(first) || sent.len() < first.len() + last.len() || !sent.ends_with(last) {
+        return false;
+    }
+    let mut rest = &sent[first.len()..sent.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(i) => rest = &rest[i + middle.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 fn push_key(path: &mut String, key: &str) {
@@ -252,6 +279,22 @@ mod tests {
         assert_eq!((d.path.as_str(), d.right.as_str()), ("$[1]", "(absent)"));
         let d = first_difference(&json!({"x-y": 1}), &json!({"x-y": 2})).unwrap();
         assert_eq!(d.path, "$[\"x-y\"]");
+    }
+
+    #[test]
+    fn redacted_values_match_any_secret() {
+        let recorded =
+            json!({"headers": {"authorization": "Bearer [REDACTED]"}, "k": "[REDACTED]"});
+        let sent = json!({"headers": {"authorization": "Bearer sk-live-123"}, "k": "AIzaXYZ"});
+        assert_eq!(first_difference(&recorded, &sent), None);
+        let wrong = json!({"headers": {"authorization": "Basic abc"}, "k": "x"});
+        assert_eq!(
+            first_difference(&recorded, &wrong).unwrap().path,
+            "$.headers.authorization"
+        );
+        assert!(redacted_match("a [REDACTED] b [REDACTED] c", "a 1 b 2 c"));
+        assert!(!redacted_match("a [REDACTED] b [REDACTED] c", "a 1 x 2 c"));
+        assert!(!redacted_match("plain", "plain"));
     }
 
     #[test]
