@@ -594,3 +594,22 @@ proptest! {
         prop_assert!(r.outcome.steps.iter().all(|s| s.status != StepStatus::Running));
     }
 }
+
+/// `[limits] output` caps every request at opencode's `min(limit.output, 32_000)`; without it
+/// the provider's default applies (no cap sent).
+#[test]
+fn output_limit_caps_every_request() {
+    use tapeloop::conversation::Conversation;
+    use tapeloop::processor::{Action, Processor, ProcessorConfig};
+    let first_cap = |output: Option<u64>| {
+        let mut cfg = ProcessorConfig::new("gpt-4o-mini");
+        cfg.output_limit = output;
+        match Processor::new(cfg, Conversation::default()).start(0) {
+            Action::Send(req) => req.options.max_output_tokens,
+            other => panic!("expected a request, got {other:?}"),
+        }
+    };
+    assert_eq!(first_cap(Some(50_000)), Some(32_000));
+    assert_eq!(first_cap(Some(4_096)), Some(4_096));
+    assert_eq!(first_cap(None), None);
+}

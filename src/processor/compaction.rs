@@ -34,11 +34,17 @@ impl Limits {
         if self.context == 0 {
             return None;
         }
-        let reserve = match self.output.min(OUTPUT_TOKEN_MAX) {
+        Some(self.context.saturating_sub(self.max_output_tokens()))
+    }
+
+    /// opencode's `ProviderTransform.maxOutputTokens`: `min(limit.output, 32_000) || 32_000`.
+    /// It is both the output reserve of the overflow check and the output cap sent with every
+    /// request (reference §6.1, §8).
+    pub fn max_output_tokens(&self) -> u64 {
+        match self.output.min(OUTPUT_TOKEN_MAX) {
             0 => OUTPUT_TOKEN_MAX,
             r => r,
-        };
-        Some(self.context.saturating_sub(reserve))
+        }
     }
 
     /// Era A `isOverflow`: `input + cache.read + output > usable` (no cache write, no

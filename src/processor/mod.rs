@@ -1169,7 +1169,16 @@ impl Processor {
             attempt,
             kind,
             conversation,
-            options: RequestOptions::new(self.config.model.clone()),
+            // opencode sends `min(limit.output, 32_000)` with every request (reference §8);
+            // tapeloop does when the scenario states the output limit, and otherwise leaves
+            // the provider's default, so recordings do not depend on the price table.
+            options: RequestOptions {
+                max_output_tokens: self
+                    .config
+                    .output_limit
+                    .map(|_| self.limits.max_output_tokens()),
+                ..RequestOptions::new(self.config.model.clone())
+            },
         }
     }
 
