@@ -338,7 +338,7 @@ async fn handle(
                     method: parts.method.as_str().to_string(),
                     url: url.clone(),
                     headers: headers.clone(),
-                    body: body.clone(),
+                    body: body.clone().into(),
                 };
                 if let Some(w) = s.writer.as_mut() {
                     w.write_request(id, step, attempt, &request)?;

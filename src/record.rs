@@ -300,7 +300,7 @@ pub async fn record_scenario(
                             method: "POST".into(),
                             url: url.clone(),
                             headers: headers.clone(),
-                            body: body.clone(),
+                            body: body.clone().into(),
                         },
                     )
                     .map_err(io(write_path))?;

@@ -14,7 +14,7 @@ fn request(url: &str, headers: &[(&str, &str)], body: serde_json::Value) -> Requ
         method: "POST".into(),
         url: url.into(),
         headers: headers.iter().map(|(k, v)| (*k, *v)).collect(),
-        body,
+        body: body.into(),
     }
 }
 

@@ -53,7 +53,7 @@ async fn attempt(
                     method: "POST".into(),
                     url: String::new(),
                     headers: Headers::new(),
-                    body: Value::Null,
+                    body: Value::Null.into(),
                 },
                 response: None,
                 chunks: Vec::new(),

@@ -46,7 +46,7 @@ fn run_sdk(
     let dir = tempfile::tempdir().unwrap();
     let bodies: Vec<&Value> = final_attempts(&cassette)
         .iter()
-        .map(|i| &i.request.body)
+        .map(|i| i.request.body.value())
         .collect();
     let calls = dir.path().join("calls.json");
     std::fs::write(&calls, serde_json::to_vec(&bodies).unwrap()).unwrap();

@@ -353,7 +353,7 @@ fn parse_interaction(item: &Yaml) -> Result<Parsed, String> {
         method,
         url,
         headers: headers(req.get("headers"))?,
-        body,
+        body: body.into(),
     };
     let status = match resp.get("status") {
         Some(s) => s.get("code").unwrap_or(s).as_u64(),

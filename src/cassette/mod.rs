@@ -22,6 +22,7 @@
 //! A cassette without a footer is *truncated*: the complete interactions are usable, an
 //! interaction cut before its `end` is dropped, and [`Truncation`] says which.
 
+mod body;
 mod error;
 pub mod import;
 mod reader;
@@ -36,6 +37,7 @@ use crate::event::{EndOutcome, ErrorClass, ProviderError, StreamEvent};
 use crate::http::Headers;
 use crate::provider::Api;
 
+pub use body::RequestBody;
 pub use error::{CassetteError, ErrorKind};
 pub use reader::{Cassette, CassetteReader, Record, Truncation, DEFAULT_MAX_LINE_LEN};
 pub use redact::{Redactor, REDACTED};
@@ -95,9 +97,9 @@ pub struct Request {
     pub url: String,
     #[serde(default)]
     pub headers: Headers,
-    /// The JSON request body (`null` for a body-less request).
+    /// The JSON request body (`null` for a body-less request), parsed on first use.
     #[serde(default)]
-    pub body: Value,
+    pub body: RequestBody,
 }
 
 /// The response head: status, headers and ms from sending the request to the headers.
@@ -238,7 +240,7 @@ pub struct RequestLine {
     #[serde(default)]
     pub headers: Headers,
     #[serde(default)]
-    pub body: Value,
+    pub body: RequestBody,
 }
 
 /// A `response` line.

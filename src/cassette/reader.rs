@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{
     CassetteError, Chunk, ChunkLine, End, EndLine, ErrorKind, Footer, Header, Interaction, Line,
-    Request, RequestLine, ResponseHead, ResponseLine, ToolRecord, FORMAT, VERSION,
+    Request, RequestBody, RequestLine, ResponseHead, ResponseLine, ToolRecord, FORMAT, VERSION,
 };
 
 /// The longest line accepted by default (64 MiB). A longer line is an error, not an allocation.
@@ -561,7 +561,10 @@ fn fast_line(bytes: &[u8]) -> Option<Line> {
                     method: l.method,
                     url: l.url,
                     headers: l.headers,
-                    body: l.body,
+                    body: l
+                        .body
+                        .map(|raw| RequestBody::from_raw(raw.to_owned()))
+                        .unwrap_or_default(),
                 })
             }),
         b"response" => serde_json::from_slice::<fast::Response>(bytes)
@@ -596,7 +599,6 @@ mod fast {
     use std::borrow::Cow;
 
     use serde::Deserialize;
-    use serde_json::Value;
 
     use crate::event::EndOutcome;
     use crate::http::Headers;
@@ -624,8 +626,9 @@ mod fast {
         pub url: String,
         #[serde(default)]
         pub headers: Headers,
-        #[serde(default)]
-        pub body: Value,
+        /// Kept as text: parsed only if something reads it ([`super::RequestBody`]).
+        #[serde(default, borrow)]
+        pub body: Option<&'a serde_json::value::RawValue>,
     }
 
     #[derive(Deserialize)]

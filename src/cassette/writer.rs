@@ -96,7 +96,7 @@ impl<W: Write> CassetteWriter<W> {
             method: request.method.clone(),
             url: self.redactor.url(&request.url),
             headers: self.redactor.headers(&request.headers),
-            body: self.redactor.value(&request.body),
+            body: self.redactor.value(&request.body).into(),
         });
         self.line(&line)?;
         self.seen.insert(id);
