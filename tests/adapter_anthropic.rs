@@ -437,80 +437,12 @@ fn ndjson_and_sse_framing_decode_identically() {
 
 #[test]
 fn random_chunkings_give_the_same_events() {
-    for name in list_dir("anthropic") {
-        let mut bytes = read(&rel(&name));
-        if is_ndjson(&name) {
-            bytes = ndjson_to_sse(&String::from_utf8(bytes).unwrap()).into_bytes();
-        }
-        let whole = decode_chunks(API, &[&bytes], EndOutcome::Complete);
-        let mut rng = Rng::new(seed_for(&name));
-        let cases = if bytes.len() > 100_000 { 4 } else { 24 };
-        for case in 0..cases {
-            let parts = random_split(&bytes, &mut rng, 64);
-            let got = decode_chunks(API, &parts, EndOutcome::Complete);
-            assert_eq!(got, whole, "{name}: chunking case {case}");
-        }
-        if bytes.len() < 8_000 {
-            let singles: Vec<&[u8]> = bytes.chunks(1).collect();
-            assert_eq!(
-                decode_chunks(API, &singles, EndOutcome::Complete),
-                whole,
-                "{name}: 1-byte chunks"
-            );
-        }
-    }
+    assert_chunking_invariance(API, "anthropic");
 }
 
 #[test]
 fn truncated_and_corrupted_streams_error_or_shrink_never_panic() {
-    for name in list_dir("anthropic") {
-        let mut bytes = read(&rel(&name));
-        if is_ndjson(&name) {
-            bytes = ndjson_to_sse(&String::from_utf8(bytes).unwrap()).into_bytes();
-        }
-        let whole = decode_chunks(API, &[&bytes], EndOutcome::Complete);
-        let mut rng = Rng::new(seed_for(&name) ^ 0x5eed);
-        for case in 0..fuzz_cases(bytes.len()) {
-            // Truncation: a prefix may only succeed once message_delta (final usage and stop
-            // reason) is complete, and then with exactly the full stream's finish-step;
-            // anything shorter must end in an error.
-            let cut = rng.below(bytes.len());
-            let ev = decode_chunks(API, &[&bytes[..cut]], EndOutcome::Complete);
-            assert_well_formed(&ev, &format!("{name} truncated at {cut}"));
-            let has_delta = bytes[..cut].windows(15).any(|w| w == b"\"message_delta\"");
-            match ev.last() {
-                Some(finish @ StreamEvent::FinishStep { .. }) => {
-                    assert!(
-                        has_delta,
-                        "{name}: cut at {cut} finished without message_delta"
-                    );
-                    assert_eq!(Some(finish), whole.last(), "{name}: cut at {cut}");
-                }
-                Some(StreamEvent::Error(e)) => {
-                    assert!(
-                        matches!(e.class, ErrorClass::Network | ErrorClass::Protocol),
-                        "{name}: {e:?}"
-                    )
-                }
-                other => panic!("{name}: cut at {cut} ended with {other:?}"),
-            }
-            assert!(ev.len() <= whole.len() + 1, "{name}: cut at {cut} grew");
-
-            // Corruption: one to four random bytes replaced.
-            let mut bad = bytes.clone();
-            for _ in 0..1 + rng.below(4) {
-                let i = rng.below(bad.len());
-                bad[i] = (rng.next() & 0xff) as u8;
-            }
-            let ev = decode_chunks(API, &[&bad], EndOutcome::Complete);
-            assert_well_formed(&ev, &format!("{name} corrupted case {case}"));
-            let errored = matches!(ev.last(), Some(StreamEvent::Error(_)));
-            assert!(
-                errored || ev.len() <= whole.len(),
-                "{name}: corruption case {case} grew without error"
-            );
-        }
-    }
+    assert_truncation_and_corruption_are_safe(API, "anthropic", br#""message_delta""#);
 }
 
 #[test]

@@ -401,81 +401,12 @@ fn reset_after_finish_reason_is_still_an_error() {
 
 #[test]
 fn random_chunkings_give_the_same_events() {
-    for name in list_dir("gemini") {
-        let mut bytes = read(&rel(&name));
-        if is_ndjson(&name) {
-            bytes = ndjson_to_sse(&String::from_utf8(bytes).unwrap()).into_bytes();
-        }
-        let whole = decode_chunks(API, &[&bytes], EndOutcome::Complete);
-        assert_well_formed(&whole, &name);
-        let mut rng = Rng::new(seed_for(&name));
-        for case in 0..24 {
-            let parts = random_split(&bytes, &mut rng, 64);
-            assert_eq!(
-                decode_chunks(API, &parts, EndOutcome::Complete),
-                whole,
-                "{name}: case {case}"
-            );
-        }
-        if bytes.len() < 8_000 {
-            let singles: Vec<&[u8]> = bytes.chunks(1).collect();
-            assert_eq!(
-                decode_chunks(API, &singles, EndOutcome::Complete),
-                whole,
-                "{name}: 1-byte chunks"
-            );
-        }
-    }
+    assert_chunking_invariance(API, "gemini");
 }
 
 #[test]
 fn truncated_and_corrupted_streams_error_or_shrink_never_panic() {
-    for name in list_dir("gemini") {
-        let mut bytes = read(&rel(&name));
-        if is_ndjson(&name) {
-            bytes = ndjson_to_sse(&String::from_utf8(bytes).unwrap()).into_bytes();
-        }
-        let whole = decode_chunks(API, &[&bytes], EndOutcome::Complete);
-        let mut rng = Rng::new(seed_for(&name) ^ 0x5eed);
-        for case in 0..fuzz_cases(bytes.len()) {
-            // Truncation: success only once the finishReason chunk is in, and then with the
-            // whole stream's finish-step.
-            let cut = rng.below(bytes.len());
-            let ev = decode_chunks(API, &[&bytes[..cut]], EndOutcome::Complete);
-            assert_well_formed(&ev, &format!("{name} truncated at {cut}"));
-            let has_finish = bytes[..cut].windows(14).any(|w| w == b"\"finishReason\"");
-            match ev.last() {
-                Some(finish @ StreamEvent::FinishStep { .. }) => {
-                    assert!(
-                        has_finish,
-                        "{name}: cut at {cut} finished without finishReason"
-                    );
-                    assert_eq!(Some(finish), whole.last(), "{name}: cut at {cut}");
-                }
-                Some(StreamEvent::Error(e)) => {
-                    assert!(
-                        matches!(e.class, ErrorClass::Network | ErrorClass::Protocol),
-                        "{name}: {e:?}"
-                    )
-                }
-                other => panic!("{name}: cut at {cut} ended with {other:?}"),
-            }
-            assert!(ev.len() <= whole.len() + 1, "{name}: cut at {cut} grew");
-
-            let mut bad = bytes.clone();
-            for _ in 0..1 + rng.below(4) {
-                let i = rng.below(bad.len());
-                bad[i] = (rng.next() & 0xff) as u8;
-            }
-            let ev = decode_chunks(API, &[&bad], EndOutcome::Complete);
-            assert_well_formed(&ev, &format!("{name} corrupted case {case}"));
-            let errored = matches!(ev.last(), Some(StreamEvent::Error(_)));
-            assert!(
-                errored || ev.len() <= whole.len(),
-                "{name}: corruption case {case} grew without error"
-            );
-        }
-    }
+    assert_truncation_and_corruption_are_safe(API, "gemini", br#""finishReason""#);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tapeloop::conversation::AssistantPart;
-use tapeloop::event::{EndOutcome, FinishReason, ProviderError, StreamEvent, Usage};
+use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, ProviderError, StreamEvent, Usage};
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_ndjson, decode_response, Api};
 
@@ -361,5 +361,88 @@ pub fn assert_same_shape(ours: &Value, theirs: &Value, path: &str) {
             }
         }
         _ => {}
+    }
+}
+
+/// A fixture of `dir` as SSE bytes (vercel NDJSON files are framed as SSE first).
+pub fn fixture_as_sse(dir: &str, name: &str) -> Vec<u8> {
+    let bytes = read(&format!("{dir}/{name}"));
+    if is_ndjson(name) {
+        ndjson_to_sse(&String::from_utf8(bytes).unwrap()).into_bytes()
+    } else {
+        bytes
+    }
+}
+
+/// Every fixture of `dir` decodes to the same events whatever its chunking: seeded random
+/// splits, and one byte at a time for small files.
+pub fn assert_chunking_invariance(api: Api, dir: &str) {
+    for name in list_dir(dir) {
+        let bytes = fixture_as_sse(dir, &name);
+        let whole = decode_chunks(api, &[&bytes], EndOutcome::Complete);
+        assert_well_formed(&whole, &name);
+        let mut rng = Rng::new(seed_for(&name));
+        let cases = if bytes.len() > 100_000 { 4 } else { 24 };
+        for case in 0..cases {
+            let parts = random_split(&bytes, &mut rng, 64);
+            let got = decode_chunks(api, &parts, EndOutcome::Complete);
+            assert_eq!(got, whole, "{name}: chunking case {case}");
+        }
+        if bytes.len() < 8_000 {
+            let singles: Vec<&[u8]> = bytes.chunks(1).collect();
+            assert_eq!(
+                decode_chunks(api, &singles, EndOutcome::Complete),
+                whole,
+                "{name}: 1-byte chunks"
+            );
+        }
+    }
+}
+
+/// Random truncations and byte corruptions of every fixture of `dir` end in an error or in
+/// fewer events, never a panic. A truncated stream may only succeed once `terminal` (the
+/// payload carrying the final usage and finish reason) is complete, and then with exactly the
+/// full stream's finish-step.
+pub fn assert_truncation_and_corruption_are_safe(api: Api, dir: &str, terminal: &[u8]) {
+    let marker = String::from_utf8_lossy(terminal);
+    for name in list_dir(dir) {
+        let bytes = fixture_as_sse(dir, &name);
+        let whole = decode_chunks(api, &[&bytes], EndOutcome::Complete);
+        let mut rng = Rng::new(seed_for(&name) ^ 0x5eed);
+        for case in 0..fuzz_cases(bytes.len()) {
+            let cut = rng.below(bytes.len());
+            let ev = decode_chunks(api, &[&bytes[..cut]], EndOutcome::Complete);
+            assert_well_formed(&ev, &format!("{name} truncated at {cut}"));
+            let has_terminal = bytes[..cut].windows(terminal.len()).any(|w| w == terminal);
+            match ev.last() {
+                Some(finish @ StreamEvent::FinishStep { .. }) => {
+                    assert!(
+                        has_terminal,
+                        "{name}: cut at {cut} finished without {marker}"
+                    );
+                    assert_eq!(Some(finish), whole.last(), "{name}: cut at {cut}");
+                }
+                Some(StreamEvent::Error(e)) => assert!(
+                    matches!(e.class, ErrorClass::Network | ErrorClass::Protocol),
+                    "{name}: {e:?}"
+                ),
+                other => panic!("{name}: cut at {cut} ended with {other:?}"),
+            }
+            assert!(ev.len() <= whole.len() + 1, "{name}: cut at {cut} grew");
+
+            // Corruption: one to four random bytes replaced.
+            let mut bad = bytes.clone();
+            for _ in 0..1 + rng.below(4) {
+                let i = rng.below(bad.len());
+                bad[i] = (rng.next() & 0xff) as u8;
+            }
+            let ev = decode_chunks(api, &[&bad], EndOutcome::Complete);
+            assert_well_formed(&ev, &format!("{name} corrupted case {case}"));
+            let errored = matches!(ev.last(), Some(StreamEvent::Error(_)));
+            assert!(
+                errored || ev.len() <= whole.len(),
+                "{name}: corruption case {case} grew without error"
+            );
+        }
     }
 }
