@@ -24,7 +24,7 @@ use std::time::Duration;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use tapeloop::cassette::Cassette;
+use tapeloop::cassette::{Cassette, CassetteStream};
 use tapeloop::provider::{Api, ResponseDecoder};
 use tapeloop::runner::{self, Job, RunOptions};
 use tapeloop::scenario::{self, Scenario};
@@ -35,7 +35,7 @@ fn root() -> PathBuf {
 }
 
 /// Every bundled scenario × cassette job with its cassette bytes.
-fn jobs() -> Vec<(Job, Vec<u8>)> {
+fn jobs() -> Vec<(Job, Arc<[u8]>)> {
     let dir = root().join("scenarios");
     let mut scenarios: Vec<Arc<Scenario>> = Vec::new();
     for path in scenario::discover(&dir).expect("scenarios/") {
@@ -46,7 +46,7 @@ fn jobs() -> Vec<(Job, Vec<u8>)> {
         .into_iter()
         .map(|j| {
             let bytes = std::fs::read(&j.cassette).expect("cassette");
-            (j, bytes)
+            (j, Arc::from(bytes))
         })
         .collect()
 }
@@ -205,12 +205,15 @@ fn adapters(c: &mut Criterion) {
     g.finish();
 }
 
-/// Replay every job from in-memory cassette bytes: parse, decode, processor, scoring.
-fn replay_all(jobs: &[(Job, Vec<u8>)], opts: &RunOptions) -> u64 {
+/// Replay every job from in-memory cassette bytes as `tapeloop run` does (streaming the
+/// cassette): parse, decode, processor, scoring.
+fn replay_all(jobs: &[(Job, Arc<[u8]>)], opts: &RunOptions) -> u64 {
     let mut events = 0;
     for (job, bytes) in jobs {
-        let cassette = Cassette::from_bytes(bytes, &job.cassette).expect("valid cassette");
-        let (mut rec, n) = runner::replay_counted(&job.scenario, &cassette, &job.cassette, opts);
+        let stream =
+            CassetteStream::from_bytes(Arc::clone(bytes), &job.cassette).expect("valid cassette");
+        let (mut rec, n) = runner::replay_stream(&job.scenario, stream, &job.cassette, opts)
+            .expect("valid cassette");
         let failures = job.scenario.expect.check(&rec);
         rec.set_failures(failures);
         events += n;

@@ -264,7 +264,7 @@ pub async fn record_scenario(
                 };
                 last_replayed = recorded.is_some();
                 if let Some(recorded) = recorded {
-                    let mut copy = recorded.clone();
+                    let mut copy = recorded.into_owned();
                     copy.id = id;
                     writer.write_interaction(&copy).map_err(io(write_path))?;
                     let start = now(&clock);

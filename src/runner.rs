@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::cassette::{Cassette, CassetteError};
+use crate::cassette::{Cassette, CassetteError, CassetteStream, Header};
 use crate::conversation::{Conversation, Message};
 use crate::event::{EndOutcome, StreamEvent};
 use crate::processor::{Action, Outcome, PriceTable, Processor, ProcessorConfig, Termination};
@@ -26,7 +26,7 @@ use crate::report::{
     DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord, RunReport, StepDetail,
 };
 use crate::scenario::{MatchMode, Scenario, ToolScripts};
-use crate::transport::{CassetteReplay, ReplayMiss};
+use crate::transport::{CassetteReplay, ReplayEnd, ReplayMiss};
 
 /// Settings that apply to every replay of a run.
 #[derive(Clone)]
@@ -132,7 +132,7 @@ pub fn run_jobs(
     Ok(report)
 }
 
-/// Replay one job, load its cassette, score its expectations.
+/// Replay one job, streaming its cassette, and score its expectations.
 pub fn replay_job(job: &Job, opts: &RunOptions) -> Result<RunRecord, RunError> {
     replay_job_counted(job, opts).map(|(rec, _)| rec)
 }
@@ -140,9 +140,9 @@ pub fn replay_job(job: &Job, opts: &RunOptions) -> Result<RunRecord, RunError> {
 /// [`replay_job`], also returning how many normalized events the replay consumed.
 pub fn replay_job_counted(job: &Job, opts: &RunOptions) -> Result<(RunRecord, u64), RunError> {
     let started = Instant::now();
-    let cassette = Cassette::load(&job.cassette)?;
+    let stream = CassetteStream::open(&job.cassette)?;
     let sc = &job.scenario;
-    let (mut rec, events) = replay_counted(sc, &cassette, &job.cassette, opts);
+    let (mut rec, events) = replay_stream(sc, stream, &job.cassette, opts)?;
     let failures = sc.expect.check(&rec);
     rec.set_failures(failures);
     rec.wall_ms = Some(started.elapsed().as_millis() as u64);
@@ -216,20 +216,53 @@ pub fn replay_counted(
     opts: &RunOptions,
 ) -> (RunRecord, u64) {
     let mode = opts.match_mode.unwrap_or(sc.policy.match_mode);
-    let mut cfg = processor_config(sc, opts, cassette.header.provider.as_deref());
-    if let Some(m) = cassette.header.model.as_ref().filter(|m| !m.is_empty()) {
+    let replay = CassetteReplay::new(cassette, mode);
+    drive(sc, replay, &cassette.header, cassette_path, opts)
+        .expect("a loaded cassette has no unread lines to fail on")
+}
+
+/// Replay a scenario while reading its cassette (what `tapeloop run` does): memory holds the
+/// interactions in flight, not the file. The rest of the file is read and checked after the
+/// run stops, so a damaged cassette is an error however early the loop ended.
+pub fn replay_stream(
+    sc: &Scenario,
+    stream: CassetteStream,
+    cassette_path: &Path,
+    opts: &RunOptions,
+) -> Result<(RunRecord, u64), CassetteError> {
+    let mode = opts.match_mode.unwrap_or(sc.policy.match_mode);
+    let header = stream.header().clone();
+    drive(
+        sc,
+        CassetteReplay::streamed(stream, mode),
+        &header,
+        cassette_path,
+        opts,
+    )
+}
+
+/// The replay loop shared by loaded and streamed cassettes.
+fn drive(
+    sc: &Scenario,
+    replay: CassetteReplay<'_>,
+    header: &Header,
+    cassette_path: &Path,
+    opts: &RunOptions,
+) -> Result<(RunRecord, u64), CassetteError> {
+    let mut cfg = processor_config(sc, opts, header.provider.as_deref());
+    if let Some(m) = header.model.as_ref().filter(|m| !m.is_empty()) {
         cfg.model = m.clone();
     }
     let mut d = Driver {
         processor: Processor::new(cfg, initial_conversation(sc)),
         pending: Vec::new(),
         scripts: ToolScripts::from_scenario(sc),
-        replay: CassetteReplay::new(cassette, mode),
+        replay,
         stats: DriverStats::default(),
     };
     // Each cassette replays through its own wire API: one scenario may be recorded against
     // several providers for comparison.
-    let api = cassette.header.api;
+    let api = header.api;
 
     let mut now: u64 = 0;
     let mut action = d.processor.start(now);
@@ -312,25 +345,25 @@ pub fn replay_counted(
         }
     }
 
-    if cassette.is_truncated() {
+    let end = d.replay.finish()?;
+    if end.truncated {
         d.stats.warnings.push(format!(
             "cassette was cut short (no footer): replayed its {} complete interactions",
-            cassette.interactions.len()
+            end.interactions
         ));
     }
-    let unused = d.replay.unused();
     let events = d.stats.events;
-    (
+    Ok((
         build_record(
             sc,
-            cassette,
+            header,
             cassette_path,
             d.processor.into_outcome(),
             d.stats,
-            unused,
+            &end,
         ),
         events,
-    )
+    ))
 }
 
 fn is_content(ev: &StreamEvent) -> bool {
@@ -431,25 +464,23 @@ impl Driver<'_> {
 
 fn build_record(
     sc: &Scenario,
-    cassette: &Cassette,
+    header: &Header,
     cassette_path: &Path,
     outcome: Outcome,
     stats: DriverStats,
-    unused: usize,
+    end: &ReplayEnd,
 ) -> RunRecord {
     let finish = outcome
         .termination
         .and_then(|t| t.as_str().parse::<Finish>().ok())
         .unwrap_or(Finish::Aborted);
-    let model = cassette
-        .header
+    let model = header
         .model
         .clone()
         .filter(|m| !m.is_empty())
         .or_else(|| sc.model.clone())
         .unwrap_or_default();
-    let provider = cassette
-        .header
+    let provider = header
         .provider
         .clone()
         .or_else(|| sc.provider.clone())
@@ -457,7 +488,7 @@ fn build_record(
     let mut rec = RunRecord::new(
         sc.name.clone(),
         display_path(cassette_path),
-        cassette.header.api,
+        header.api,
         provider,
         model,
         finish,
@@ -493,8 +524,8 @@ fn build_record(
     rec.cost_usd = round_cost(outcome.cost_usd);
     rec.sim_ms = outcome.sim_ms;
     rec.ttft_ms = stats.ttft_ms;
-    rec.unused_interactions = unused as u32;
-    rec.truncated = cassette.is_truncated();
+    rec.unused_interactions = end.unused as u32;
+    rec.truncated = end.truncated;
     rec.warnings = outcome.warnings.clone();
     rec.warnings.extend(stats.warnings);
     rec.divergence = stats.divergence;

@@ -5,8 +5,9 @@
 //! recording; a `footer` with counts and a sha256 of every byte before it.
 //!
 //! - [`CassetteReader`] streams a cassette line by line with bounded memory and yields assembled
-//!   [`Interaction`]s and [`ToolRecord`]s; [`Cassette::load`] reads a whole file. Every problem is
-//!   a [`CassetteError`] naming the file and line.
+//!   [`Interaction`]s and [`ToolRecord`]s; [`Cassette::load`] reads a whole file;
+//!   [`CassetteStream`] serves one replay in request order without holding the file. Every
+//!   problem is a [`CassetteError`] naming the file and line.
 //! - [`CassetteWriter`] appends and flushes line by line (a crash loses at most the line being
 //!   written) and redacts secrets before anything reaches disk ([`Redactor`]).
 //! - [`import`] converts vcrpy YAML cassettes.
@@ -27,6 +28,7 @@ mod error;
 pub mod import;
 mod reader;
 mod redact;
+mod stream;
 mod writer;
 
 use indexmap::IndexMap;
@@ -41,6 +43,7 @@ pub use body::RequestBody;
 pub use error::{CassetteError, ErrorKind};
 pub use reader::{Cassette, CassetteReader, Record, Truncation, DEFAULT_MAX_LINE_LEN};
 pub use redact::{Redactor, REDACTED};
+pub use stream::{CassetteStream, StreamEnd};
 pub use writer::CassetteWriter;
 
 /// The `format` value of every cassette header.

@@ -176,6 +176,11 @@ impl<R: BufRead> CassetteReader<R> {
         self.line_no
     }
 
+    /// The request order of the oldest interaction still open (its `end` not yet read).
+    pub(crate) fn oldest_open(&self) -> Option<u64> {
+        self.pending.values().map(|p| p.seq).min()
+    }
+
     fn err(&self, kind: ErrorKind) -> CassetteError {
         CassetteError::new(&self.path, Some(self.line_no), kind)
     }
@@ -275,7 +280,7 @@ impl<R: BufRead> CassetteReader<R> {
     }
 
     /// The next record, with the order of its request line (for [`Cassette::load`]).
-    fn next_record(&mut self) -> Option<Result<(u64, Record), CassetteError>> {
+    pub(crate) fn next_record(&mut self) -> Option<Result<(u64, Record), CassetteError>> {
         loop {
             if self.finished {
                 return self.eof_errors.pop().map(Err);
