@@ -554,9 +554,12 @@ fn round_cost(c: f64) -> f64 {
 
 /// Paths in reports are relative to the working directory when possible, with `/`.
 pub fn display_path(p: &Path) -> String {
-    let rel = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| p.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+    // Read once: tapeloop never changes directory, and `getcwd` per replay showed in profiles.
+    static CWD: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let cwd = CWD.get_or_init(|| std::env::current_dir().ok());
+    let rel = cwd
+        .as_deref()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| p.to_path_buf());
     let s = rel.to_string_lossy().replace('\\', "/");
     normalize(&s)

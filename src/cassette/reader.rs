@@ -825,3 +825,64 @@ impl Cassette {
         self.truncation.is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path never accepts a line the generic path rejects, and builds the same value
+    /// whenever it accepts one.
+    fn assert_paths_agree(line: &[u8]) {
+        let generic = serde_json::from_slice::<Line>(line);
+        match (fast_line(line), generic) {
+            (Some(fast), Ok(generic)) => {
+                assert_eq!(fast, generic, "{}", String::from_utf8_lossy(line))
+            }
+            (Some(fast), Err(e)) => panic!(
+                "fast path accepted a line the generic path rejects ({e}): {}\n{fast:?}",
+                String::from_utf8_lossy(line)
+            ),
+            (None, _) => {}
+        }
+    }
+
+    #[test]
+    fn fast_and_generic_paths_agree_on_every_bundled_line() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings");
+        let mut fast_hits = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "jsonl") {
+                continue;
+            }
+            for line in std::fs::read(&path).unwrap().split(|&b| b == b'\n') {
+                assert_paths_agree(line);
+                fast_hits += usize::from(fast_line(line).is_some());
+            }
+        }
+        assert!(
+            fast_hits > 1000,
+            "the fast path was hardly used: {fast_hits}"
+        );
+    }
+
+    #[test]
+    fn fast_and_generic_paths_agree_on_awkward_chunks() {
+        for line in [
+            r#"{"kind":"chunk","id":1,"ms":2,"data":"data: {\"a\":\"\u00e9\ud83d\ude00\"}\n\n"}"#,
+            r#"{"kind":"chunk","id":1,"ms":2,"data":"lone \ud800 surrogate"}"#,
+            r#"{"kind":"chunk","id":1,"ms":2,"data":null,"b64":"eA=="}"#,
+            r#"{"kind":"chunk","id":1,"ms":2,"data":5}"#,
+            r#"{"kind":"chunk","id":1,"ms":2,"data":"x","data":"y"}"#,
+            r#"{"kind":"chunk","id":1,"ms":2,"data":"x","kind":"end"}"#,
+            r#"{"kind":"chunk","id":1,"ms":2,"data":"tab	raw"}"#,
+            r#"{"kind":"chunk","id":1,"ms":2,"data":"unterminated}"#,
+            r#"{"kind":"chunk","id":1,"ms":2,"data":"\q"}"#,
+            r#"{"kind":"chunk","id":1,"ms":2,"data":"a"} trailing"#,
+        ] {
+            assert_paths_agree(line.as_bytes());
+        }
+        // The common case does take the fast path.
+        assert!(fast_line(br#"{"kind":"chunk","id":1,"ms":2,"data":"a\"b"}"#).is_some());
+    }
+}
