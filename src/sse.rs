@@ -9,6 +9,8 @@
 //! Line splitting works on bytes: `\r` and `\n` never occur inside a UTF-8 multi-byte sequence,
 //! so a line is only decoded once it is complete and a split character cannot be corrupted.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 /// One dispatched event.
@@ -29,6 +31,30 @@ impl SseEvent {
     }
 }
 
+/// One dispatched event, borrowed from the decoder's buffers: what
+/// [`feed_ref`](SseDecoder::feed_ref) hands its sink, so the common case (valid UTF-8) costs no
+/// allocation per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseEventRef<'a> {
+    /// The `event:` field, `None` when the event had none.
+    pub event: Option<&'a str>,
+    /// The joined `data:` lines, without the final newline.
+    pub data: &'a str,
+    /// The last event id in force when this event was dispatched.
+    pub id: Option<&'a str>,
+}
+
+impl SseEventRef<'_> {
+    /// An owned copy.
+    pub fn to_owned_event(&self) -> SseEvent {
+        SseEvent {
+            event: self.event.map(str::to_owned),
+            data: self.data.to_owned(),
+            id: self.id.map(str::to_owned),
+        }
+    }
+}
+
 /// Streaming SSE decoder. Feed bytes with [`feed`](Self::feed), end with
 /// [`finish`](Self::finish).
 #[derive(Debug, Default)]
@@ -40,13 +66,28 @@ pub struct SseDecoder {
     /// How many bytes of a potential leading BOM have been seen (0..=3), or `None` once the
     /// start of the stream has been passed.
     bom_seen: Option<u8>,
-    data: String,
+    /// The data buffer as raw bytes (each `data:` line followed by `\n`), decoded once per
+    /// event at dispatch. Lossy UTF-8 decoding commutes with joining on `\n` (an ASCII byte
+    /// always ends an invalid sequence), so this equals decoding line by line. Reused across
+    /// events.
+    data: Vec<u8>,
     has_data: bool,
-    event: Option<String>,
+    /// The raw value of the last `event:` line of the current event (reused buffer).
+    event: Vec<u8>,
+    has_event: bool,
     last_id: Option<String>,
     retry_ms: Option<u64>,
     /// Comment lines seen (keep-alives such as `: OPENROUTER PROCESSING`).
     comments: u64,
+}
+
+/// `bytes` as text: borrowed when valid UTF-8 (the common case, checked with the fast
+/// validator), replaced lossily otherwise.
+fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
@@ -71,11 +112,17 @@ impl SseDecoder {
 
     /// Decode a chunk, appending every event it completes to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
-        self.feed_with(bytes, &mut |ev| out.push(ev));
+        self.feed_ref(bytes, &mut |ev| out.push(ev.to_owned_event()));
     }
 
     /// Decode a chunk, handing each completed event to `sink` (no intermediate Vec).
     pub fn feed_with(&mut self, bytes: &[u8], sink: &mut impl FnMut(SseEvent)) {
+        self.feed_ref(bytes, &mut |ev| sink(ev.to_owned_event()));
+    }
+
+    /// Decode a chunk, lending each completed event to `sink`: nothing is allocated per event
+    /// unless the data is not valid UTF-8.
+    pub fn feed_ref(&mut self, bytes: &[u8], sink: &mut impl FnMut(SseEventRef<'_>)) {
         let mut input: &[u8] = bytes;
         // Strip a leading BOM, which may itself arrive split over chunks.
         while let Some(seen) = self.bom_seen {
@@ -133,21 +180,31 @@ impl SseDecoder {
 
     /// The stream ended: process an unterminated last line and dispatch a pending event.
     pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
-        self.finish_with(&mut |ev| out.push(ev));
+        self.finish_ref(&mut |ev| out.push(ev.to_owned_event()));
     }
 
     /// The connection was cut (reset, timeout, abort): an unterminated last line is a fragment
     /// of a line that never arrived and is dropped; a pending event made of complete lines is
     /// dispatched.
     pub fn finish_cut(&mut self, out: &mut Vec<SseEvent>) {
+        self.finish_cut_ref(&mut |ev| out.push(ev.to_owned_event()));
+    }
+
+    /// [`finish_cut`](Self::finish_cut) with a borrowing sink.
+    pub fn finish_cut_ref(&mut self, sink: &mut impl FnMut(SseEventRef<'_>)) {
         self.line.clear();
         self.bom_seen = None;
-        self.dispatch(&mut |ev| out.push(ev));
+        self.dispatch(sink);
         self.after_cr = false;
     }
 
     /// [`finish`](Self::finish) with a sink.
     pub fn finish_with(&mut self, sink: &mut impl FnMut(SseEvent)) {
+        self.finish_ref(&mut |ev| sink(ev.to_owned_event()));
+    }
+
+    /// [`finish`](Self::finish) with a borrowing sink.
+    pub fn finish_ref(&mut self, sink: &mut impl FnMut(SseEventRef<'_>)) {
         if let Some(seen) = self.bom_seen.take() {
             // The whole stream was a BOM prefix: those bytes are content.
             self.line.extend_from_slice(&BOM[..seen as usize]);
@@ -155,12 +212,14 @@ impl SseDecoder {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.process_line(&line, sink);
+            self.line = line;
+            self.line.clear();
         }
         self.dispatch(sink);
         self.after_cr = false;
     }
 
-    fn process_line(&mut self, line: &[u8], sink: &mut impl FnMut(SseEvent)) {
+    fn process_line(&mut self, line: &[u8], sink: &mut impl FnMut(SseEventRef<'_>)) {
         if line.is_empty() {
             self.dispatch(sink);
             return;
@@ -178,18 +237,21 @@ impl SseDecoder {
         };
         match field {
             b"data" => {
-                let value = String::from_utf8_lossy(value);
-                self.data.push_str(&value);
-                self.data.push('\n');
+                self.data.extend_from_slice(value);
+                self.data.push(b'\n');
                 self.has_data = true;
             }
-            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            b"event" => {
+                self.event.clear();
+                self.event.extend_from_slice(value);
+                self.has_event = true;
+            }
             b"id" if !value.contains(&0) => {
-                self.last_id = Some(String::from_utf8_lossy(value).into_owned());
+                self.last_id = Some(utf8(value).into_owned());
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 // All ASCII digits, so valid UTF-8; overflow leaves the old value.
-                if let Ok(ms) = String::from_utf8_lossy(value).parse() {
+                if let Ok(ms) = utf8(value).parse() {
                     self.retry_ms = Some(ms);
                 }
             }
@@ -197,23 +259,24 @@ impl SseDecoder {
         }
     }
 
-    fn dispatch(&mut self, sink: &mut impl FnMut(SseEvent)) {
-        if !self.has_data {
-            // Per spec: no data means no event; the event type buffer is reset.
-            self.data.clear();
-            self.event = None;
-            return;
+    fn dispatch(&mut self, sink: &mut impl FnMut(SseEventRef<'_>)) {
+        if self.has_data {
+            self.has_data = false;
+            // Every data line appended a `\n`; the last one is not part of the data.
+            let bytes = self.data.strip_suffix(b"\n").unwrap_or(&self.data);
+            let data = utf8(bytes);
+            let event = self.has_event.then(|| utf8(&self.event));
+            sink(SseEventRef {
+                event: event.as_deref(),
+                data: &data,
+                id: self.last_id.as_deref(),
+            });
         }
-        let mut data = std::mem::take(&mut self.data);
-        if data.ends_with('\n') {
-            data.pop();
-        }
-        self.has_data = false;
-        sink(SseEvent {
-            event: self.event.take(),
-            data,
-            id: self.last_id.clone(),
-        });
+        // Per spec: no data means no event; either way the data and event type buffers are
+        // reset.
+        self.data.clear();
+        self.event.clear();
+        self.has_event = false;
     }
 }
 
@@ -375,6 +438,64 @@ mod tests {
     fn invalid_utf8_is_replaced_not_fatal() {
         let out = decode_all(b"data: \xff\xfe ok\n\n");
         assert_eq!(out[0].data, "\u{fffd}\u{fffd} ok");
+    }
+
+    /// Invalid bytes at the end of one `data:` line and the start of the next decode as if
+    /// each line were decoded on its own (the data buffer is decoded once, at dispatch).
+    #[test]
+    fn invalid_utf8_across_data_lines_is_replaced_per_line() {
+        let input = b"event: e\xff\ndata: \xe6\x97\ndata: \xa5x\n\n";
+        let out = decode_all(input);
+        assert_eq!(
+            out,
+            vec![ev(Some("e\u{fffd}"), "\u{fffd}\n\u{fffd}x", None)]
+        );
+        split_everywhere(input);
+    }
+
+    proptest::proptest! {
+        /// What decoding the data buffer once at dispatch relies on: lossy UTF-8 decoding of
+        /// lines joined with `\n` equals the lossy decodings of each line, joined.
+        #[test]
+        fn lossy_decoding_commutes_with_newline_joins(
+            a in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+            b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+        ) {
+            let a: Vec<u8> = a.into_iter().filter(|&x| x != b'\n').collect();
+            let b: Vec<u8> = b.into_iter().filter(|&x| x != b'\n').collect();
+            let joined = [&a[..], b"\n", &b[..]].concat();
+            let per_line = format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b)
+            );
+            proptest::prop_assert_eq!(utf8(&joined).into_owned(), per_line);
+        }
+    }
+
+    /// The borrowing API yields exactly what the owning one does, whatever the chunking.
+    #[test]
+    fn feed_ref_matches_feed() {
+        let input =
+            "id: 1\nevent: a\ndata: x\r\n\r\n: c\ndata: é\ndata\n\nevent: b\n\ndata: z".as_bytes();
+        let whole = decode_all(input);
+        for i in 0..=input.len() {
+            let mut d = SseDecoder::new();
+            let mut out = Vec::new();
+            let mut sink = |e: SseEventRef<'_>| out.push(e.to_owned_event());
+            d.feed_ref(&input[..i], &mut sink);
+            d.feed_ref(&input[i..], &mut sink);
+            d.finish_ref(&mut sink);
+            assert_eq!(out, whole, "split at {i}");
+        }
+        assert_eq!(
+            whole,
+            vec![
+                ev(Some("a"), "x", Some("1")),
+                ev(None, "é\n", Some("1")),
+                ev(None, "z", Some("1")),
+            ]
+        );
     }
 
     #[test]

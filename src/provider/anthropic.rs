@@ -51,17 +51,20 @@ enum EventType {
     Other,
 }
 
+/// `message`, `content_block`, `usage` and `error` are boxed: they come once per message or
+/// block, and keeping them out of line makes `Payload` (moved several times per parse, for
+/// every delta) a fraction of its size.
 #[derive(Deserialize)]
 struct Payload<'a> {
     #[serde(rename = "type")]
     ty: Option<EventType>,
     index: Option<u64>,
-    message: Option<MessageHead>,
+    message: Option<Box<MessageHead>>,
     #[serde(borrow)]
-    content_block: Option<ContentBlock<'a>>,
+    content_block: Option<Box<ContentBlock<'a>>>,
     delta: Option<Delta>,
-    usage: Option<RawUsage>,
-    error: Option<ErrorBody>,
+    usage: Option<Box<RawUsage>>,
+    error: Option<Box<ErrorBody>>,
 }
 
 #[derive(Deserialize)]
@@ -503,7 +506,7 @@ impl super::PayloadDecoder for Decoder {
             }
             EventType::ContentBlockStart => {
                 if let (Some(index), Some(cb)) = (p.index, p.content_block) {
-                    self.block_start(index, cb, out);
+                    self.block_start(index, *cb, out);
                 }
             }
             EventType::ContentBlockDelta => {
@@ -527,7 +530,7 @@ impl super::PayloadDecoder for Decoder {
             }
             EventType::MessageStop => self.finish(out),
             EventType::Error => {
-                let body = p.error.unwrap_or_default();
+                let body = p.error.map(|e| *e).unwrap_or_default();
                 self.fail(stream_error(body), out);
             }
             EventType::Ping | EventType::Other => {}

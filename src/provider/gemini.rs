@@ -40,10 +40,42 @@ use super::anthropic::{network_error, protocol_error};
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Chunk {
-    candidates: Option<Vec<Candidate>>,
+    candidates: Option<FirstCandidate>,
     usage_metadata: Option<UsageMetadata>,
-    prompt_feedback: Option<PromptFeedback>,
-    error: Option<GoogleError>,
+    /// Boxed, like `error`: rare, and out of line they keep `Chunk` small to move.
+    prompt_feedback: Option<Box<PromptFeedback>>,
+    error: Option<Box<GoogleError>>,
+}
+
+/// `candidates`, reduced while parsing to its first element: only `candidates[0]` is read.
+/// Every element is still parsed, so a malformed candidate fails the chunk exactly as a `Vec`
+/// would, but no `Vec` is built per chunk.
+struct FirstCandidate(Option<Candidate>);
+
+impl<'de> Deserialize<'de> for FirstCandidate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FirstCandidate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                // What serde's `Vec` says, so error messages are unchanged.
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut first = None;
+                while let Some(c) = seq.next_element::<Candidate>()? {
+                    if first.is_none() {
+                        first = Some(c);
+                    }
+                }
+                Ok(FirstCandidate(first))
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -398,7 +430,7 @@ impl Decoder {
 
     fn chunk(&mut self, chunk: Chunk, out: &mut Vec<StreamEvent>) {
         if let Some(err) = chunk.error {
-            return self.fail(classify(None, err, None), out);
+            return self.fail(classify(None, *err, None), out);
         }
         if let Some(u) = &chunk.usage_metadata {
             self.usage.merge(u);
@@ -407,7 +439,7 @@ impl Decoder {
             // The prompt itself was blocked: no candidates follow.
             self.finish.get_or_insert(reason);
         }
-        let Some(cand) = chunk.candidates.and_then(|c| c.into_iter().next()) else {
+        let Some(cand) = chunk.candidates.and_then(|c| c.0) else {
             return;
         };
         if let Some(parts) = cand.content.and_then(|c| c.parts) {
@@ -849,5 +881,33 @@ fn clean_schema(schema: &Value) -> Value {
         ),
         Value::Array(items) => Value::Array(items.iter().map(clean_schema).collect()),
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `candidates` keeps the first element, still parses (and fails on) every element, and
+    /// words its errors as serde's `Vec` did.
+    #[test]
+    fn first_candidate_only() {
+        let pick = |json: &str| {
+            serde_json::from_str::<Chunk>(json)
+                .map(|c| c.candidates.and_then(|c| c.0).and_then(|c| c.finish_reason))
+        };
+        assert_eq!(
+            pick(r#"{"candidates":[{"finishReason":"STOP"},{"finishReason":"MAX_TOKENS"}]}"#)
+                .unwrap(),
+            Some("STOP".to_string())
+        );
+        assert_eq!(pick(r#"{"candidates":[]}"#).unwrap(), None);
+        assert_eq!(pick(r#"{"candidates":null}"#).unwrap(), None);
+        assert!(pick(r#"{"candidates":[{},{"finishReason":7}]}"#).is_err());
+        let err = pick(r#"{"candidates":{}}"#).unwrap_err().to_string();
+        let vec_err = serde_json::from_str::<Vec<u8>>("{}")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err.split(" at ").next(), vec_err.split(" at ").next());
     }
 }

@@ -63,8 +63,11 @@ impl JsonArraySplitter {
                 b'}' | b']' => {
                     self.depth -= 1;
                     if self.depth == 0 {
-                        let text = String::from_utf8_lossy(&self.elem);
-                        sink(&text);
+                        // The fast validator first: lossy replacement only for invalid bytes.
+                        match std::str::from_utf8(&self.elem) {
+                            Ok(text) => sink(text),
+                            Err(_) => sink(&String::from_utf8_lossy(&self.elem)),
+                        }
                         self.elem.clear();
                     }
                 }
@@ -114,5 +117,13 @@ mod tests {
     #[test]
     fn truncated_element_is_dropped() {
         assert_eq!(split(&[b"[{\"a\": 1}, {\"b\": "]), vec![r#"{"a": 1}"#]);
+    }
+
+    #[test]
+    fn invalid_utf8_in_an_element_is_replaced() {
+        assert_eq!(
+            split(&[b"[{\"a\": \"\xff\xe6\x97\"}, {\"b\": \"\xe6\x97\xa5\"}]"]),
+            vec!["{\"a\": \"\u{fffd}\u{fffd}\"}", "{\"b\": \"\u{65e5}\"}"]
+        );
     }
 }

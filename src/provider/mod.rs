@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::conversation::{Conversation, RequestOptions};
 use crate::event::{EndOutcome, ProviderError, StreamEvent};
 use crate::http::Headers;
-use crate::sse::{SseDecoder, SseEvent};
+use crate::sse::{SseDecoder, SseEventRef};
 
 /// A wire API. OpenAI-compatible servers use `openai-chat` or `openai-responses`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -170,7 +170,6 @@ enum Framing {
 pub struct ResponseDecoder {
     framing: Framing,
     inner: Box<dyn PayloadDecoder>,
-    sse_buf: Vec<SseEvent>,
     started: bool,
 }
 
@@ -179,7 +178,6 @@ impl ResponseDecoder {
         ResponseDecoder {
             framing: Framing::Undecided(Vec::new()),
             inner: api.payload_decoder(),
-            sse_buf: Vec::new(),
             started: false,
         }
     }
@@ -218,10 +216,9 @@ impl ResponseDecoder {
         match &mut self.framing {
             Framing::Undecided(_) => unreachable!("framing is decided before feed_framed"),
             Framing::Sse(d) => {
-                d.feed(bytes, &mut self.sse_buf);
-                for ev in self.sse_buf.drain(..) {
-                    self.inner.payload(ev.event.as_deref(), &ev.data, out);
-                }
+                // Events are lent straight from the SSE decoder's buffers to the adapter.
+                let inner = &mut self.inner;
+                d.feed_ref(bytes, &mut |ev| inner.payload(ev.event, ev.data, out));
             }
             Framing::JsonArray(s) => {
                 let inner = &mut self.inner;
@@ -236,15 +233,14 @@ impl ResponseDecoder {
         match &mut self.framing {
             Framing::Undecided(_) => {}
             Framing::Sse(d) => {
+                let inner = &mut self.inner;
+                let mut sink = |ev: SseEventRef<'_>| inner.payload(ev.event, ev.data, out);
                 // A cut connection leaves at most a fragment of a line: decoding it would
                 // turn a retryable reset into a protocol error.
                 if outcome == EndOutcome::Complete {
-                    d.finish(&mut self.sse_buf);
+                    d.finish_ref(&mut sink);
                 } else {
-                    d.finish_cut(&mut self.sse_buf);
-                }
-                for ev in self.sse_buf.drain(..) {
-                    self.inner.payload(ev.event.as_deref(), &ev.data, out);
+                    d.finish_cut_ref(&mut sink);
                 }
             }
             Framing::JsonArray(s) => {

@@ -29,15 +29,46 @@ use crate::http::{self, Headers};
 #[derive(Deserialize)]
 struct Chunk<'a> {
     #[serde(default, borrow)]
-    choices: Option<Vec<Choice<'a>>>,
+    choices: Option<FirstChoice<'a>>,
+    /// Boxed, like `x_groq` and `error`: present once per stream at most, and keeping them out
+    /// of line makes `Chunk` (moved several times per parse) less than half the size.
     #[serde(default)]
-    usage: Option<ChatUsage>,
+    usage: Option<Box<ChatUsage>>,
     #[serde(default)]
-    x_groq: Option<XGroq>,
+    x_groq: Option<Box<XGroq>>,
     /// OpenRouter puts a top-level `error` on an otherwise normal chunk; OpenAI and Groq send a
     /// chunk that is only `{"error": ...}`. Rare, so kept as a `Value`.
     #[serde(default)]
-    error: Option<Value>,
+    error: Option<Box<Value>>,
+}
+
+/// `choices`, reduced while parsing to the first choice of index 0 (a missing index counts as
+/// 0): only choice 0 is the agent's response, and with `n > 1` other choices interleave. Every
+/// element is still parsed, so a malformed choice fails the chunk exactly as a `Vec` would, but
+/// no `Vec` is built per chunk.
+struct FirstChoice<'a>(Option<Choice<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = FirstChoice<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                // What serde's `Vec` says, so error messages are unchanged.
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut first = None;
+                while let Some(c) = seq.next_element::<Choice<'a>>()? {
+                    if first.is_none() && c.index.unwrap_or(0) == 0 {
+                        first = Some(c);
+                    }
+                }
+                Ok(FirstChoice(first))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -851,7 +882,11 @@ impl Decoder {
             Ok(c) => c,
             Err(e) => return self.fail(protocol_error(data, &e), out),
         };
-        if let Some(usage) = chunk.usage.or_else(|| chunk.x_groq.and_then(|x| x.usage)) {
+        let usage = chunk
+            .usage
+            .as_deref()
+            .or_else(|| chunk.x_groq.as_ref().and_then(|x| x.usage.as_ref()));
+        if let Some(usage) = usage {
             self.usage = Some(usage.normalize());
         }
         let error = chunk.error.filter(|e| !e.is_null());
@@ -866,10 +901,7 @@ impl Decoder {
             return self.fail(classify(None, None, fields, false), out);
         }
         // Only choice 0 is the agent's response; with `n > 1` other choices interleave.
-        let Some(choice) = chunk
-            .choices
-            .and_then(|c| c.into_iter().find(|c| c.index.unwrap_or(0) == 0))
-        else {
+        let Some(choice) = chunk.choices.and_then(|c| c.0) else {
             return;
         };
         if let Some(delta) = choice.delta {
@@ -1122,6 +1154,31 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(retry_after_from_text(text), want, "{text}");
         }
+    }
+
+    /// `choices` keeps the first index-0 choice, still parses (and fails on) every element, and
+    /// words its errors as serde's `Vec` did.
+    #[test]
+    fn first_choice_of_index_zero() {
+        let pick = |json: &str| {
+            serde_json::from_str::<Chunk<'_>>(json).map(|c| {
+                c.choices
+                    .and_then(|c| c.0)
+                    .and_then(|c| c.finish_reason.map(Cow::into_owned))
+            })
+        };
+        assert_eq!(
+            pick(r#"{"choices":[{"index":1,"finish_reason":"a"},{"finish_reason":"b"},{"index":0,"finish_reason":"c"}]}"#).unwrap(),
+            Some("b".to_string())
+        );
+        assert_eq!(pick(r#"{"choices":[]}"#).unwrap(), None);
+        assert_eq!(pick(r#"{"choices":null}"#).unwrap(), None);
+        assert!(pick(r#"{"choices":[{"index":0},{"index":"x"}]}"#).is_err());
+        let err = pick(r#"{"choices":{"index":0}}"#).unwrap_err().to_string();
+        let vec_err = serde_json::from_str::<Vec<u8>>("{}")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err.split(" at ").next(), vec_err.split(" at ").next());
     }
 
     #[test]

@@ -39,15 +39,18 @@ struct Event<'a> {
     summary_index: Option<u64>,
     #[serde(default, borrow)]
     arguments: Option<Cow<'a, str>>,
+    /// Boxed, like `response`, `error` and `code`: these come once per item or per stream,
+    /// and keeping them out of line makes `Event` (moved several times per parse, for every
+    /// delta) a fraction of its size.
     #[serde(default, borrow)]
-    item: Option<Item<'a>>,
+    item: Option<Box<Item<'a>>>,
     #[serde(default, borrow)]
-    response: Option<ResponseObj<'a>>,
+    response: Option<Box<ResponseObj<'a>>>,
     /// `type:"error"` events: `{"error":{...}}`, or (older) the fields at top level.
     #[serde(default)]
-    error: Option<Value>,
+    error: Option<Box<Value>>,
     #[serde(default)]
-    code: Option<Value>,
+    code: Option<Box<Value>>,
     #[serde(default, borrow)]
     message: Option<Cow<'a, str>>,
 }
@@ -581,17 +584,17 @@ impl Decoder {
             }
             "response.output_item.added" => {
                 if let Some(item) = ev.item {
-                    self.item_added(item, out);
+                    self.item_added(*item, out);
                 }
             }
             "response.output_item.done" => {
                 if let Some(item) = ev.item {
-                    self.item_done(item, data, out);
+                    self.item_done(*item, data, out);
                 }
             }
             kind @ ("response.completed" | "response.incomplete") => {
                 let kind = kind.to_owned();
-                self.finish(&kind, ev.response, out);
+                self.finish(&kind, ev.response.map(|r| *r), out);
             }
             "response.failed" => {
                 let err = ev
@@ -611,7 +614,7 @@ impl Decoder {
                     None => {
                         let mut obj = Map::new();
                         if let Some(c) = ev.code {
-                            obj.insert("code".into(), c);
+                            obj.insert("code".into(), *c);
                         }
                         if let Some(m) = ev.message {
                             obj.insert("message".into(), Value::String(m.into_owned()));
