@@ -48,6 +48,10 @@ pub struct BenchReport {
     pub events_per_s: f64,
     pub steps_per_s: f64,
     pub scenarios_per_s: f64,
+    /// CPU time (user + system, all threads) the process spent in the timed iterations, when
+    /// the OS tells (Linux, 10 ms resolution). `cpu_s / elapsed_s` is the number of cores the
+    /// run actually got: well below `jobs` means a busy machine, not a slow replay path.
+    pub cpu_s: Option<f64>,
     /// Peak resident set size of this process in bytes, when the OS tells.
     pub peak_rss_bytes: Option<u64>,
     pub per_scenario: Vec<ScenarioTiming>,
@@ -132,6 +136,7 @@ pub fn run(
         }
         mine
     };
+    let cpu_before = process_cpu_s();
     let started = Instant::now();
     let per_worker: Vec<Vec<(usize, Duration)>> = if workers == 1 {
         vec![worker()]
@@ -145,6 +150,9 @@ pub fn run(
         })
     };
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_s = process_cpu_s()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     if let Some(e) = error.into_inner().unwrap_or_else(|e| e.into_inner()) {
         return Err(e);
     }
@@ -188,6 +196,7 @@ pub fn run(
         events_per_s: per_s(total_events as f64),
         steps_per_s: per_s(total_steps as f64),
         scenarios_per_s: per_s(jobs.len() as f64 * iterations as f64),
+        cpu_s,
         peak_rss_bytes: peak_rss_bytes(),
         per_scenario,
     })
@@ -215,6 +224,9 @@ pub struct ScalingRow {
     pub speedup: f64,
     /// `speedup / jobs`: 1.0 is linear scaling.
     pub efficiency: f64,
+    /// Process CPU time over wall time: the cores this row actually got (Linux only). When it
+    /// is well below `jobs`, the machine was busy and the speed-up understates the code.
+    pub cores_used: Option<f64>,
 }
 
 /// The same scenario set measured at several worker counts.
@@ -258,6 +270,10 @@ pub fn scaling(
             bytes_per_s: r.bytes_per_s,
             speedup,
             efficiency: speedup / r.jobs as f64,
+            cores_used: r
+                .cpu_s
+                .filter(|_| r.elapsed_s > 0.0)
+                .map(|c| c / r.elapsed_s),
         });
     }
     Ok(ScalingReport {
@@ -277,19 +293,29 @@ impl ScalingReport {
             self.scenarios, self.iterations, self.cores
         );
         out.push_str(&format!(
-            "{:>4}  {:>9}  {:>14}  {:>14}  {:>8}  {:>10}\n",
-            "jobs", "elapsed s", "scenarios/s", "events/s", "speed-up", "efficiency"
+            "{:>4}  {:>9}  {:>14}  {:>14}  {:>8}  {:>10}  {:>10}\n",
+            "jobs", "elapsed s", "scenarios/s", "events/s", "speed-up", "efficiency", "cores used"
         ));
         for r in &self.rows {
             out.push_str(&format!(
-                "{:>4}  {:>9.3}  {:>14}  {:>14}  {:>7.2}x  {:>9.0}%\n",
+                "{:>4}  {:>9.3}  {:>14}  {:>14}  {:>7.2}x  {:>9.0}%  {:>10}\n",
                 r.jobs,
                 r.elapsed_s,
                 human_rate(r.scenarios_per_s),
                 human_rate(r.events_per_s),
                 r.speedup,
-                r.efficiency * 100.0
+                r.efficiency * 100.0,
+                r.cores_used.map_or("-".into(), |c| format!("{c:.2}"))
             ));
+        }
+        if self.rows.iter().any(|r| {
+            r.cores_used
+                .is_some_and(|c| c < 0.8 * r.jobs.min(self.cores) as f64)
+        }) {
+            out.push_str(
+                "\nSome rows got well under one core per job (cores used = process CPU time / wall\n\
+                 time): the machine was busy, so their speed-ups understate the code.\n",
+            );
         }
         if let Some(b) = self.peak_rss_bytes {
             out.push_str(&format!(
@@ -299,6 +325,18 @@ impl ScalingReport {
         }
         out
     }
+}
+
+/// CPU time (user + system, every thread) this process has used so far, in seconds: Linux
+/// `/proc/self/stat` in clock ticks of 1/100 s (`USER_HZ`), `None` elsewhere.
+pub fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces:
+    // state is field 3, utime 14, stime 15.
+    let mut rest = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let utime: u64 = rest.nth(11)?.parse().ok()?;
+    let stime: u64 = rest.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// Peak resident set size (Linux `VmHWM`), `None` elsewhere.
@@ -353,6 +391,13 @@ impl BenchReport {
             "  scenarios/s  {}scenarios/s\n",
             human_rate(self.scenarios_per_s)
         ));
+        if let Some(c) = self.cpu_s.filter(|_| self.elapsed_s > 0.0) {
+            out.push_str(&format!(
+                "  CPU time     {c:.2} s ({:.2} cores used of {} thread(s))\n",
+                c / self.elapsed_s,
+                self.jobs
+            ));
+        }
         if let Some(b) = self.peak_rss_bytes {
             out.push_str(&format!(
                 "  peak RSS     {:.1} MiB (whole process)\n",

@@ -93,6 +93,9 @@ fn two_jobs_do_the_same_work_as_one() {
         for key in ["elapsed_s", "events_per_s", "scenarios_per_s"] {
             assert!(num(r, key) > 0.0, "{key} > 0 in {r}");
         }
+        if cfg!(target_os = "linux") {
+            assert!(num(r, "cpu_s") >= 0.0, "{r}");
+        }
         for s in r["per_scenario"].as_array().unwrap() {
             let (min, median, max) = (num(s, "min_us"), num(s, "median_us"), num(s, "max_us"));
             assert!(min > 0.0 && min <= median && median <= max, "{s}");
@@ -135,6 +138,10 @@ fn check_rows(r: &Value) -> Vec<u64> {
         let (speedup, efficiency) = (num(row, "speedup"), num(row, "efficiency"));
         assert!(speedup > 0.0 && num(row, "scenarios_per_s") > 0.0, "{row}");
         assert!((efficiency - speedup / jobs).abs() < 1e-9, "{row}");
+        if cfg!(target_os = "linux") {
+            // CPU time over wall time; only its presence is structural.
+            assert!(num(row, "cores_used") >= 0.0, "{row}");
+        }
     }
     rows.iter()
         .map(|row| row["jobs"].as_u64().unwrap())
