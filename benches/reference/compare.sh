@@ -47,10 +47,13 @@ assert rust_bytes == p["bytes"], f"different inputs: tapeloop {rust_bytes} B, py
 print(f"{r['scenarios']} openai-chat scenarios, {rust_bytes} cassette bytes per iteration, "
       f"{r['iterations']} iterations each")
 jobs = r.get("jobs", 1)
+used = ""
+if r.get("cpu_s") is not None and r["elapsed_s"] > 0:
+    used = f", {r['cpu_s'] / r['elapsed_s']:.2f} cores used"
 if jobs == 1:
-    print("tapeloop on 1 thread, python on 1 thread: per-core ratio")
+    print(f"tapeloop on 1 thread{used}, python on 1 thread: per-core ratio")
 else:
-    print(f"tapeloop on {jobs} threads, python on 1 thread: NOT a per-core ratio "
+    print(f"tapeloop on {jobs} threads{used}, python on 1 thread: NOT a per-core ratio "
           "(JOBS=1 for that)")
 print(f"{'':28}{f'tapeloop -j{jobs}':>14}{'python seed':>14}{'ratio':>9}")
 rows = [
