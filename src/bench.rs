@@ -11,7 +11,7 @@
 //! run (see `docs/PERFORMANCE.md`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -74,10 +74,11 @@ pub fn available_cores() -> usize {
 /// Replay every job `iterations` times on `workers` threads.
 ///
 /// With one worker everything runs on the calling thread, so the figures are per core. With
-/// more, the `iterations × jobs` replays are handed out one at a time from a shared counter
-/// (as [`crate::runner::run_jobs`] does) to `workers` scoped threads, with no barrier between
-/// iterations: throughput is the total work over the wall time of all timed iterations, and
-/// each replay's latency is still sampled for its scenario (it then includes contention).
+/// more, `workers` scoped threads first share one untimed warm-up pass, wait for each other,
+/// and then take the `iterations × jobs` timed replays one at a time from a shared counter (as
+/// [`crate::runner::run_jobs`] does), with no barrier between iterations: throughput is the
+/// total work over the wall time of all timed iterations, and each replay's latency is still
+/// sampled for its scenario (it then includes contention).
 /// `on_iteration(k)` is called, possibly from a worker thread, whenever `k` iterations' worth
 /// of replays have finished.
 pub fn run(
@@ -90,23 +91,42 @@ pub fn run(
     let iterations = iterations.max(1);
     let total = jobs.len() * iterations as usize;
     let workers = workers.clamp(1, total.max(1));
-    let mut counts = vec![(0u64, 0u64); jobs.len()];
-    // One warm-up pass, also validating every job.
-    for (i, job) in jobs.iter().enumerate() {
-        let (rec, events) = crate::runner::replay_job_counted(job, opts)?;
-        counts[i] = (events, u64::from(rec.steps));
-    }
     let sizes: Vec<u64> = jobs
         .iter()
         .map(|j| std::fs::metadata(&j.cassette).map_or(0, |m| m.len()))
         .collect();
 
-    // Work item k is job k % jobs.len() of iteration k / jobs.len().
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let error: Mutex<Option<crate::runner::RunError>> = Mutex::new(None);
-    let worker = || -> Vec<(usize, Duration)> {
+    let fail = |e: crate::runner::RunError| {
+        failed.store(true, Ordering::Relaxed);
+        error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(e);
+    };
+    // One untimed warm-up pass over the set, shared by the same workers as the timed part (so
+    // each thread's allocator arena and caches are warm before the clock starts), which also
+    // validates every job and counts its events and steps.
+    let warm_next = AtomicUsize::new(0);
+    let counts: Mutex<Vec<(u64, u64)>> = Mutex::new(vec![(0, 0); jobs.len()]);
+    let warm_up = || {
+        while !failed.load(Ordering::Relaxed) {
+            let i = warm_next.fetch_add(1, Ordering::Relaxed);
+            let Some(job) = jobs.get(i) else { break };
+            match crate::runner::replay_job_counted(job, opts) {
+                Ok((rec, events)) => {
+                    counts.lock().unwrap_or_else(|e| e.into_inner())[i] =
+                        (events, u64::from(rec.steps));
+                }
+                Err(e) => fail(e),
+            }
+        }
+    };
+    // Timed work item k is job k % jobs.len() of iteration k / jobs.len().
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let timed = || -> Vec<(usize, Duration)> {
         let mut mine = Vec::with_capacity(total / workers + 1);
         while !failed.load(Ordering::Relaxed) {
             let k = next.fetch_add(1, Ordering::Relaxed);
@@ -121,11 +141,7 @@ pub fn run(
                     std::hint::black_box(r);
                 }
                 Err(e) => {
-                    failed.store(true, Ordering::Relaxed);
-                    error
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert(e);
+                    fail(e);
                     break;
                 }
             }
@@ -136,26 +152,45 @@ pub fn run(
         }
         mine
     };
-    let cpu_before = process_cpu_s();
-    let started = Instant::now();
-    let per_worker: Vec<Vec<(usize, Duration)>> = if workers == 1 {
-        vec![worker()]
+    let (elapsed, cpu_s, per_worker) = if workers == 1 {
+        warm_up();
+        let cpu_before = process_cpu_s();
+        let started = Instant::now();
+        let mine = timed();
+        (started.elapsed(), cpu_since(cpu_before), vec![mine])
     } else {
+        // The clock starts once every worker has finished warming up (threads spawned, set
+        // validated), and stops when the last one is done.
+        let start = Barrier::new(workers + 1);
         std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(worker)).collect();
-            handles
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let warm = std::panic::catch_unwind(std::panic::AssertUnwindSafe(warm_up));
+                        // Reach the barrier even after a panic, or the caller waits forever.
+                        start.wait();
+                        if let Err(p) = warm {
+                            std::panic::resume_unwind(p);
+                        }
+                        timed()
+                    })
+                })
+                .collect();
+            start.wait();
+            let cpu_before = process_cpu_s();
+            let started = Instant::now();
+            let per_worker: Vec<_> = handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
+                .collect();
+            (started.elapsed(), cpu_since(cpu_before), per_worker)
         })
     };
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu_s = process_cpu_s()
-        .zip(cpu_before)
-        .map(|(after, before)| after - before);
+    let elapsed = elapsed.as_secs_f64();
     if let Some(e) = error.into_inner().unwrap_or_else(|e| e.into_inner()) {
         return Err(e);
     }
+    let counts = counts.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(iterations as usize); jobs.len()];
     for (i, d) in per_worker.into_iter().flatten() {
         samples[i].push(d);
@@ -224,8 +259,9 @@ pub struct ScalingRow {
     pub speedup: f64,
     /// `speedup / jobs`: 1.0 is linear scaling.
     pub efficiency: f64,
-    /// Process CPU time over wall time: the cores this row actually got (Linux only). When it
-    /// is well below `jobs`, the machine was busy and the speed-up understates the code.
+    /// Process CPU time over wall time: the cores this row actually got (Linux only, rows of at
+    /// least 0.1 s). When it is well below `jobs`, the machine was busy and the speed-up
+    /// understates the code.
     pub cores_used: Option<f64>,
 }
 
@@ -270,10 +306,7 @@ pub fn scaling(
             bytes_per_s: r.bytes_per_s,
             speedup,
             efficiency: speedup / r.jobs as f64,
-            cores_used: r
-                .cpu_s
-                .filter(|_| r.elapsed_s > 0.0)
-                .map(|c| c / r.elapsed_s),
+            cores_used: r.cores_used(),
         });
     }
     Ok(ScalingReport {
@@ -339,6 +372,12 @@ pub fn process_cpu_s() -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
+fn cpu_since(before: Option<f64>) -> Option<f64> {
+    process_cpu_s()
+        .zip(before)
+        .map(|(after, before)| after - before)
+}
+
 /// Peak resident set size (Linux `VmHWM`), `None` elsewhere.
 pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -357,7 +396,19 @@ fn human_rate(x: f64) -> String {
     }
 }
 
+/// Shortest wall time for which CPU time over wall time means anything, given CPU time in
+/// 10 ms ticks.
+const MIN_WALL_FOR_CPU_S: f64 = 0.1;
+
 impl BenchReport {
+    /// Process CPU time over wall time: how many cores the timed iterations actually got.
+    /// `None` off Linux and for runs shorter than 0.1 s (CPU time comes in 10 ms ticks).
+    pub fn cores_used(&self) -> Option<f64> {
+        self.cpu_s
+            .filter(|_| self.elapsed_s >= MIN_WALL_FOR_CPU_S)
+            .map(|c| c / self.elapsed_s)
+    }
+
     /// A readable table.
     pub fn to_table(&self) -> String {
         let mut out = String::new();
@@ -391,10 +442,9 @@ impl BenchReport {
             "  scenarios/s  {}scenarios/s\n",
             human_rate(self.scenarios_per_s)
         ));
-        if let Some(c) = self.cpu_s.filter(|_| self.elapsed_s > 0.0) {
+        if let (Some(c), Some(used)) = (self.cpu_s, self.cores_used()) {
             out.push_str(&format!(
-                "  CPU time     {c:.2} s ({:.2} cores used of {} thread(s))\n",
-                c / self.elapsed_s,
+                "  CPU time     {c:.2} s ({used:.2} cores used of {} thread(s))\n",
                 self.jobs
             ));
         }

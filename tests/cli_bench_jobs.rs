@@ -138,10 +138,8 @@ fn check_rows(r: &Value) -> Vec<u64> {
         let (speedup, efficiency) = (num(row, "speedup"), num(row, "efficiency"));
         assert!(speedup > 0.0 && num(row, "scenarios_per_s") > 0.0, "{row}");
         assert!((efficiency - speedup / jobs).abs() < 1e-9, "{row}");
-        if cfg!(target_os = "linux") {
-            // CPU time over wall time; only its presence is structural.
-            assert!(num(row, "cores_used") >= 0.0, "{row}");
-        }
+        // CPU time over wall time, absent for rows too short to tell (timing-dependent).
+        assert!(row.get("cores_used").is_some(), "{row}");
     }
     rows.iter()
         .map(|row| row["jobs"].as_u64().unwrap())
