@@ -19,7 +19,7 @@ pub enum BenchFormat {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tapeloop bench                             the bundled corpus, 20 iterations
-  tapeloop bench scenarios/read-loop.toml --iterations 200
+  tapeloop bench scenarios/doom-cycle.toml --iterations 200
   tapeloop bench --format json > bench.json
   tapeloop bench --repeat 100 -n 1           100x the scenario count
   tapeloop bench --cassette-scale 100 -n 1   every cassette 100x larger
