@@ -2,10 +2,16 @@
 //! cassette bytes in, scored record out — in events/s, steps/s and scenarios/s, with the
 //! per-scenario latency and the process's peak memory.
 //!
+//! By default on one thread (per-core figures); [`run`] with more workers measures
+//! whole-machine throughput, and [`scaling`] relates the two (speed-up and efficiency per
+//! worker count). Peak memory is always the process-wide high-water mark.
+//!
 //! Cassettes are read from disk on every iteration (as `tapeloop run` does), so the figures
 //! include parsing. Wall-clock figures depend on the machine; compare ratios measured in one
 //! run (see `docs/PERFORMANCE.md`).
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -31,6 +37,8 @@ pub struct ScenarioTiming {
 pub struct BenchReport {
     pub iterations: u32,
     pub scenarios: usize,
+    /// Worker threads the timed iterations ran on (1 = per-core figures).
+    pub jobs: usize,
     /// Cassette bytes read over all timed iterations.
     pub total_bytes: u64,
     pub total_events: u64,
@@ -40,41 +48,154 @@ pub struct BenchReport {
     pub events_per_s: f64,
     pub steps_per_s: f64,
     pub scenarios_per_s: f64,
+    /// CPU time (user + system, all threads) the process spent in the timed iterations, when
+    /// the OS tells (Linux, 10 ms resolution). `cpu_s / elapsed_s` is the number of cores the
+    /// run actually got: well below `jobs` means a busy machine, not a slow replay path.
+    pub cpu_s: Option<f64>,
     /// Peak resident set size of this process in bytes, when the OS tells.
     pub peak_rss_bytes: Option<u64>,
     pub per_scenario: Vec<ScenarioTiming>,
 }
 
-/// Replay every job `iterations` times (single-threaded, so figures are per core).
+/// `--jobs` as given (0 = one per core) to a worker count of at least 1.
+pub fn resolve_workers(jobs: usize) -> usize {
+    if jobs == 0 {
+        available_cores()
+    } else {
+        jobs
+    }
+}
+
+/// Cores this process may use (`std::thread::available_parallelism`), 1 when unknown.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Replay every job `iterations` times on `workers` threads.
+///
+/// With one worker everything runs on the calling thread, so the figures are per core. With
+/// more, `workers` scoped threads first share one untimed warm-up pass, wait for each other,
+/// and then take the `iterations × jobs` timed replays one at a time from a shared counter (as
+/// [`crate::runner::run_jobs`] does), with no barrier between iterations: throughput is the
+/// total work over the wall time of all timed iterations, and each replay's latency is still
+/// sampled for its scenario (it then includes contention).
+/// `on_iteration(k)` is called, possibly from a worker thread, whenever `k` iterations' worth
+/// of replays have finished.
 pub fn run(
     jobs: &[Job],
     opts: &RunOptions,
     iterations: u32,
-    on_iteration: &dyn Fn(u32),
+    workers: usize,
+    on_iteration: &(dyn Fn(u32) + Sync),
 ) -> Result<BenchReport, crate::runner::RunError> {
     let iterations = iterations.max(1);
-    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(iterations as usize); jobs.len()];
-    let mut counts = vec![(0u64, 0u64); jobs.len()];
-    // One warm-up pass, also validating every job.
-    for (i, job) in jobs.iter().enumerate() {
-        let (rec, events) = crate::runner::replay_job_counted(job, opts)?;
-        counts[i] = (events, u64::from(rec.steps));
-    }
+    let total = jobs.len() * iterations as usize;
+    let workers = workers.clamp(1, total.max(1));
     let sizes: Vec<u64> = jobs
         .iter()
         .map(|j| std::fs::metadata(&j.cassette).map_or(0, |m| m.len()))
         .collect();
-    let started = Instant::now();
-    for it in 0..iterations {
-        for (i, job) in jobs.iter().enumerate() {
-            let t = Instant::now();
-            let r = crate::runner::replay_job_counted(job, opts)?;
-            samples[i].push(t.elapsed());
-            std::hint::black_box(r);
+
+    let failed = AtomicBool::new(false);
+    let error: Mutex<Option<crate::runner::RunError>> = Mutex::new(None);
+    let fail = |e: crate::runner::RunError| {
+        failed.store(true, Ordering::Relaxed);
+        error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(e);
+    };
+    // One untimed warm-up pass over the set, shared by the same workers as the timed part (so
+    // each thread's allocator arena and caches are warm before the clock starts), which also
+    // validates every job and counts its events and steps.
+    let warm_next = AtomicUsize::new(0);
+    let counts: Mutex<Vec<(u64, u64)>> = Mutex::new(vec![(0, 0); jobs.len()]);
+    let warm_up = || {
+        while !failed.load(Ordering::Relaxed) {
+            let i = warm_next.fetch_add(1, Ordering::Relaxed);
+            let Some(job) = jobs.get(i) else { break };
+            match crate::runner::replay_job_counted(job, opts) {
+                Ok((rec, events)) => {
+                    counts.lock().unwrap_or_else(|e| e.into_inner())[i] =
+                        (events, u64::from(rec.steps));
+                }
+                Err(e) => fail(e),
+            }
         }
-        on_iteration(it + 1);
+    };
+    // Timed work item k is job k % jobs.len() of iteration k / jobs.len().
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let timed = || -> Vec<(usize, Duration)> {
+        let mut mine = Vec::with_capacity(total / workers + 1);
+        while !failed.load(Ordering::Relaxed) {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= total {
+                break;
+            }
+            let i = k % jobs.len();
+            let t = Instant::now();
+            match crate::runner::replay_job_counted(&jobs[i], opts) {
+                Ok(r) => {
+                    mine.push((i, t.elapsed()));
+                    std::hint::black_box(r);
+                }
+                Err(e) => {
+                    fail(e);
+                    break;
+                }
+            }
+            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if d % jobs.len() == 0 {
+                on_iteration((d / jobs.len()) as u32);
+            }
+        }
+        mine
+    };
+    let (elapsed, cpu_s, per_worker) = if workers == 1 {
+        warm_up();
+        let cpu_before = process_cpu_s();
+        let started = Instant::now();
+        let mine = timed();
+        (started.elapsed(), cpu_since(cpu_before), vec![mine])
+    } else {
+        // The clock starts once every worker has finished warming up (threads spawned, set
+        // validated), and stops when the last one is done.
+        let start = Barrier::new(workers + 1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let warm = std::panic::catch_unwind(std::panic::AssertUnwindSafe(warm_up));
+                        // Reach the barrier even after a panic, or the caller waits forever.
+                        start.wait();
+                        if let Err(p) = warm {
+                            std::panic::resume_unwind(p);
+                        }
+                        timed()
+                    })
+                })
+                .collect();
+            start.wait();
+            let cpu_before = process_cpu_s();
+            let started = Instant::now();
+            let per_worker: Vec<_> = handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect();
+            (started.elapsed(), cpu_since(cpu_before), per_worker)
+        })
+    };
+    let elapsed = elapsed.as_secs_f64();
+    if let Some(e) = error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let counts = counts.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(iterations as usize); jobs.len()];
+    for (i, d) in per_worker.into_iter().flatten() {
+        samples[i].push(d);
+    }
+
     let total_events: u64 = counts.iter().map(|c| c.0).sum::<u64>() * iterations as u64;
     let total_steps: u64 = counts.iter().map(|c| c.1).sum::<u64>() * iterations as u64;
     let total_bytes: u64 = sizes.iter().sum::<u64>() * iterations as u64;
@@ -101,6 +222,7 @@ pub fn run(
     Ok(BenchReport {
         iterations,
         scenarios: jobs.len(),
+        jobs: workers,
         total_bytes,
         total_events,
         total_steps,
@@ -109,9 +231,151 @@ pub fn run(
         events_per_s: per_s(total_events as f64),
         steps_per_s: per_s(total_steps as f64),
         scenarios_per_s: per_s(jobs.len() as f64 * iterations as f64),
+        cpu_s,
         peak_rss_bytes: peak_rss_bytes(),
         per_scenario,
     })
+}
+
+/// The worker counts a scaling run measures: 1, 2, 4, … below `max`, then `max` itself.
+pub fn scaling_steps(max: usize) -> Vec<usize> {
+    let max = max.max(1);
+    let mut steps: Vec<usize> = std::iter::successors(Some(1usize), |&n| n.checked_mul(2))
+        .take_while(|&n| n < max)
+        .collect();
+    steps.push(max);
+    steps
+}
+
+/// One row of a scaling run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalingRow {
+    pub jobs: usize,
+    pub elapsed_s: f64,
+    pub scenarios_per_s: f64,
+    pub events_per_s: f64,
+    pub bytes_per_s: f64,
+    /// Throughput relative to the 1-job row.
+    pub speedup: f64,
+    /// `speedup / jobs`: 1.0 is linear scaling.
+    pub efficiency: f64,
+    /// Process CPU time over wall time: the cores this row actually got (Linux only, rows of at
+    /// least 0.1 s). When it is well below `jobs`, the machine was busy and the speed-up
+    /// understates the code.
+    pub cores_used: Option<f64>,
+}
+
+/// The same scenario set measured at several worker counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalingReport {
+    pub iterations: u32,
+    pub scenarios: usize,
+    /// `std::thread::available_parallelism` on this machine.
+    pub cores: usize,
+    pub rows: Vec<ScalingRow>,
+    /// Peak resident set size of the whole process over every row (`VmHWM`), not per row.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Run [`run`] once per worker count in `steps` (the first should be 1), each with its own
+/// warm-up pass, and relate each row's throughput to the first row's.
+pub fn scaling(
+    jobs: &[Job],
+    opts: &RunOptions,
+    iterations: u32,
+    steps: &[usize],
+    on_row: &dyn Fn(usize),
+) -> Result<ScalingReport, crate::runner::RunError> {
+    let mut rows: Vec<ScalingRow> = Vec::with_capacity(steps.len());
+    let mut iters = iterations.max(1);
+    for &workers in steps {
+        on_row(workers);
+        let r = run(jobs, opts, iterations, workers, &|_| {})?;
+        iters = r.iterations;
+        // Every row does the same work, so the speed-up is the ratio of wall times.
+        let speedup = match rows.first() {
+            None => 1.0,
+            Some(base) if r.elapsed_s > 0.0 => base.elapsed_s / r.elapsed_s,
+            Some(_) => 0.0,
+        };
+        rows.push(ScalingRow {
+            jobs: r.jobs,
+            elapsed_s: r.elapsed_s,
+            scenarios_per_s: r.scenarios_per_s,
+            events_per_s: r.events_per_s,
+            bytes_per_s: r.bytes_per_s,
+            speedup,
+            efficiency: speedup / r.jobs as f64,
+            cores_used: r.cores_used(),
+        });
+    }
+    Ok(ScalingReport {
+        iterations: iters,
+        scenarios: jobs.len(),
+        cores: available_cores(),
+        rows,
+        peak_rss_bytes: peak_rss_bytes(),
+    })
+}
+
+impl ScalingReport {
+    /// A readable table.
+    pub fn to_table(&self) -> String {
+        let mut out = format!(
+            "{} scenario(s) x {} iteration(s) per row, {} core(s) available\n\n",
+            self.scenarios, self.iterations, self.cores
+        );
+        out.push_str(&format!(
+            "{:>4}  {:>9}  {:>14}  {:>14}  {:>8}  {:>10}  {:>10}\n",
+            "jobs", "elapsed s", "scenarios/s", "events/s", "speed-up", "efficiency", "cores used"
+        ));
+        for r in &self.rows {
+            out.push_str(&format!(
+                "{:>4}  {:>9.3}  {:>14}  {:>14}  {:>7.2}x  {:>9.0}%  {:>10}\n",
+                r.jobs,
+                r.elapsed_s,
+                human_rate(r.scenarios_per_s),
+                human_rate(r.events_per_s),
+                r.speedup,
+                r.efficiency * 100.0,
+                r.cores_used.map_or("-".into(), |c| format!("{c:.2}"))
+            ));
+        }
+        if self.rows.iter().any(|r| {
+            r.cores_used
+                .is_some_and(|c| c < 0.8 * r.jobs.min(self.cores) as f64)
+        }) {
+            out.push_str(
+                "\nSome rows got well under one core per job (cores used = process CPU time / wall\n\
+                 time): the machine was busy, so their speed-ups understate the code.\n",
+            );
+        }
+        if let Some(b) = self.peak_rss_bytes {
+            out.push_str(&format!(
+                "\npeak RSS {:.1} MiB (whole process over all rows, not per row)\n",
+                b as f64 / 1048576.0
+            ));
+        }
+        out
+    }
+}
+
+/// CPU time (user + system, every thread) this process has used so far, in seconds: Linux
+/// `/proc/self/stat` in clock ticks of 1/100 s (`USER_HZ`), `None` elsewhere.
+pub fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces:
+    // state is field 3, utime 14, stime 15.
+    let mut rest = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let utime: u64 = rest.nth(11)?.parse().ok()?;
+    let stime: u64 = rest.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+fn cpu_since(before: Option<f64>) -> Option<f64> {
+    process_cpu_s()
+        .zip(before)
+        .map(|(after, before)| after - before)
 }
 
 /// Peak resident set size (Linux `VmHWM`), `None` elsewhere.
@@ -132,13 +396,35 @@ fn human_rate(x: f64) -> String {
     }
 }
 
+/// Shortest wall time for which CPU time over wall time means anything, given CPU time in
+/// 10 ms ticks.
+const MIN_WALL_FOR_CPU_S: f64 = 0.1;
+
 impl BenchReport {
+    /// Process CPU time over wall time: how many cores the timed iterations actually got.
+    /// `None` off Linux and for runs shorter than 0.1 s (CPU time comes in 10 ms ticks).
+    pub fn cores_used(&self) -> Option<f64> {
+        self.cpu_s
+            .filter(|_| self.elapsed_s >= MIN_WALL_FOR_CPU_S)
+            .map(|c| c / self.elapsed_s)
+    }
+
     /// A readable table.
     pub fn to_table(&self) -> String {
         let mut out = String::new();
         out.push_str(&format!(
-            "{} scenario(s) x {} iteration(s) in {:.3} s (single thread)\n",
-            self.scenarios, self.iterations, self.elapsed_s
+            "{} scenario(s) x {} iteration(s) in {:.3} s ({})\n",
+            self.scenarios,
+            self.iterations,
+            self.elapsed_s,
+            if self.jobs == 1 {
+                "1 thread: per-core figures".to_string()
+            } else {
+                format!(
+                    "{} threads: whole-machine figures, latencies include contention",
+                    self.jobs
+                )
+            }
         ));
         out.push_str(&format!(
             "  bytes/s      {}B/s (cassette bytes, parsing included)\n",
@@ -156,8 +442,17 @@ impl BenchReport {
             "  scenarios/s  {}scenarios/s\n",
             human_rate(self.scenarios_per_s)
         ));
+        if let (Some(c), Some(used)) = (self.cpu_s, self.cores_used()) {
+            out.push_str(&format!(
+                "  CPU time     {c:.2} s ({used:.2} cores used of {} thread(s))\n",
+                self.jobs
+            ));
+        }
         if let Some(b) = self.peak_rss_bytes {
-            out.push_str(&format!("  peak RSS     {:.1} MiB\n", b as f64 / 1048576.0));
+            out.push_str(&format!(
+                "  peak RSS     {:.1} MiB (whole process)\n",
+                b as f64 / 1048576.0
+            ));
         }
         let w = self
             .per_scenario

@@ -19,14 +19,21 @@ pub enum BenchFormat {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tapeloop bench                             the bundled corpus, 20 iterations
-  tapeloop bench scenarios/read-loop.toml --iterations 200
+  tapeloop bench scenarios/doom-cycle.toml --iterations 200
   tapeloop bench --format json > bench.json
   tapeloop bench --repeat 100 -n 1           100x the scenario count
   tapeloop bench --cassette-scale 100 -n 1   every cassette 100x larger
+  tapeloop bench --jobs 0                    on every core at once (whole-machine throughput)
+  tapeloop bench --repeat 20 -n 3 --scaling  jobs 1, 2, 4, ... up to the core count: speed-up
+                                             and efficiency against 1 job
 
-Replays run in-process on one thread, reading each cassette from disk every time, so the
-figures cover the whole replay path (parse, decode, processor, scoring). See
-docs/PERFORMANCE.md for how to compare them against the parse floor and the Python
+Replays run in-process, reading each cassette from disk every time, so the figures cover the
+whole replay path (parse, decode, processor, scoring). By default they run on one thread, so
+the figures are per core; with --jobs N the replays of all iterations are shared out to N
+threads and the rates are whole-machine throughput (total work / wall time), while each
+scenario's latency still comes from its own replays (contention included). Peak RSS is always
+the whole process's high-water mark (VmHWM), never per thread or per --scaling row. See
+docs/PERFORMANCE.md for how to compare the figures against the parse floor and the Python
 reference.")]
 pub struct Args {
     /// Scenario files or directories [default: scenarios]
@@ -45,9 +52,30 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub cassette_scale: u32,
 
+    /// Worker threads replaying the set; 0 = one per core. With --scaling: the largest count
+    /// measured [default: 1, or the core count with --scaling]
+    #[arg(short, long, value_name = "N", value_parser = parse_jobs, allow_negative_numbers = true)]
+    pub jobs: Option<usize>,
+
+    /// Measure the same set at jobs = 1, 2, 4, ... up to the core count (or --jobs) and report
+    /// throughput, speed-up against 1 job and efficiency (speed-up / jobs).
+    #[arg(long)]
+    pub scaling: bool,
+
     /// table or json.
     #[arg(short, long, default_value = "table")]
     pub format: BenchFormat,
+}
+
+/// Most worker threads `--jobs` accepts: far beyond any core count, short of exhausting threads.
+const MAX_JOBS: usize = 1024;
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_JOBS => Ok(n),
+        Ok(_) => Err(format!("at most {MAX_JOBS} worker threads")),
+        Err(_) => Err("expected a whole number of worker threads (0 = one per core)".into()),
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
@@ -84,6 +112,39 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         jobs.extend(once.iter().cloned());
     }
     let show = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    if args.scaling {
+        // More threads than replays would only repeat the last row.
+        let replays = jobs.len().saturating_mul(args.iterations.max(1) as usize);
+        let max = bench::resolve_workers(args.jobs.unwrap_or(0)).min(replays);
+        let on_row = |jobs: usize| {
+            if show {
+                eprintln!("benchmarking with {jobs} job(s)...");
+            }
+        };
+        let result = bench::scaling(
+            &jobs,
+            &opts,
+            args.iterations,
+            &bench::scaling_steps(max),
+            &on_row,
+        );
+        if let Some(dir) = &scaled_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let report = match result {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(Status::Error);
+            }
+        };
+        match args.format {
+            BenchFormat::Table => print!("{}", report.to_table()),
+            BenchFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        }
+        return Ok(Status::Pass);
+    }
+    let workers = bench::resolve_workers(args.jobs.unwrap_or(1));
     let bar = show.then(|| {
         let pb = indicatif::ProgressBar::new(args.iterations as u64);
         pb.set_style(
@@ -97,10 +158,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     });
     let on_iteration = |n: u32| {
         if let Some(pb) = &bar {
-            pb.set_position(n as u64);
+            // Workers may report out of order; never move the bar back.
+            if n as u64 > pb.position() {
+                pb.set_position(n as u64);
+            }
         }
     };
-    let result = bench::run(&jobs, &opts, args.iterations, &on_iteration);
+    let result = bench::run(&jobs, &opts, args.iterations, workers, &on_iteration);
     if let Some(dir) = &scaled_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
