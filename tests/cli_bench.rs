@@ -97,3 +97,62 @@ fn cassette_scale_replays_larger_copies_and_cleans_up() {
         "the scaled copy is removed: {cassette}"
     );
 }
+
+/// The Python reference that `benches/reference/compare.sh` divides by: it must read exactly
+/// the bytes `tapeloop bench` reports for the same cassettes, and with `--verify-footer` it
+/// must do the same integrity check (a modified cassette fails). Needs only the standard
+/// library, so any `python3` (or `TAPELOOP_TEST_PYTHON`) runs it.
+#[test]
+fn python_reference_reads_the_same_bytes_and_checks_footers_when_asked() {
+    let python = std::env::var_os("TAPELOOP_TEST_PYTHON").unwrap_or_else(|| "python3".into());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/reference/seed_processor.py"
+    );
+    let r = bench(&[]);
+    let cassette = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        r["per_scenario"][0]["cassette"]
+            .as_str()
+            .expect("cassette path"),
+    );
+    let run = |path: &std::path::Path, verify: bool| {
+        let mut cmd = Command::new(&python);
+        cmd.args([script, "--iterations", "1"]);
+        if verify {
+            cmd.arg("--verify-footer");
+        }
+        cmd.arg(path).output()
+    };
+    let out = match run(&cassette, true) {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("note: no python3 ({e}); skipping the Python reference check");
+            return;
+        }
+        Err(e) => panic!("CI is set but python3 cannot run: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(p["bytes"], r["per_scenario"][0]["bytes"]);
+    assert_eq!(p["verify_footer"], true);
+    assert!(num(&p, "sse_events_per_s") > 0.0);
+
+    // One changed byte in a chunk: the footer check fails, the plain reference does not care.
+    let text = std::fs::read_to_string(&cassette).unwrap();
+    let tampered = text.replacen(r#""kind":"chunk","#, r#""kind":"chunk", "#, 1);
+    assert_ne!(tampered, text);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("tampered.jsonl");
+    std::fs::write(&copy, tampered).unwrap();
+    let bad = run(&copy, true).unwrap();
+    assert!(
+        !bad.status.success(),
+        "a modified cassette passed the footer check"
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("footer sha256 does not match"));
+    assert!(run(&copy, false).unwrap().status.success());
+}

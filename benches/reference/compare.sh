@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tapeloop vs the seeds' Python SessionProcessor, same cassette bytes, one run, one machine.
 #
-#   [JOBS=N] benches/reference/compare.sh [ITERATIONS] [SCENARIO...]
+#   [JOBS=N] [PY_VERIFY=1] benches/reference/compare.sh [ITERATIONS] [SCENARIO...]
 #
 # Builds the release binary (unless TAPELOOP=/path/to/tapeloop is set), runs
 # `tapeloop bench <openai-chat scenarios> --format json`, then `seed_processor.py` on exactly
@@ -13,6 +13,9 @@
 # JOBS=N (default 1) is passed to `tapeloop bench --jobs` (0 = one per core). The Python
 # reference always runs on one thread, so only JOBS=1 gives a per-core ratio; with more jobs
 # the ratio is tapeloop on N threads against Python on one, and the output says so.
+#
+# PY_VERIFY=1 makes the Python side also check each cassette's footer sha256, which tapeloop
+# always does and the seeds do not: the same work on both sides.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -36,7 +39,11 @@ mapfile -t cassettes < <(printf '%s' "$rust_json" | "$python" -c '
 import json, sys
 for s in json.load(sys.stdin)["per_scenario"]:
     print(s["cassette"])')
-py_json="$("$python" benches/reference/seed_processor.py --iterations "$iterations" "${cassettes[@]}")"
+py_flags=()
+if [ "${PY_VERIFY:-0}" = 1 ]; then
+  py_flags+=(--verify-footer)
+fi
+py_json="$("$python" benches/reference/seed_processor.py --iterations "$iterations" "${py_flags[@]}" "${cassettes[@]}")"
 
 RUST="$rust_json" PY="$py_json" "$python" - <<'EOF'
 import json, os
@@ -55,6 +62,8 @@ if jobs == 1:
 else:
     print(f"tapeloop on {jobs} threads{used}, python on 1 thread: NOT a per-core ratio "
           "(JOBS=1 for that)")
+if p.get("verify_footer"):
+    print("python also checks the footer sha256 (the same integrity work as tapeloop)")
 print(f"{'':28}{f'tapeloop -j{jobs}':>14}{'python seed':>14}{'ratio':>9}")
 rows = [
     ("cassette bytes/s", r["bytes_per_s"], p["bytes_per_s"]),

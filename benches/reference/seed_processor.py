@@ -13,7 +13,7 @@ and feeds the processor: the same bytes and the same work as tapeloop's replay p
 `openai-chat` cassettes. It prints one JSON object with the timing, so a bench script can
 compute the ratio against `tapeloop bench` on the same files.
 
-Usage: seed_processor.py [--iterations N] CASSETTE.jsonl...
+Usage: seed_processor.py [--iterations N] [--verify-footer] CASSETTE.jsonl...
 """
 
 import argparse
@@ -155,17 +155,32 @@ class SseDecoder:
             self.event = value
 
 
-def replay_cassette(path: str) -> Dict[str, Any]:
-    """Replay one openai-chat cassette through the seed processor; return counters."""
+class FooterMismatch(Exception):
+    pass
+
+
+def replay_cassette(path: str, verify_footer: bool = False) -> Dict[str, Any]:
+    """Replay one openai-chat cassette through the seed processor; return counters.
+
+    With `verify_footer`, also do the integrity work tapeloop always does: SHA-256 of every
+    byte before the footer line, checked against the footer's `sha256` (the seeds do not).
+    """
     proc = SessionProcessor(session_id=path)
     events = 0
     decoder = None
     calls: Dict[int, Dict[str, str]] = {}
     ok = False
-    with open(path, "r", encoding="utf-8") as f:
+    hasher = hashlib.sha256() if verify_footer else None
+    with open(path, "rb") as f:
         for raw in f:
             line = json.loads(raw)
             kind = line.get("kind")
+            if hasher is not None:
+                if kind == "footer":
+                    if hasher.hexdigest() != line.get("sha256"):
+                        raise FooterMismatch(f"{path}: footer sha256 does not match")
+                else:
+                    hasher.update(raw)
             if kind == "request":
                 proc.start_step()
                 decoder = SseDecoder()
@@ -217,21 +232,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cassettes", nargs="+")
     ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--verify-footer", action="store_true",
+                    help="also check each cassette's footer sha256, as tapeloop does")
     args = ap.parse_args()
     totals = {"events": 0, "steps": 0, "bytes": 0}
     for p in args.cassettes:  # warm-up and counts
-        r = replay_cassette(p)
+        r = replay_cassette(p, args.verify_footer)
         totals["events"] += r["events"]
         totals["steps"] += r["steps"]
         totals["bytes"] += os.path.getsize(p)
     start = time.perf_counter()
     for _ in range(args.iterations):
         for p in args.cassettes:
-            replay_cassette(p)
+            replay_cassette(p, args.verify_footer)
     elapsed = time.perf_counter() - start
     n = args.iterations
     print(json.dumps({
         "iterations": n,
+        "verify_footer": args.verify_footer,
         "cassettes": len(args.cassettes),
         "bytes": totals["bytes"],
         "elapsed_s": elapsed,
