@@ -128,15 +128,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             &bench::scaling_steps(max),
             &on_row,
         );
-        if let Some(dir) = &scaled_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        let report = match result {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(Status::Error);
-            }
+        let Some(report) = finish(result, scaled_dir.as_deref()) else {
+            return Ok(Status::Error);
         };
         match args.format {
             BenchFormat::Table => print!("{}", report.to_table()),
@@ -165,15 +158,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         }
     };
     let result = bench::run(&jobs, &opts, args.iterations, workers, &on_iteration);
-    if let Some(dir) = &scaled_dir {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(Status::Error);
-        }
+    let Some(report) = finish(result, scaled_dir.as_deref()) else {
+        return Ok(Status::Error);
     };
     if let Some(pb) = &bar {
         pb.finish_and_clear();
@@ -183,4 +169,15 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         BenchFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }
     Ok(Status::Pass)
+}
+
+/// Remove the scaled cassette copies, and print the error if the benchmark failed.
+fn finish<T>(
+    result: Result<T, tapeloop::runner::RunError>,
+    scaled_dir: Option<&std::path::Path>,
+) -> Option<T> {
+    if let Some(dir) = scaled_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result.map_err(|e| eprintln!("error: {e}")).ok()
 }
