@@ -161,6 +161,21 @@ fn scaling_goes_from_one_job_to_the_core_count() {
 }
 
 #[test]
+fn scaling_rounds_are_reported_and_need_scaling() {
+    let r = bench_json(&["--scaling", "--jobs", "2", "--rounds", "2"]);
+    assert_eq!(r["rounds"], 2, "{r}");
+    assert_eq!(check_rows(&r), [1, 2]);
+    assert_eq!(bench_json(&["--scaling", "--jobs", "2"])["rounds"], 3);
+    // Without --scaling, or out of range, --rounds is a usage error.
+    for args in [&["--rounds", "2"][..], &["--scaling", "--rounds", "0"][..]] {
+        let out = tapeloop(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--rounds"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn scaling_stops_at_jobs_when_given() {
     let r = bench_json(&["--scaling", "--jobs", "3"]);
     assert_eq!(check_rows(&r), [1, 2, 3]);

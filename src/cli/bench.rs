@@ -25,7 +25,7 @@ pub enum BenchFormat {
   tapeloop bench --cassette-scale 100 -n 1   every cassette 100x larger
   tapeloop bench --jobs 0                    on every core at once (whole-machine throughput)
   tapeloop bench --repeat 20 -n 3 --scaling  jobs 1, 2, 4, ... up to the core count: speed-up
-                                             and efficiency against 1 job
+                                             and efficiency against 1 job (best of 3 rounds)
 
 Replays run in-process, reading each cassette from disk every time, so the figures cover the
 whole replay path (parse, decode, processor, scoring). By default they run on one thread, so
@@ -61,6 +61,11 @@ pub struct Args {
     /// throughput, speed-up against 1 job and efficiency (speed-up / jobs).
     #[arg(long)]
     pub scaling: bool,
+
+    /// With --scaling: measure every job count this many times, interleaved, and keep each
+    /// count's fastest round (steadier on a shared machine).
+    #[arg(long, default_value_t = 3, value_name = "N", requires = "scaling", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
 
     /// table or json.
     #[arg(short, long, default_value = "table")]
@@ -116,9 +121,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         // More threads than replays would only repeat the last row.
         let replays = jobs.len().saturating_mul(args.iterations.max(1) as usize);
         let max = bench::resolve_workers(args.jobs.unwrap_or(0)).min(replays);
-        let on_row = |jobs: usize| {
+        let rounds = args.rounds;
+        let on_row = |round: u32, jobs: usize| {
             if show {
-                eprintln!("benchmarking with {jobs} job(s)...");
+                eprintln!("round {round}/{rounds}: benchmarking with {jobs} job(s)...");
             }
         };
         let result = bench::scaling(
@@ -126,6 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             &opts,
             args.iterations,
             &bench::scaling_steps(max),
+            args.rounds,
             &on_row,
         );
         let Some(report) = finish(result, scaled_dir.as_deref()) else {
