@@ -204,6 +204,24 @@ struct ToolPart {
     call_index: Option<u64>,
 }
 
+impl ToolPart {
+    /// A call whose input is still streaming (`tool-input-start`, or a `tool-call` that arrives
+    /// without one).
+    fn pending(call_id: &str, tool: &str, provider_executed: bool) -> Self {
+        ToolPart {
+            call_id: call_id.to_string(),
+            tool: tool.to_string(),
+            status: ToolStatus::Pending,
+            input: Value::Object(Default::default()),
+            output: String::new(),
+            provider_output: None,
+            provider_executed,
+            metadata: None,
+            call_index: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum PartKind {
     StepStart,
@@ -791,17 +809,7 @@ impl Processor {
     /// Upsert a pending tool part (reference §1.2 `tool-input-start`).
     fn on_tool_input_start(&mut self, id: &str, tool: &str, provider_executed: bool) {
         let step = self.step_mut();
-        let fresh = ToolPart {
-            call_id: id.to_string(),
-            tool: tool.to_string(),
-            status: ToolStatus::Pending,
-            input: Value::Object(Default::default()),
-            output: String::new(),
-            provider_output: None,
-            provider_executed,
-            metadata: None,
-            call_index: None,
-        };
+        let fresh = ToolPart::pending(id, tool, provider_executed);
         match step.toolcalls.get(id) {
             Some(&idx) => step.parts[idx].kind = PartKind::Tool(Box::new(fresh)),
             None => {
@@ -852,17 +860,7 @@ impl Processor {
             None if ensure => {
                 let idx = step.push(
                     true,
-                    PartKind::Tool(Box::new(ToolPart {
-                        call_id: id.to_string(),
-                        tool: tool.to_string(),
-                        status: ToolStatus::Pending,
-                        input: Value::Object(Default::default()),
-                        output: String::new(),
-                        provider_output: None,
-                        provider_executed,
-                        metadata: None,
-                        call_index: None,
-                    })),
+                    PartKind::Tool(Box::new(ToolPart::pending(id, tool, provider_executed))),
                 );
                 step.toolcalls.insert(id.to_string(), idx);
                 Some(idx)
