@@ -155,22 +155,17 @@ struct UsageAcc {
 }
 
 impl UsageAcc {
+    /// A count present in `u` replaces the one held; an absent one keeps it.
     fn merge(&mut self, u: &RawUsage) {
-        fn set(slot: &mut Option<u64>, v: Option<u64>) {
-            if v.is_some() {
-                *slot = v;
-            }
-        }
-        set(&mut self.input, u.input_tokens);
-        set(&mut self.output, u.output_tokens);
-        set(&mut self.cache_read, u.cache_read_input_tokens);
-        set(&mut self.cache_write, u.cache_creation_input_tokens);
-        set(
-            &mut self.thinking,
-            u.output_tokens_details
-                .as_ref()
-                .and_then(|d| d.thinking_tokens),
-        );
+        self.input = u.input_tokens.or(self.input);
+        self.output = u.output_tokens.or(self.output);
+        self.cache_read = u.cache_read_input_tokens.or(self.cache_read);
+        self.cache_write = u.cache_creation_input_tokens.or(self.cache_write);
+        self.thinking = u
+            .output_tokens_details
+            .as_ref()
+            .and_then(|d| d.thinking_tokens)
+            .or(self.thinking);
     }
 
     fn usage(&self) -> Usage {

@@ -166,17 +166,13 @@ struct UsageAcc {
 }
 
 impl UsageAcc {
+    /// A count present in `u` replaces the one held; an absent one keeps it.
     fn merge(&mut self, u: &UsageMetadata) {
-        fn set(slot: &mut Option<u64>, v: Option<u64>) {
-            if v.is_some() {
-                *slot = v;
-            }
-        }
-        set(&mut self.prompt, u.prompt_token_count);
-        set(&mut self.candidates, u.candidates_token_count);
-        set(&mut self.thoughts, u.thoughts_token_count);
-        set(&mut self.cached, u.cached_content_token_count);
-        set(&mut self.tool_prompt, u.tool_use_prompt_token_count);
+        self.prompt = u.prompt_token_count.or(self.prompt);
+        self.candidates = u.candidates_token_count.or(self.candidates);
+        self.thoughts = u.thoughts_token_count.or(self.thoughts);
+        self.cached = u.cached_content_token_count.or(self.cached);
+        self.tool_prompt = u.tool_use_prompt_token_count.or(self.tool_prompt);
     }
 
     fn usage(&self) -> Usage {
