@@ -9,24 +9,11 @@ use support_ag::*;
 use tapeloop::conversation::{
     AssistantPart, Conversation, Message, RequestOptions, ToolResult, ToolSpec,
 };
-use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent, Usage};
+use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent};
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_ndjson, decode_response, gemini, Api};
 
 const API: Api = Api::Gemini;
-
-struct Row {
-    file: &'static str,
-    usage: Usage,
-    finish: FinishReason,
-    raw: &'static str,
-    tools: &'static [(&'static str, &'static str, bool)],
-    text_chars: usize,
-}
-
-fn u(t: (u64, u64, u64, u64, u64)) -> Usage {
-    usage(t.0, t.1, t.2, t.3, t.4)
-}
 
 use FinishReason::{Length, Stop, ToolCalls};
 
@@ -170,37 +157,7 @@ fn rel(file: &str) -> String {
 
 #[test]
 fn every_gemini_fixture_decodes_to_its_table_row() {
-    let rows = table();
-    let files = list_dir("gemini");
-    let unlisted: Vec<&String> = files
-        .iter()
-        .filter(|f| !rows.iter().any(|r| r.file == f.as_str()))
-        .collect();
-    assert!(
-        unlisted.is_empty(),
-        "fixtures without a table row: {unlisted:?}"
-    );
-    for row in &rows {
-        assert!(
-            files.iter().any(|f| f == row.file),
-            "table row for a missing file {}",
-            row.file
-        );
-        let events = decode_file(API, &rel(row.file));
-        assert_well_formed(&events, row.file);
-        let s = summarize(&events);
-        assert!(s.errors.is_empty(), "{}: errors {:?}", row.file, s.errors);
-        assert_eq!(s.usage, Some(row.usage), "{}: usage", row.file);
-        assert_eq!(s.finish, Some(row.finish), "{}: finish", row.file);
-        assert_eq!(s.raw.as_deref(), Some(row.raw), "{}: raw finish", row.file);
-        let tools: Vec<(String, Value, bool)> = row
-            .tools
-            .iter()
-            .map(|(n, j, p)| (n.to_string(), serde_json::from_str(j).unwrap(), *p))
-            .collect();
-        assert_eq!(s.tools, tools, "{}: tool calls", row.file);
-        assert_eq!(s.text_chars, row.text_chars, "{}: text chars", row.file);
-    }
+    assert_table(API, "gemini", &table());
 }
 
 fn tool_calls(events: &[StreamEvent]) -> Vec<(String, Option<Value>)> {

@@ -446,3 +446,53 @@ pub fn assert_truncation_and_corruption_are_safe(api: Api, dir: &str, terminal: 
         }
     }
 }
+
+/// One fixture's expected decoding: values computed independently of the adapter.
+pub struct Row {
+    pub file: &'static str,
+    pub usage: Usage,
+    pub finish: FinishReason,
+    pub raw: &'static str,
+    /// `(tool, input JSON, provider_executed)`.
+    pub tools: &'static [(&'static str, &'static str, bool)],
+    pub text_chars: usize,
+}
+
+/// `usage` from a tuple, for compact tables.
+pub fn u(t: (u64, u64, u64, u64, u64)) -> Usage {
+    usage(t.0, t.1, t.2, t.3, t.4)
+}
+
+/// Every file in fixture directory `dir` has exactly one row in `rows`, and decodes to it.
+pub fn assert_table(api: Api, dir: &str, rows: &[Row]) {
+    let files = list_dir(dir);
+    let unlisted: Vec<&String> = files
+        .iter()
+        .filter(|f| !rows.iter().any(|r| r.file == f.as_str()))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "fixtures without a table row: {unlisted:?}"
+    );
+    for row in rows {
+        assert!(
+            files.iter().any(|f| f == row.file),
+            "table row for a missing file {}",
+            row.file
+        );
+        let events = decode_file(api, &format!("{dir}/{}", row.file));
+        assert_well_formed(&events, row.file);
+        let s = summarize(&events);
+        assert!(s.errors.is_empty(), "{}: errors {:?}", row.file, s.errors);
+        assert_eq!(s.usage, Some(row.usage), "{}: usage", row.file);
+        assert_eq!(s.finish, Some(row.finish), "{}: finish", row.file);
+        assert_eq!(s.raw.as_deref(), Some(row.raw), "{}: raw finish", row.file);
+        let tools: Vec<(String, Value, bool)> = row
+            .tools
+            .iter()
+            .map(|(n, j, p)| (n.to_string(), serde_json::from_str(j).unwrap(), *p))
+            .collect();
+        assert_eq!(s.tools, tools, "{}: tool calls", row.file);
+        assert_eq!(s.text_chars, row.text_chars, "{}: text chars", row.file);
+    }
+}
