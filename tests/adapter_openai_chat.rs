@@ -247,23 +247,7 @@ fn corrupted_streams_stay_well_formed() {
 }
 
 fn decode_sse(body: &str, outcome: EndOutcome) -> Vec<StreamEvent> {
-    decode_response(
-        Api::OpenAiChat,
-        200,
-        &Headers::new(),
-        [body.as_bytes()],
-        outcome,
-    )
-}
-
-fn errors(events: &[StreamEvent]) -> Vec<&tapeloop::event::ProviderError> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            StreamEvent::Error(e) => Some(e),
-            _ => None,
-        })
-        .collect()
+    decode_sse_text(Api::OpenAiChat, body, outcome)
 }
 
 const TEXT_CHUNK: &str =

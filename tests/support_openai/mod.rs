@@ -568,3 +568,19 @@ pub fn shape(v: &Value) -> BTreeSet<(String, &'static str)> {
         .map(|o| o.iter().map(|(k, v)| (k.clone(), kind(v))).collect())
         .unwrap_or_default()
 }
+
+/// Decode one SSE body given as text (a 200 response ending with `outcome`).
+pub fn decode_sse_text(api: Api, body: &str, outcome: EndOutcome) -> Vec<StreamEvent> {
+    decode_response(api, 200, &Headers::new(), [body.as_bytes()], outcome)
+}
+
+/// The error events, in order.
+pub fn errors(events: &[StreamEvent]) -> Vec<&ProviderError> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Error(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
