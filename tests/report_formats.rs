@@ -3,44 +3,19 @@
 
 use std::process::Command;
 
-use tapeloop::event::Usage;
+mod support_report;
+use support_report::read_loop_run;
+
 use tapeloop::provider::Api;
-use tapeloop::report::{render, DoomLoopHit, Finish, Format, RetryRecord, RunRecord, RunReport};
+use tapeloop::report::{render, Finish, Format, RunRecord, RunReport};
 
 const HOSTILE: &str = "a<b>&c\"d'e\u{1b}[31mf\u{0}g\u{7}h\ti";
 
 fn report() -> RunReport {
-    let mut ok = RunRecord::new(
-        "read-loop",
-        "recordings/read-loop.openai.jsonl",
-        Api::OpenAiChat,
-        "openai",
-        "gpt-4o-mini",
-        Finish::DoomLoop,
-    );
-    ok.steps = 3;
-    ok.tool_calls = 3;
-    ok.doom_loop = Some(DoomLoopHit {
-        step: 3,
-        tool: "read".into(),
-        detector: "opencode".into(),
-    });
-    ok.retries = vec![RetryRecord {
-        step: 1,
-        attempt: 1,
-        status: Some(429),
-        delay_ms: 3000,
-        reason: "rate limited".into(),
-    }];
-    ok.tokens = Usage {
-        input: 1200,
-        output: 90,
-        reasoning: 5,
-        cache_read: 7,
-        cache_write: 11,
-    };
-    ok.cost_usd = 0.00024;
-    ok.sim_ms = 5210;
+    let mut ok = read_loop_run();
+    ok.tokens.reasoning = 5;
+    ok.tokens.cache_read = 7;
+    ok.tokens.cache_write = 11;
     ok.ttft_ms = Some(412);
     let mut bad = RunRecord::new(
         HOSTILE,

@@ -1,11 +1,12 @@
 //! Run report model: FORMATS.md's example, field order, round trip, reader rules, merging.
 
+mod support_report;
 use proptest::prelude::*;
+use support_report::read_loop_run;
 use tapeloop::event::Usage;
 use tapeloop::provider::Api;
 use tapeloop::report::{
-    merge, partition_index, DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord, RunReport,
-    StepDetail,
+    merge, partition_index, DetectorResult, Finish, RunRecord, RunReport, StepDetail,
 };
 
 /// FORMATS.md "Run report", verbatim.
@@ -21,21 +22,7 @@ const FORMATS_EXAMPLE: &str = r#"{"tapeloop":"0.1.0","format":1,"runs":[{
 }],"summary":{"runs":1,"passed":1,"failed":0}}"#;
 
 fn example_record() -> RunRecord {
-    let mut r = RunRecord::new(
-        "read-loop",
-        "recordings/read-loop.openai.jsonl",
-        Api::OpenAiChat,
-        "openai",
-        "gpt-4o-mini",
-        Finish::DoomLoop,
-    );
-    r.steps = 3;
-    r.tool_calls = 3;
-    r.doom_loop = Some(DoomLoopHit {
-        step: 3,
-        tool: "read".into(),
-        detector: "opencode".into(),
-    });
+    let mut r = read_loop_run();
     r.detectors = ["opencode", "seed"]
         .iter()
         .map(|d| DetectorResult {
@@ -44,22 +31,6 @@ fn example_record() -> RunRecord {
             tool: Some("read".into()),
         })
         .collect();
-    r.retries = vec![RetryRecord {
-        step: 1,
-        attempt: 1,
-        status: Some(429),
-        delay_ms: 3000,
-        reason: "rate limited".into(),
-    }];
-    r.tokens = Usage {
-        input: 1200,
-        output: 90,
-        reasoning: 0,
-        cache_read: 0,
-        cache_write: 0,
-    };
-    r.cost_usd = 0.00024;
-    r.sim_ms = 5210;
     r.ttft_ms = Some(412);
     r
 }

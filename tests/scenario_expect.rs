@@ -1,28 +1,14 @@
 //! Expectations (`expected X, got Y` lines) and accepting an observed run into `[expect]`.
 
+mod support_report;
 use std::path::Path;
+use support_report::read_loop_run;
 
-use tapeloop::event::Usage;
-use tapeloop::provider::Api;
-use tapeloop::report::{DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord};
+use tapeloop::report::{DetectorResult, Finish, RunRecord};
 use tapeloop::scenario::{self, accept, Expectations, LoadOptions};
 
 fn run() -> RunRecord {
-    let mut r = RunRecord::new(
-        "read-loop",
-        "recordings/read-loop.openai.jsonl",
-        Api::OpenAiChat,
-        "openai",
-        "gpt-4o-mini",
-        Finish::DoomLoop,
-    );
-    r.steps = 3;
-    r.tool_calls = 3;
-    r.doom_loop = Some(DoomLoopHit {
-        step: 3,
-        tool: "read".into(),
-        detector: "opencode".into(),
-    });
+    let mut r = read_loop_run();
     r.detectors = vec![
         DetectorResult {
             detector: "opencode".into(),
@@ -35,22 +21,6 @@ fn run() -> RunRecord {
             tool: None,
         },
     ];
-    r.retries = vec![RetryRecord {
-        step: 1,
-        attempt: 1,
-        status: Some(429),
-        delay_ms: 3000,
-        reason: "rate limited".into(),
-    }];
-    r.tokens = Usage {
-        input: 1200,
-        output: 90,
-        reasoning: 0,
-        cache_read: 0,
-        cache_write: 0,
-    };
-    r.cost_usd = 0.00024;
-    r.sim_ms = 5210;
     r
 }
 
