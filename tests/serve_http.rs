@@ -562,9 +562,9 @@ fn pacing_schedule_recorded_instant_and_scaled() {
     assert_eq!(Pace::Scaled(2.0).to_string(), "x2");
 }
 
-#[test]
-fn recorded_pace_waits_at_least_the_recorded_offsets() {
-    let dir = tempfile::tempdir().unwrap();
+/// A one-request OpenAI cassette whose two SSE events were recorded at `first_ms` and
+/// `last_ms`, and the request body that selects it.
+fn slow_stream(dir: &std::path::Path, first_ms: u64, last_ms: u64) -> (std::path::PathBuf, Value) {
     let body = json!({"model": "m", "messages": [{"role": "user", "content": "slow"}]});
     let lines = synthetic_cassette(
         "openai-chat",
@@ -573,11 +573,17 @@ fn recorded_pace_waits_at_least_the_recorded_offsets() {
             body: body.clone(),
             status: Some(200),
             headers: json!({"content-type": "text/event-stream"}),
-            chunks: vec![(100, "data: {}\n\n"), (300, "data: [DONE]\n\n")],
-            end: (301, "complete"),
+            chunks: vec![(first_ms, "data: {}\n\n"), (last_ms, "data: [DONE]\n\n")],
+            end: (last_ms + 1, "complete"),
         }],
     );
-    let path = write_cassette(dir.path(), "slow.openai-chat.jsonl", &lines);
+    (write_cassette(dir, "slow.openai-chat.jsonl", &lines), body)
+}
+
+#[test]
+fn recorded_pace_waits_at_least_the_recorded_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, body) = slow_stream(dir.path(), 100, 300);
     runtime().block_on(async {
         let server = start(&[path], options(Pace::Recorded, false)).await;
         let started = std::time::Instant::now();
@@ -598,19 +604,7 @@ fn recorded_pace_waits_at_least_the_recorded_offsets() {
 #[test]
 fn shutdown_lets_the_response_in_flight_finish_and_closes_idle_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let body = json!({"model": "m", "messages": [{"role": "user", "content": "slow"}]});
-    let lines = synthetic_cassette(
-        "openai-chat",
-        "m",
-        &[Synth {
-            body: body.clone(),
-            status: Some(200),
-            headers: json!({"content-type": "text/event-stream"}),
-            chunks: vec![(50, "data: {}\n\n"), (400, "data: [DONE]\n\n")],
-            end: (401, "complete"),
-        }],
-    );
-    let path = write_cassette(dir.path(), "slow.openai-chat.jsonl", &lines);
+    let (path, body) = slow_stream(dir.path(), 50, 400);
     runtime().block_on(async {
         let server = start(&[path], options(Pace::Recorded, false)).await;
         let addr = server.addr();
