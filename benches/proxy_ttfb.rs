@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::StreamExt;
 use support_fake::{Ending, FakeProvider, Reply};
-use tapeloop::proxy::{self, ProxyOptions};
+use tapeloop::net::proxy::{self, ProxyOptions};
 
 /// A real chat stream, first chunk at once, the rest after 1 ms each.
 fn reply() -> Reply {

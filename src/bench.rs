@@ -114,8 +114,11 @@ pub fn run(
         while !failed.load(Ordering::Relaxed) {
             let i = warm_next.fetch_add(1, Ordering::Relaxed);
             let Some(job) = jobs.get(i) else { break };
-            match crate::runner::replay_job_counted(job, opts) {
-                Ok((rec, events)) => {
+            match crate::runner::replay_job(job, opts) {
+                Ok(crate::runner::Replayed {
+                    record: rec,
+                    events,
+                }) => {
                     counts.lock().unwrap_or_else(|e| e.into_inner())[i] =
                         (events, u64::from(rec.steps));
                 }
@@ -135,7 +138,7 @@ pub fn run(
             }
             let i = k % jobs.len();
             let t = Instant::now();
-            match crate::runner::replay_job_counted(&jobs[i], opts) {
+            match crate::runner::replay_job(&jobs[i], opts) {
                 Ok(r) => {
                     mine.push((i, t.elapsed()));
                     std::hint::black_box(r);

@@ -11,17 +11,17 @@ pub mod cassette;
 pub mod conversation;
 pub mod event;
 pub mod http;
+pub mod matching;
+pub mod net;
 pub mod processor;
 pub mod provider;
-pub mod proxy;
 pub mod record;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod scenario;
-pub mod serve;
-pub mod server;
+pub mod session;
 pub mod sse;
-pub mod transport;
 
 /// The version written into cassettes and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

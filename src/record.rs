@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use bytes::Bytes;
 use serde_json::Value;
 
 use crate::cassette::{
@@ -19,10 +19,12 @@ use crate::cassette::{
 };
 use crate::event::{EndOutcome, StreamEvent};
 use crate::http::Headers;
+use crate::net::upstream::{BodyRead, SendError, Tee, Upstream};
 use crate::processor::{Action, Outcome, Processor, ToolInvocation};
 use crate::provider::{Api, ResponseDecoder};
+use crate::replay::CassetteReplay;
 use crate::scenario::{MatchMode, Scenario, ToolScripts};
-use crate::transport::CassetteReplay;
+use crate::session::{SessionDriver, ToolHost};
 
 /// How an existing output file is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -186,61 +188,71 @@ pub async fn record_scenario(
     } else {
         out
     };
-    if let Some(dir) = write_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| RecordError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    // Old requests are on disk redacted: compare the new ones in the same form.
-    let mut match_redactor = redactor.clone();
-    let mut writer =
-        CassetteWriter::create(write_path, header, redactor).map_err(|source| RecordError::Io {
-            path: write_path.to_path_buf(),
-            source,
-        })?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(opts.connect_timeout)
-        .build()
-        .map_err(RecordError::Client)?;
-
-    let mut processor = Processor::new(cfg, crate::runner::initial_conversation(sc));
-    let mut scripts = ToolScripts::from_scenario(sc);
-    let clock = Instant::now();
-    let now = |c: &Instant| c.elapsed().as_millis() as u64;
-    let mut next_id: u64 = 1;
-    // `new` mode: the old cassette answers while its requests match; the first miss switches
-    // to live recording for the rest of the run.
-    let mut old = existing
-        .as_ref()
-        .map(|c| CassetteReplay::new(c, MatchMode::Strict));
-    // Whether the last attempt came from the old cassette: its retry wait is not slept.
-    let mut last_replayed = false;
-    let mut pending: Vec<Action> = Vec::new();
-    let mut events: Vec<StreamEvent> = Vec::new();
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RecordError::Io { path, source }
     };
+    if let Some(dir) = write_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    // Old requests are on disk redacted: compare the new ones in the same form.
+    let mut match_redactor = redactor.clone();
+    let writer = CassetteWriter::create(write_path, header, redactor).map_err(io(write_path))?;
+    let upstream =
+        Upstream::new(opts.connect_timeout, opts.read_timeout).map_err(RecordError::Client)?;
+    let mut rec = Recording {
+        writer,
+        // `new` mode: the old cassette answers while its requests match; the first miss
+        // switches to live recording for the rest of the run.
+        old: existing
+            .as_ref()
+            .map(|c| CassetteReplay::new(c, MatchMode::Strict)),
+    };
+    let mut session = SessionDriver::new(
+        Processor::new(cfg, crate::runner::initial_conversation(sc)),
+        ToolScripts::from_scenario(sc),
+    );
+    let clock = Instant::now();
+    let now = |c: &Instant| c.elapsed().as_millis() as u64;
+    let mut next_id: u64 = 1;
+    // Whether the last attempt came from the old cassette: its retry wait is not slept.
+    let mut last_replayed = false;
+    let mut events: Vec<StreamEvent> = Vec::new();
+    // Feed a batch of events, reporting finished steps; true when the processor stopped.
+    let feed = |session: &mut SessionDriver,
+                rec: &mut Recording<'_>,
+                events: &mut Vec<StreamEvent>,
+                step: u32|
+     -> Result<bool, RecordError> {
+        for ev in events.iter() {
+            if let StreamEvent::FinishStep { usage, .. } = ev {
+                progress(Progress::StepDone {
+                    step,
+                    tokens: usage.total(),
+                });
+            }
+        }
+        session
+            .feed(events, now(&clock), rec)
+            .map_err(io(write_path))
+    };
 
-    let mut action = processor.start(now(&clock));
+    let mut action = session.start(now(&clock));
     'run: loop {
         match action {
             Action::Stop(_) => break,
             Action::Wait { ms } => {
-                if last_replayed {
-                    action = processor.on_wait_elapsed(now(&clock));
-                    continue;
+                if !last_replayed {
+                    progress(Progress::Retry { ms });
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
-                progress(Progress::Retry { ms });
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                action = processor.on_wait_elapsed(now(&clock));
+                action = session.wait_elapsed(now(&clock));
             }
             Action::ExecuteTool(inv) => {
-                let (output, is_error) = answer(&mut scripts, &inv);
-                write_tool(&mut writer, &inv, &output, is_error).map_err(io(write_path))?;
-                processor.on_tool_result(&inv.call_id, output, is_error, now(&clock));
-                action = processor.on_attempt_end(now(&clock));
+                session
+                    .answer_tool(&inv, now(&clock), &mut rec)
+                    .map_err(io(write_path))?;
+                action = session.attempt_end(now(&clock));
             }
             Action::Send(req) => {
                 let id = next_id;
@@ -251,38 +263,29 @@ pub async fn record_scenario(
                 });
                 let body = opts.api.request_body(&req.conversation, &req.options);
                 // `new` mode: answer from the old cassette while it matches.
-                let recorded = match old
+                let recorded = match rec
+                    .old
                     .as_mut()
                     .map(|r| r.next_response(|| match_redactor.value(&body)))
                 {
-                    Some(Ok(i)) => Some(i),
+                    Some(Ok(i)) => Some(i.into_owned()),
                     Some(Err(_)) => {
-                        old = None;
+                        rec.old = None;
                         None
                     }
                     None => None,
                 };
                 last_replayed = recorded.is_some();
-                if let Some(recorded) = recorded {
-                    let mut copy = recorded.into_owned();
+                if let Some(mut copy) = recorded {
                     copy.id = id;
-                    writer.write_interaction(&copy).map_err(io(write_path))?;
-                    let start = now(&clock);
-                    for ev in copy.decode(opts.api) {
-                        processor.on_event(&ev, start, &mut pending);
-                        if drain(
-                            &mut processor,
-                            &mut pending,
-                            &mut scripts,
-                            &mut writer,
-                            start,
-                        )
-                        .map_err(io(write_path))?
-                        {
-                            break 'run;
-                        }
+                    rec.writer
+                        .write_interaction(&copy)
+                        .map_err(io(write_path))?;
+                    events.extend(copy.decode(opts.api));
+                    if feed(&mut session, &mut rec, &mut events, req.step)? {
+                        break 'run;
                     }
-                    action = processor.on_attempt_end(now(&clock));
+                    action = session.attempt_end(now(&clock));
                     continue;
                 }
                 let url = format!(
@@ -291,242 +294,142 @@ pub async fn record_scenario(
                     opts.api.endpoint_path(&opts.model, true)
                 );
                 let headers = request_headers(opts.api, opts.api_key.as_deref());
-                writer
-                    .write_request(
-                        id,
-                        req.step,
-                        req.attempt,
-                        &CassetteRequest {
-                            method: "POST".into(),
-                            url: url.clone(),
-                            headers: headers.clone(),
-                            body: body.clone().into(),
-                        },
-                    )
-                    .map_err(io(write_path))?;
-                let sent = Instant::now();
-                let ms = |s: &Instant| s.elapsed().as_millis() as u64;
-                let mut rb = client.post(&url).json(&body);
-                for (k, v) in headers.iter() {
-                    if !k.eq_ignore_ascii_case("content-type") {
-                        rb = rb.header(k.as_str(), v.as_str());
-                    }
-                }
-                // The read timeout also bounds the wait for the response head.
-                let response = match tokio::time::timeout(opts.read_timeout, rb.send()).await {
-                    Ok(r) => r.map_err(|e| {
-                        let outcome = if e.is_timeout() {
-                            EndOutcome::Timeout
-                        } else {
-                            EndOutcome::Reset
-                        };
-                        (outcome, format!("request failed: {e}"))
-                    }),
-                    Err(_) => Err((
-                        EndOutcome::Timeout,
-                        format!(
-                            "no response head within the read timeout ({} ms)",
-                            opts.read_timeout.as_millis()
-                        ),
-                    )),
+                let request = CassetteRequest {
+                    method: "POST".into(),
+                    url: url.clone(),
+                    headers: headers.clone(),
+                    body: body.clone().into(),
                 };
-                let resp = match response {
-                    Ok(r) => r,
-                    Err((outcome, message)) => {
+                rec.writer
+                    .write_request(id, req.step, req.attempt, &request)
+                    .map_err(io(write_path))?;
+                let body_bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+                let mut tee = InteractionTee {
+                    writer: &mut rec.writer,
+                    id,
+                };
+                let mut exchange = match upstream
+                    .send("POST", &url, &headers, body_bytes, &mut tee)
+                    .await
+                {
+                    Ok(x) => x,
+                    Err(SendError::Tee(e)) => return Err(io(write_path)(e)),
+                    Err(SendError::Network(f)) => {
                         // No response head: the attempt failed at the network level.
-                        writer
-                            .write_end(
-                                id,
-                                End {
-                                    ms: ms(&sent),
-                                    outcome,
-                                },
-                            )
-                            .map_err(io(write_path))?;
-                        let ev = StreamEvent::Error(crate::event::ProviderError {
+                        events.push(StreamEvent::Error(crate::event::ProviderError {
                             class: crate::event::ErrorClass::Network,
                             status: None,
-                            message,
+                            message: f.message,
                             retryable: true,
                             retry_after_ms: None,
                             code: None,
-                        });
-                        let t = now(&clock);
-                        processor.on_event(&ev, t, &mut pending);
-                        if drain(&mut processor, &mut pending, &mut scripts, &mut writer, t)
-                            .map_err(io(write_path))?
-                        {
+                        }));
+                        if feed(&mut session, &mut rec, &mut events, req.step)? {
                             break 'run;
                         }
-                        action = processor.on_attempt_end(now(&clock));
+                        action = session.attempt_end(now(&clock));
                         continue;
                     }
                 };
-                let status = resp.status().as_u16();
-                let head = ResponseHead {
-                    status,
-                    headers: resp
-                        .headers()
-                        .iter()
-                        .map(|(k, v)| {
-                            (
-                                k.as_str().to_string(),
-                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                            )
-                        })
-                        .collect(),
-                    ms: ms(&sent),
-                };
+                let status = exchange.head.status;
                 progress(Progress::Response {
                     status,
-                    ms: head.ms,
+                    ms: exchange.head.ms,
                 });
-                writer.write_response(id, &head).map_err(io(write_path))?;
                 let ok = (200..300).contains(&status);
                 let mut decoder = ResponseDecoder::new(opts.api);
                 let mut error_body = Vec::new();
-                let mut stream = resp.bytes_stream();
                 let outcome = loop {
-                    match tokio::time::timeout(opts.read_timeout, stream.next()).await {
-                        Err(_) => break EndOutcome::Timeout,
-                        Ok(None) => break EndOutcome::Complete,
-                        Ok(Some(Err(_))) => break EndOutcome::Reset,
-                        Ok(Some(Ok(bytes))) => {
-                            writer
-                                .write_chunk(id, ms(&sent), &bytes)
-                                .map_err(io(write_path))?;
-                            if ok {
-                                decoder.feed(&bytes, &mut events);
-                                let t = now(&clock);
-                                for ev in events.drain(..) {
-                                    processor.on_event(&ev, t, &mut pending);
-                                    if drain(
-                                        &mut processor,
-                                        &mut pending,
-                                        &mut scripts,
-                                        &mut writer,
-                                        t,
-                                    )
-                                    .map_err(io(write_path))?
-                                    {
-                                        writer
-                                            .write_end(
-                                                id,
-                                                End {
-                                                    ms: ms(&sent),
-                                                    outcome: EndOutcome::Aborted,
-                                                },
-                                            )
-                                            .map_err(io(write_path))?;
-                                        break 'run;
-                                    }
-                                }
-                            } else {
-                                error_body.extend_from_slice(&bytes);
+                    let mut tee = InteractionTee {
+                        writer: &mut rec.writer,
+                        id,
+                    };
+                    match exchange.next(&mut tee).await.map_err(io(write_path))? {
+                        BodyRead::End(end) => break end.outcome,
+                        BodyRead::Chunk { bytes, .. } if ok => {
+                            decoder.feed(&bytes, &mut events);
+                            if feed(&mut session, &mut rec, &mut events, req.step)? {
+                                let end = End {
+                                    ms: exchange.elapsed_ms(),
+                                    outcome: EndOutcome::Aborted,
+                                };
+                                rec.writer.write_end(id, end).map_err(io(write_path))?;
+                                break 'run;
                             }
                         }
+                        BodyRead::Chunk { bytes, .. } => error_body.extend_from_slice(&bytes),
                     }
                 };
-                writer
-                    .write_end(
-                        id,
-                        End {
-                            ms: ms(&sent),
-                            outcome,
-                        },
-                    )
-                    .map_err(io(write_path))?;
                 if ok {
                     decoder.finish(outcome, &mut events);
                 } else {
                     events.push(StreamEvent::Error(opts.api.classify_error(
                         status,
-                        &head.headers,
+                        &exchange.head.headers,
                         &error_body,
                     )));
                 }
-                let t = now(&clock);
-                for ev in events.drain(..) {
-                    if let StreamEvent::FinishStep { usage, .. } = &ev {
-                        progress(Progress::StepDone {
-                            step: req.step,
-                            tokens: usage.total(),
-                        });
-                    }
-                    processor.on_event(&ev, t, &mut pending);
-                    if drain(&mut processor, &mut pending, &mut scripts, &mut writer, t)
-                        .map_err(io(write_path))?
-                    {
-                        break 'run;
-                    }
+                if feed(&mut session, &mut rec, &mut events, req.step)? {
+                    break 'run;
                 }
-                action = processor.on_attempt_end(now(&clock));
+                action = session.attempt_end(now(&clock));
             }
         }
     }
-    writer.finish().map_err(io(write_path))?;
+    rec.writer.finish().map_err(io(write_path))?;
     if existing.is_some() {
         std::fs::rename(&tmp, out).map_err(io(out))?;
     }
-    Ok(processor.into_outcome())
+    Ok(session.finish().outcome)
 }
 
-fn answer(scripts: &mut ToolScripts, inv: &ToolInvocation) -> (String, bool) {
-    match scripts.answer(&inv.tool, &inv.input) {
-        Some(Ok(a)) => (a.output, a.is_error),
-        Some(Err(no_match)) => {
-            let a = no_match.to_answer();
-            (a.output, a.is_error)
-        }
-        None => (
-            format!(
-                "tapeloop: the scenario scripts no results for `{}`",
-                inv.tool
-            ),
-            true,
-        ),
+type Writer = CassetteWriter<std::io::BufWriter<std::fs::File>>;
+
+/// The recording side of the session's tool chain: the old cassette's `tool` lines answer
+/// while it is in use (`new` mode), and every answer given is written as a `tool` line.
+struct Recording<'a> {
+    writer: Writer,
+    old: Option<CassetteReplay<'a>>,
+}
+
+impl ToolHost for Recording<'_> {
+    fn recorded(&mut self, call_id: &str, tool: &str) -> Option<(String, bool)> {
+        self.old.as_mut()?.recorded(call_id, tool)
+    }
+
+    fn answered(
+        &mut self,
+        inv: &ToolInvocation,
+        output: &str,
+        is_error: bool,
+    ) -> std::io::Result<()> {
+        self.writer.write_tool(&ToolRecord {
+            step: inv.step,
+            call_id: inv.call_id.clone(),
+            tool: inv.tool.clone(),
+            input: inv.input.clone(),
+            output: Value::String(output.to_string()),
+            error: is_error,
+        })
     }
 }
 
-fn write_tool<W: std::io::Write>(
-    writer: &mut CassetteWriter<W>,
-    inv: &ToolInvocation,
-    output: &str,
-    is_error: bool,
-) -> std::io::Result<()> {
-    writer.write_tool(&ToolRecord {
-        step: inv.step,
-        call_id: inv.call_id.clone(),
-        tool: inv.tool.clone(),
-        input: inv.input.clone(),
-        output: Value::String(output.to_string()),
-        error: is_error,
-    })
+/// One live interaction's lines, as the upstream exchange produces them.
+struct InteractionTee<'w> {
+    writer: &'w mut Writer,
+    id: u64,
 }
 
-/// Carry out the processor's pending actions; true when it stopped the run.
-fn drain<W: std::io::Write>(
-    processor: &mut Processor,
-    pending: &mut Vec<Action>,
-    scripts: &mut ToolScripts,
-    writer: &mut CassetteWriter<W>,
-    now: u64,
-) -> std::io::Result<bool> {
-    let mut stopped = false;
-    while !pending.is_empty() {
-        for a in std::mem::take(pending) {
-            match a {
-                Action::ExecuteTool(inv) => {
-                    let (output, is_error) = answer(scripts, &inv);
-                    write_tool(writer, &inv, &output, is_error)?;
-                    processor.on_tool_result(&inv.call_id, output, is_error, now);
-                }
-                Action::Stop(_) => stopped = true,
-                Action::Send(_) | Action::Wait { .. } => {}
-            }
-        }
+impl Tee for InteractionTee<'_> {
+    fn response(&mut self, head: &ResponseHead) -> std::io::Result<()> {
+        self.writer.write_response(self.id, head)
     }
-    Ok(stopped)
+    fn chunk(&mut self, ms: u64, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_chunk(self.id, ms, bytes)
+    }
+    fn end(&mut self, end: End) -> std::io::Result<()> {
+        self.writer.write_end(self.id, end)
+    }
 }
 
 /// RFC 3339 UTC timestamp with second precision.

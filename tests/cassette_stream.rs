@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use tapeloop::cassette::{Cassette, CassetteStream, ErrorKind};
-use tapeloop::transport::{CassetteReplay, MatchMode};
+use tapeloop::replay::{CassetteReplay, MatchMode};
 
 const HEADER: &str =
     r#"{"kind":"header","format":"tapeloop-cassette","version":1,"api":"anthropic"}"#;

@@ -15,8 +15,8 @@ use support_fake::{
 };
 use tapeloop::cassette::{Cassette, REDACTED};
 use tapeloop::event::{EndOutcome, StreamEvent};
+use tapeloop::net::proxy::{self, ProxyOptions};
 use tapeloop::provider::Api;
-use tapeloop::proxy::{self, ProxyOptions};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapeloop");

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use tapeloop::net::serve::{schedule, Pace};
 use tapeloop::provider::Api;
-use tapeloop::serve::{schedule, Pace};
 
 use serve_support::*;
 
@@ -234,7 +234,7 @@ fn malformed_requests_get_4xx_json_errors_and_the_server_keeps_serving() {
     let cassette = load(&path);
     let good = cassette.interactions[0].request.body.clone();
     runtime().block_on(async {
-        let opts = tapeloop::serve::ServeOptions {
+        let opts = tapeloop::net::serve::ServeOptions {
             max_request_body: 4096,
             ..options(Pace::Instant, false)
         };

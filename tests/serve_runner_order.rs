@@ -16,13 +16,13 @@ use serde_json::Value;
 use tapeloop::cassette::{Cassette, Interaction};
 use tapeloop::event::{EndOutcome, StreamEvent};
 use tapeloop::http::Headers;
+use tapeloop::net::serve::Pace;
 use tapeloop::processor::{Action, Outcome, Processor, Termination};
 use tapeloop::provider::{decode_response, Api, ResponseDecoder};
+use tapeloop::replay::{CassetteReplay, MatchMode};
 use tapeloop::report::RunRecord;
 use tapeloop::runner::{initial_conversation, processor_config, replay, RunOptions};
 use tapeloop::scenario::{Scenario, ToolScripts};
-use tapeloop::serve::Pace;
-use tapeloop::transport::{CassetteReplay, MatchMode};
 
 use serve_support::*;
 

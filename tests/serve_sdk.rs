@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 use tapeloop::cassette::{Cassette, Interaction};
-use tapeloop::serve::{Pace, ServeSummary};
+use tapeloop::net::serve::{Pace, ServeSummary};
 
 use serve_support::*;
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use tapeloop::net::proxy::{self, ProxyOptions};
 use tapeloop::processor::PriceTable;
 use tapeloop::provider::Api;
-use tapeloop::proxy::{self, ProxyOptions};
 use tapeloop::record::{self, LiveOptions, Progress, RecordMode};
 use tapeloop::runner::{self, RunOptions};
 use tapeloop::scenario;

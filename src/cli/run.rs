@@ -8,10 +8,10 @@ use anyhow::Context;
 
 use tapeloop::processor::config::{DetectorSpec, DoomAction, RetryPreset};
 use tapeloop::processor::PriceTable;
+use tapeloop::replay::MatchMode;
 use tapeloop::report::{self, Format, RunReport};
 use tapeloop::runner::{self, Job, RunOptions};
 use tapeloop::scenario::{self, Scenario};
-use tapeloop::transport::MatchMode;
 
 use super::Status;
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use tapeloop::cassette::Cassette;
+use tapeloop::net::serve::{self, Pace, ServeOptions};
 use tapeloop::scenario;
-use tapeloop::serve::{self, Pace, ServeOptions};
 
 use super::Status;
 

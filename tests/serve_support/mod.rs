@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use sha2::Digest;
 use tapeloop::cassette::{Cassette, Interaction};
 use tapeloop::event::StreamEvent;
+use tapeloop::net::serve::{self, Pace, ServeOptions, ServerHandle};
 use tapeloop::provider::Api;
-use tapeloop::serve::{self, Pace, ServeOptions, ServerHandle};
 
 /// Upper bound for any single network exchange in these tests: a hang guard, never an
 /// assertion about speed.

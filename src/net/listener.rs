@@ -1,4 +1,4 @@
-//! The HTTP accept loop shared by the replay server (`serve`) and the recording proxy.
+//! The one HTTP accept loop, shared by the replay server (`serve`) and the recording proxy.
 //!
 //! Each connection is served by hyper (HTTP/1.1 and HTTP/2) with `TCP_NODELAY`, so a relayed
 //! or replayed chunk leaves at once instead of waiting for the client's delayed ACK. Shutdown

@@ -33,20 +33,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::listener::{Body, Server};
+use super::serve::route;
+use super::upstream::{BodyRead, SendError, Tee, Upstream};
 use crate::cassette::{
     CassetteWriter, End, Header, Redactor, Request as CassetteRequest, ResponseHead,
 };
 use crate::event::EndOutcome;
 use crate::http::Headers;
-use crate::serve::{route, session_key};
-use crate::server::{Body, Server};
+use crate::matching::session_key;
 
 type Writer = CassetteWriter<BufWriter<File>>;
 
@@ -78,7 +79,7 @@ struct Session {
 
 struct State {
     opts: ProxyOptions,
-    client: reqwest::Client,
+    upstream: Upstream,
     sessions: Mutex<BTreeMap<String, Arc<Mutex<Session>>>>,
 }
 
@@ -145,14 +146,12 @@ impl ProxyHandle {
 /// Start the proxy.
 pub async fn start(opts: ProxyOptions) -> std::io::Result<ProxyHandle> {
     std::fs::create_dir_all(&opts.out_dir)?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(opts.connect_timeout)
-        .build()
+    let upstream = Upstream::new(opts.connect_timeout, opts.read_timeout)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let listen = opts.listen;
     let state = Arc::new(State {
         opts,
-        client,
+        upstream,
         sessions: Mutex::new(BTreeMap::new()),
     });
     let st = Arc::clone(&state);
@@ -351,92 +350,43 @@ async fn handle(
         _ => None,
     };
 
-    let started = Instant::now();
-    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
-        .unwrap_or(reqwest::Method::POST);
-    let mut rb = state.client.request(method, &url).body(body_bytes.clone());
-    for (k, v) in headers.iter() {
-        rb = rb.header(k.as_str(), v.as_str());
-    }
-    // The read timeout also bounds the wait for the response head.
-    let sent = match tokio::time::timeout(state.opts.read_timeout, rb.send()).await {
-        Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) if e.is_timeout() => Err((EndOutcome::Timeout, e.to_string())),
-        Ok(Err(e)) => Err((EndOutcome::Reset, e.to_string())),
-        Err(_) => Err((
-            EndOutcome::Timeout,
-            format!(
-                "no response head within the read timeout ({} ms)",
-                state.opts.read_timeout.as_millis()
-            ),
-        )),
-    };
-    let upstream = match sent {
-        Ok(r) => r,
-        Err((outcome, message)) => {
-            if let Some((session, id)) = &recorded {
-                end_interaction(session, *id, started, outcome);
-            }
-            return Ok(gateway_error(format!("upstream {url}: {message}")));
+    let mut tee = ProxyTee { recorded };
+    let mut exchange = match state
+        .upstream
+        .send(parts.method.as_str(), &url, &headers, body_bytes, &mut tee)
+        .await
+    {
+        Ok(x) => x,
+        Err(SendError::Tee(e)) => return Err(e),
+        Err(SendError::Network(f)) => {
+            return Ok(gateway_error(format!("upstream {url}: {}", f.message)))
         }
     };
-    let status = upstream.status().as_u16();
-    let resp_headers: Headers = upstream
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    if let Some((session, id)) = &recorded {
-        let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = s.writer.as_mut() {
-            w.write_response(
-                *id,
-                &ResponseHead {
-                    status,
-                    headers: resp_headers.clone(),
-                    ms: started.elapsed().as_millis() as u64,
-                },
-            )?;
-        }
-    }
-    let mut builder = Response::builder().status(status);
-    for (k, v) in resp_headers.iter() {
+    let mut builder = Response::builder().status(exchange.head.status);
+    for (k, v) in exchange.head.headers.iter() {
         if HOP_BY_HOP.iter().any(|h| k.eq_ignore_ascii_case(h)) {
             continue;
         }
         builder = builder.header(k.as_str(), v.as_str());
     }
     let (tx, mut rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
-    let read_timeout = state.opts.read_timeout;
     tokio::spawn(async move {
-        let mut stream = upstream.bytes_stream();
         let outcome = loop {
-            match tokio::time::timeout(read_timeout, stream.next()).await {
-                Err(_) => break EndOutcome::Timeout,
-                Ok(None) => break EndOutcome::Complete,
-                Ok(Some(Err(_))) => break EndOutcome::Reset,
-                Ok(Some(Ok(bytes))) => {
-                    if let Some((session, id)) = &recorded {
-                        let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-                        if let Some(w) = s.writer.as_mut() {
-                            let _ =
-                                w.write_chunk(*id, started.elapsed().as_millis() as u64, &bytes);
-                        }
-                    }
+            match exchange.next(&mut tee).await {
+                Ok(BodyRead::End(end)) => break end.outcome,
+                Ok(BodyRead::Chunk { bytes, .. }) => {
                     if tx.send(Ok(Frame::data(bytes))).await.is_err() {
-                        break EndOutcome::Aborted; // the client went away
+                        // The client went away.
+                        let _ = tee.end(End {
+                            ms: exchange.elapsed_ms(),
+                            outcome: EndOutcome::Aborted,
+                        });
+                        break EndOutcome::Aborted;
                     }
                 }
+                Err(_) => break EndOutcome::Aborted, // the tee never fails mid-body
             }
         };
-        if let Some((session, id)) = &recorded {
-            end_interaction(session, *id, started, outcome);
-        }
         if outcome != EndOutcome::Complete {
             let _ = tx
                 .send(Err(std::io::Error::new(
@@ -452,19 +402,44 @@ async fn handle(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
 }
 
-/// Write an interaction's `end` unless shutdown already closed it.
-fn end_interaction(session: &Mutex<Session>, id: u64, started: Instant, outcome: EndOutcome) {
-    let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-    if s.open.remove(&id).is_none() {
-        return;
+/// A recorded exchange's lines go to its session's cassette; an unrecorded one's nowhere.
+/// Body reads are best effort (the client is served even when the disk is not), and an `end`
+/// is written once, unless shutdown already closed the interaction.
+struct ProxyTee {
+    recorded: Option<(Arc<Mutex<Session>>, u64)>,
+}
+
+impl Tee for ProxyTee {
+    fn response(&mut self, head: &ResponseHead) -> std::io::Result<()> {
+        let Some((session, id)) = &self.recorded else {
+            return Ok(());
+        };
+        let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
+        match s.writer.as_mut() {
+            Some(w) => w.write_response(*id, head),
+            None => Ok(()),
+        }
     }
-    if let Some(w) = s.writer.as_mut() {
-        let _ = w.write_end(
-            id,
-            End {
-                ms: started.elapsed().as_millis() as u64,
-                outcome,
-            },
-        );
+
+    fn chunk(&mut self, ms: u64, bytes: &[u8]) -> std::io::Result<()> {
+        if let Some((session, id)) = &self.recorded {
+            let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(w) = s.writer.as_mut() {
+                let _ = w.write_chunk(*id, ms, bytes);
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, end: End) -> std::io::Result<()> {
+        if let Some((session, id)) = self.recorded.take() {
+            let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
+            if s.open.remove(&id).is_some() {
+                if let Some(w) = s.writer.as_mut() {
+                    let _ = w.write_end(id, end);
+                }
+            }
+        }
+        Ok(())
     }
 }

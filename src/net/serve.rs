@@ -36,7 +36,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -47,12 +47,12 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+pub use super::listener::SHUTDOWN_GRACE;
+use super::listener::{Body, Server};
 use crate::cassette::{Cassette, Interaction};
 use crate::event::EndOutcome;
+use crate::matching::{session_key, strict_difference};
 use crate::provider::Api;
-pub use crate::server::SHUTDOWN_GRACE;
-use crate::server::{Body, Server};
-use crate::transport::first_difference;
 
 /// Largest request body accepted by default (an agent's whole conversation).
 pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
@@ -408,122 +408,6 @@ pub fn route(path: &str) -> Option<(Api, Option<String>)> {
     None
 }
 
-/// The session key of a request (see the module docs).
-pub fn session_key(headers: &hyper::HeaderMap, body: &Value) -> String {
-    if let Some(v) = headers
-        .get("x-tapeloop-session")
-        .and_then(|v| v.to_str().ok())
-    {
-        return format!("header:{v}");
-    }
-    let system = body
-        .get("system")
-        .or_else(|| body.get("instructions"))
-        .or_else(|| body.get("systemInstruction"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let first = ["messages", "input", "contents"]
-        .iter()
-        .find_map(|k| body.get(*k))
-        .map(first_turn)
-        .unwrap_or(Value::Null);
-    let canon = canonical(&json!([system, first]));
-    let digest = sha2_hex(canonical_string(&canon).as_bytes());
-    format!("prefix:{}", &digest[..12])
-}
-
-/// The opening of a conversation: its leading system/developer messages (OpenAI keeps the
-/// system prompt inside `messages` / `input`) plus the first other message, so runs that share
-/// a system prompt but start from different prompts get different sessions.
-fn first_turn(v: &Value) -> Value {
-    let Value::Array(items) = v else {
-        return v.clone(); // Responses `input` as a plain string
-    };
-    let is_system = |m: &Value| {
-        matches!(
-            m.get("role").and_then(Value::as_str),
-            Some("system" | "developer")
-        )
-    };
-    let lead: Vec<Value> = items.iter().take_while(|m| is_system(m)).cloned().collect();
-    let first = items
-        .iter()
-        .find(|m| !is_system(m))
-        .cloned()
-        .unwrap_or(Value::Null);
-    json!([lead, first])
-}
-
-fn sha2_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
-fn canonical_string(v: &Value) -> String {
-    // Sorted keys: rebuild objects in key order.
-    fn sort(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<_> = m.keys().collect();
-                keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), sort(&m[k]))).collect())
-            }
-            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
-            other => other.clone(),
-        }
-    }
-    sort(v).to_string()
-}
-
-const VOLATILE_TOP_LEVEL: &[&str] = &[
-    "user",
-    "metadata",
-    "store",
-    "prompt_cache_key",
-    "safety_identifier",
-    "service_tier",
-];
-
-/// A request body with volatile fields removed and volatile text normalized (module docs).
-pub fn canonical(body: &Value) -> Value {
-    fn walk(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                Value::Object(m.iter().map(|(k, v)| (k.clone(), walk(v))).collect())
-            }
-            Value::Array(a) => Value::Array(a.iter().map(walk).collect()),
-            Value::String(s) => Value::String(normalize_text(s)),
-            other => other.clone(),
-        }
-    }
-    let mut out = walk(body);
-    if let Value::Object(m) = &mut out {
-        for k in VOLATILE_TOP_LEVEL {
-            m.shift_remove(*k);
-        }
-    }
-    out
-}
-
-fn normalize_text(s: &str) -> String {
-    static DATE: OnceLock<regex::Regex> = OnceLock::new();
-    static PATH: OnceLock<regex::Regex> = OnceLock::new();
-    let date = DATE.get_or_init(|| {
-        regex::Regex::new(
-            r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
-        )
-        .expect("valid date pattern")
-    });
-    let path = PATH.get_or_init(|| {
-        regex::Regex::new(
-            r"(?:/home|/Users|/tmp|/private|/var/folders|/root|/work)(?:/[^\s'\x22`]*)?",
-        )
-        .expect("valid path pattern")
-    });
-    let s = date.replace_all(s, "<date>");
-    path.replace_all(&s, "<path>").into_owned()
-}
-
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
@@ -673,7 +557,7 @@ async fn handle(
             ));
         };
         if state.opts.strict {
-            if let Some(d) = first_difference(&canonical(&inter.request.body), &canonical(&body)) {
+            if let Some(d) = strict_difference(&inter.request.body, &body) {
                 let div = Divergence {
                     cassette: cassette.path.display().to_string(),
                     session: session.clone(),
@@ -816,35 +700,5 @@ mod tests {
         assert!("x0".parse::<Pace>().is_err());
         assert!("fast".parse::<Pace>().is_err());
         assert_eq!(Pace::Scaled(2.0).delay(1000), Duration::from_millis(500));
-    }
-
-    #[test]
-    fn canonical_drops_volatile_fields_and_text() {
-        let a = json!({"model": "m", "user": "u1", "messages": [{"role": "system", "content": "Today is 2026-11-21. cwd: /home/alice/proj"}]});
-        let b = json!({"messages": [{"content": "Today is 2025-01-02. cwd: /tmp/x", "role": "system"}], "model": "m", "user": "u2"});
-        assert_eq!(first_difference(&canonical(&a), &canonical(&b)), None);
-        let c = json!({"model": "m2"});
-        assert!(first_difference(&canonical(&a), &canonical(&c)).is_some());
-    }
-
-    #[test]
-    fn session_keys() {
-        let mut h = hyper::HeaderMap::new();
-        let body = json!({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]});
-        let body2 = json!({"messages": [{"role": "user", "content": "hi"}]});
-        let other = json!({"messages": [{"role": "user", "content": "bye"}]});
-        assert_eq!(session_key(&h, &body), session_key(&h, &body2));
-        assert_ne!(session_key(&h, &body), session_key(&h, &other));
-        // OpenAI keeps the system prompt in `messages`: the user prompt must still count.
-        let sys_a = json!({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "a"}]});
-        let sys_a2 = json!({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "x"}]});
-        let sys_b = json!({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "b"}]});
-        assert_eq!(session_key(&h, &sys_a), session_key(&h, &sys_a2));
-        assert_ne!(session_key(&h, &sys_a), session_key(&h, &sys_b));
-        let input_a = json!({"input": [{"role": "developer", "content": "s"}, {"role": "user", "content": "a"}]});
-        let input_b = json!({"input": [{"role": "developer", "content": "s"}, {"role": "user", "content": "b"}]});
-        assert_ne!(session_key(&h, &input_a), session_key(&h, &input_b));
-        h.insert("x-tapeloop-session", "abc".parse().unwrap());
-        assert_eq!(session_key(&h, &body), "header:abc");
     }
 }

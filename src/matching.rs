@@ -1,0 +1,351 @@
+//! Request matching: the one definition of when a sent request "is" a recorded one.
+//!
+//! - [`first_difference`] compares two JSON values and names the first differing path (object
+//!   key order ignored, numbers by value, a recorded `[REDACTED]` placeholder matching any
+//!   secret).
+//! - [`canonical`] drops the volatile top-level fields and normalizes volatile text (dates,
+//!   absolute paths) so two runs of the same agent compare equal.
+//! - [`strict_difference`] is strict matching as `run --strict`, `serve --strict` and
+//!   `record --mode new` apply it: the first difference of the two canonical bodies.
+//! - [`session_key`] groups requests into conversations (the `x-tapeloop-session` header, else
+//!   the conversation prefix), for `serve` and the recording proxy.
+
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+/// The first difference between a recorded and a sent request body, both made canonical:
+/// the strict match rule (module docs).
+pub fn strict_difference(recorded: &Value, sent: &Value) -> Option<JsonDifference> {
+    first_difference(&canonical(recorded), &canonical(sent))
+}
+
+/// The first place two JSON values differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonDifference {
+    /// A JSONPath-like location: `$.messages[2].content`.
+    pub path: String,
+    /// The left value there (compact JSON, `(absent)` when missing).
+    pub left: String,
+    pub right: String,
+}
+
+/// Compare two JSON values canonically (object key order ignored) and return the first
+/// difference in document order of `left`, then keys only in `right`.
+pub fn first_difference(left: &Value, right: &Value) -> Option<JsonDifference> {
+    let mut path = String::from("$");
+    diff_at(left, right, &mut path)
+}
+
+fn show(v: Option<&Value>) -> String {
+    match v {
+        None => "(absent)".to_string(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.chars().count() > 80 {
+                let cut: String = s.chars().take(77).collect();
+                format!("{cut}...")
+            } else {
+                s
+            }
+        }
+    }
+}
+
+fn diff_at(left: &Value, right: &Value, path: &mut String) -> Option<JsonDifference> {
+    match (left, right) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                let len = path.len();
+                push_key(path, k);
+                let d = match b.get(k) {
+                    Some(vb) => diff_at(va, vb, path),
+                    None => Some(JsonDifference {
+                        path: path.clone(),
+                        left: show(Some(va)),
+                        right: show(None),
+                    }),
+                };
+                if d.is_some() {
+                    return d;
+                }
+                path.truncate(len);
+            }
+            for (k, vb) in b {
+                if !a.contains_key(k) {
+                    let len = path.len();
+                    push_key(path, k);
+                    let d = JsonDifference {
+                        path: path.clone(),
+                        left: show(None),
+                        right: show(Some(vb)),
+                    };
+                    path.truncate(len);
+                    return Some(d);
+                }
+            }
+            None
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for i in 0..a.len().max(b.len()) {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let d = match (a.get(i), b.get(i)) {
+                    (Some(x), Some(y)) => diff_at(x, y, path),
+                    (x, y) => Some(JsonDifference {
+                        path: path.clone(),
+                        left: show(x),
+                        right: show(y),
+                    }),
+                };
+                if d.is_some() {
+                    return d;
+                }
+                path.truncate(len);
+            }
+            None
+        }
+        (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => None,
+        (Value::String(a), Value::String(b)) if redacted_match(a, b) => None,
+        (a, b) if a == b => None,
+        (a, b) => Some(JsonDifference {
+            path: path.clone(),
+            left: show(Some(a)),
+            right: show(Some(b)),
+        }),
+    }
+}
+
+/// Whether a recorded string with `[REDACTED]` placeholders matches a sent string: each
+/// placeholder stands for whatever secret was removed before the cassette was written.
+fn redacted_match(recorded: &str, sent: &str) -> bool {
+    const MARK: &str = crate::cassette::REDACTED;
+    if !recorded.contains(MARK) {
+        return false;
+    }
+    let parts: Vec<&str> = recorded.split(MARK).collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !sent.starts_with(first) || sent.len() < first.len() + last.len() || !sent.ends_with(last) {
+        return false;
+    }
+    let mut rest = &sent[first.len()..sent.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(i) => rest = &rest[i + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+fn push_key(path: &mut String, key: &str) {
+    if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        path.push('.');
+        path.push_str(key);
+    } else {
+        path.push_str(&format!("[{}]", Value::String(key.to_string())));
+    }
+}
+
+/// The session key of a request (see the module docs).
+pub fn session_key(headers: &hyper::HeaderMap, body: &Value) -> String {
+    if let Some(v) = headers
+        .get("x-tapeloop-session")
+        .and_then(|v| v.to_str().ok())
+    {
+        return format!("header:{v}");
+    }
+    let system = body
+        .get("system")
+        .or_else(|| body.get("instructions"))
+        .or_else(|| body.get("systemInstruction"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let first = ["messages", "input", "contents"]
+        .iter()
+        .find_map(|k| body.get(*k))
+        .map(first_turn)
+        .unwrap_or(Value::Null);
+    let canon = canonical(&json!([system, first]));
+    let digest = sha2_hex(canonical_string(&canon).as_bytes());
+    format!("prefix:{}", &digest[..12])
+}
+
+/// The opening of a conversation: its leading system/developer messages (OpenAI keeps the
+/// system prompt inside `messages` / `input`) plus the first other message, so runs that share
+/// a system prompt but start from different prompts get different sessions.
+fn first_turn(v: &Value) -> Value {
+    let Value::Array(items) = v else {
+        return v.clone(); // Responses `input` as a plain string
+    };
+    let is_system = |m: &Value| {
+        matches!(
+            m.get("role").and_then(Value::as_str),
+            Some("system" | "developer")
+        )
+    };
+    let lead: Vec<Value> = items.iter().take_while(|m| is_system(m)).cloned().collect();
+    let first = items
+        .iter()
+        .find(|m| !is_system(m))
+        .cloned()
+        .unwrap_or(Value::Null);
+    json!([lead, first])
+}
+
+fn sha2_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn canonical_string(v: &Value) -> String {
+    // Sorted keys: rebuild objects in key order.
+    fn sort(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<_> = m.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sort(&m[k]))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    sort(v).to_string()
+}
+
+const VOLATILE_TOP_LEVEL: &[&str] = &[
+    "user",
+    "metadata",
+    "store",
+    "prompt_cache_key",
+    "safety_identifier",
+    "service_tier",
+];
+
+/// A request body with volatile fields removed and volatile text normalized (module docs).
+pub fn canonical(body: &Value) -> Value {
+    fn walk(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), walk(v))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(walk).collect()),
+            Value::String(s) => Value::String(normalize_text(s)),
+            other => other.clone(),
+        }
+    }
+    let mut out = walk(body);
+    if let Value::Object(m) = &mut out {
+        for k in VOLATILE_TOP_LEVEL {
+            m.shift_remove(*k);
+        }
+    }
+    out
+}
+
+fn normalize_text(s: &str) -> String {
+    static DATE: OnceLock<regex::Regex> = OnceLock::new();
+    static PATH: OnceLock<regex::Regex> = OnceLock::new();
+    let date = DATE.get_or_init(|| {
+        regex::Regex::new(
+            r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+        )
+        .expect("valid date pattern")
+    });
+    let path = PATH.get_or_init(|| {
+        regex::Regex::new(
+            r"(?:/home|/Users|/tmp|/private|/var/folders|/root|/work)(?:/[^\s'\x22`]*)?",
+        )
+        .expect("valid path pattern")
+    });
+    let s = date.replace_all(s, "<date>");
+    path.replace_all(&s, "<path>").into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn key_order_is_ignored() {
+        assert_eq!(
+            first_difference(&json!({"a": 1, "b": [1, 2]}), &json!({"b": [1, 2], "a": 1})),
+            None
+        );
+    }
+
+    #[test]
+    fn reports_first_differing_path() {
+        let d = first_difference(
+            &json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+            &json!({"model": "m", "messages": [{"role": "user", "content": "ho"}]}),
+        )
+        .unwrap();
+        assert_eq!(d.path, "$.messages[0].content");
+        assert_eq!(d.left, "\"hi\"");
+        assert_eq!(d.right, "\"ho\"");
+    }
+
+    #[test]
+    fn missing_and_extra_keys_and_elements() {
+        let d = first_difference(&json!({"a": 1}), &json!({"a": 1, "b": 2})).unwrap();
+        assert_eq!((d.path.as_str(), d.left.as_str()), ("$.b", "(absent)"));
+        let d = first_difference(&json!([1, 2]), &json!([1])).unwrap();
+        assert_eq!((d.path.as_str(), d.right.as_str()), ("$[1]", "(absent)"));
+        let d = first_difference(&json!({"x-y": 1}), &json!({"x-y": 2})).unwrap();
+        assert_eq!(d.path, "$[\"x-y\"]");
+    }
+
+    #[test]
+    fn redacted_values_match_any_secret() {
+        let recorded =
+            json!({"headers": {"authorization": "Bearer [REDACTED]"}, "k": "[REDACTED]"});
+        let sent = json!({"headers": {"authorization": "Bearer sk-live-123"}, "k": "AIzaXYZ"});
+        assert_eq!(first_difference(&recorded, &sent), None);
+        let wrong = json!({"headers": {"authorization": "Basic abc"}, "k": "x"});
+        assert_eq!(
+            first_difference(&recorded, &wrong).unwrap().path,
+            "$.headers.authorization"
+        );
+        assert!(redacted_match("a [REDACTED] b [REDACTED] c", "a 1 b 2 c"));
+        assert!(!redacted_match("a [REDACTED] b [REDACTED] c", "a 1 x 2 c"));
+        assert!(!redacted_match("plain", "plain"));
+    }
+
+    #[test]
+    fn numbers_compare_by_value() {
+        assert_eq!(first_difference(&json!(1.0), &json!(1)), None);
+    }
+
+    #[test]
+    fn canonical_drops_volatile_fields_and_text() {
+        let a = json!({"model": "m", "user": "u1", "messages": [{"role": "system", "content": "Today is 2026-11-21. cwd: /home/alice/proj"}]});
+        let b = json!({"messages": [{"content": "Today is 2025-01-02. cwd: /tmp/x", "role": "system"}], "model": "m", "user": "u2"});
+        assert_eq!(first_difference(&canonical(&a), &canonical(&b)), None);
+        let c = json!({"model": "m2"});
+        assert!(first_difference(&canonical(&a), &canonical(&c)).is_some());
+    }
+
+    #[test]
+    fn session_keys() {
+        let mut h = hyper::HeaderMap::new();
+        let body = json!({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]});
+        let body2 = json!({"messages": [{"role": "user", "content": "hi"}]});
+        let other = json!({"messages": [{"role": "user", "content": "bye"}]});
+        assert_eq!(session_key(&h, &body), session_key(&h, &body2));
+        assert_ne!(session_key(&h, &body), session_key(&h, &other));
+        // OpenAI keeps the system prompt in `messages`: the user prompt must still count.
+        let sys_a = json!({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "a"}]});
+        let sys_a2 = json!({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "x"}]});
+        let sys_b = json!({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "b"}]});
+        assert_eq!(session_key(&h, &sys_a), session_key(&h, &sys_a2));
+        assert_ne!(session_key(&h, &sys_a), session_key(&h, &sys_b));
+        let input_a = json!({"input": [{"role": "developer", "content": "s"}, {"role": "user", "content": "a"}]});
+        let input_b = json!({"input": [{"role": "developer", "content": "s"}, {"role": "user", "content": "b"}]});
+        assert_ne!(session_key(&h, &input_a), session_key(&h, &input_b));
+        h.insert("x-tapeloop-session", "abc".parse().unwrap());
+        assert_eq!(session_key(&h, &body), "header:abc");
+    }
+}

@@ -1,0 +1,189 @@
+//! The one timed exchange with an upstream provider, shared by live recording
+//! ([`crate::record`]) and the recording proxy ([`super::proxy`]).
+//!
+//! [`Upstream::send`] sends a request and waits for the response head; [`Exchange::next`]
+//! hands out each body read as it arrives. Both time everything from the moment the request
+//! was sent (the cassette's `ms` offsets) and tee what they see into a [`Tee`] — a cassette
+//! interaction — before the caller sees it, so a crash loses at most the read in flight.
+//! The read timeout bounds the wait for the head and every silence between two reads;
+//! network failures become an `end` line with the matching outcome.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+
+use crate::cassette::{End, ResponseHead};
+use crate::event::EndOutcome;
+use crate::http::Headers;
+
+/// Where an exchange's response is written as it happens (a cassette interaction whose
+/// request line the caller already wrote).
+pub trait Tee {
+    fn response(&mut self, head: &ResponseHead) -> std::io::Result<()>;
+    fn chunk(&mut self, ms: u64, bytes: &[u8]) -> std::io::Result<()>;
+    fn end(&mut self, end: End) -> std::io::Result<()>;
+}
+
+/// An HTTP client with the recording timeouts.
+#[derive(Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
+    read_timeout: Duration,
+}
+
+/// An attempt that got no response head.
+#[derive(Debug, Clone)]
+pub struct NetworkFailure {
+    pub outcome: EndOutcome,
+    pub message: String,
+    /// Milliseconds from sending to the failure.
+    pub ms: u64,
+}
+
+/// Why [`Upstream::send`] returned no response.
+#[derive(Debug)]
+pub enum SendError {
+    /// The network failed; the tee holds the `end` line.
+    Network(NetworkFailure),
+    /// The tee could not be written.
+    Tee(std::io::Error),
+}
+
+/// A response whose head has arrived and whose body is being read.
+pub struct Exchange {
+    pub head: ResponseHead,
+    sent: Instant,
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    read_timeout: Duration,
+}
+
+/// One step of reading a body.
+#[derive(Debug)]
+pub enum BodyRead {
+    /// A body read, `ms` after the request was sent.
+    Chunk { ms: u64, bytes: Bytes },
+    /// The body is over; the tee holds this `end` line.
+    End(End),
+}
+
+impl Upstream {
+    /// A client that connects within `connect_timeout` and waits at most `read_timeout` for
+    /// the head and between body reads.
+    pub fn new(connect_timeout: Duration, read_timeout: Duration) -> reqwest::Result<Self> {
+        Ok(Upstream {
+            client: reqwest::Client::builder()
+                .connect_timeout(connect_timeout)
+                .build()?,
+            read_timeout,
+        })
+    }
+
+    /// Send a request and wait for its head, which goes to `tee` (or, on a network failure,
+    /// an `end` line with the outcome).
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &Headers,
+        body: Bytes,
+        tee: &mut (dyn Tee + Send),
+    ) -> Result<Exchange, SendError> {
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let mut rb = self.client.request(method, url).body(body);
+        for (k, v) in headers.iter() {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        let sent = Instant::now();
+        let failure = |outcome, message| NetworkFailure {
+            outcome,
+            message,
+            ms: ms_since(sent),
+        };
+        let response = match tokio::time::timeout(self.read_timeout, rb.send()).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                let outcome = if e.is_timeout() {
+                    EndOutcome::Timeout
+                } else {
+                    EndOutcome::Reset
+                };
+                return Err(fail(tee, failure(outcome, format!("request failed: {e}"))));
+            }
+            Err(_) => {
+                let message = format!(
+                    "no response head within the read timeout ({} ms)",
+                    self.read_timeout.as_millis()
+                );
+                return Err(fail(tee, failure(EndOutcome::Timeout, message)));
+            }
+        };
+        let head = ResponseHead {
+            status: response.status().as_u16(),
+            headers: response
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            ms: ms_since(sent),
+        };
+        tee.response(&head).map_err(SendError::Tee)?;
+        Ok(Exchange {
+            head,
+            sent,
+            body: response.bytes_stream().boxed(),
+            read_timeout: self.read_timeout,
+        })
+    }
+}
+
+/// Write the failure's `end` line and turn it into the error to return.
+fn fail(tee: &mut (dyn Tee + Send), f: NetworkFailure) -> SendError {
+    match tee.end(End {
+        ms: f.ms,
+        outcome: f.outcome,
+    }) {
+        Ok(()) => SendError::Network(f),
+        Err(e) => SendError::Tee(e),
+    }
+}
+
+impl Exchange {
+    /// The next body read (teed as a chunk line), or the end of the body (teed as the `end`
+    /// line): `complete`, `reset` on a broken connection, `timeout` after a silence longer
+    /// than the read timeout.
+    pub async fn next(&mut self, tee: &mut (dyn Tee + Send)) -> std::io::Result<BodyRead> {
+        let outcome = match tokio::time::timeout(self.read_timeout, self.body.next()).await {
+            Err(_) => EndOutcome::Timeout,
+            Ok(None) => EndOutcome::Complete,
+            Ok(Some(Err(_))) => EndOutcome::Reset,
+            Ok(Some(Ok(bytes))) => {
+                let ms = self.elapsed_ms();
+                tee.chunk(ms, &bytes)?;
+                return Ok(BodyRead::Chunk { ms, bytes });
+            }
+        };
+        let end = End {
+            ms: self.elapsed_ms(),
+            outcome,
+        };
+        tee.end(end)?;
+        Ok(BodyRead::End(end))
+    }
+
+    /// Milliseconds since the request was sent.
+    pub fn elapsed_ms(&self) -> u64 {
+        ms_since(self.sent)
+    }
+}
+
+fn ms_since(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
+}
