@@ -11,7 +11,7 @@
 //! run (see `docs/PERFORMANCE.md`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Barrier, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -57,19 +57,7 @@ pub struct BenchReport {
     pub per_scenario: Vec<ScenarioTiming>,
 }
 
-/// `--jobs` as given (0 = one per core) to a worker count of at least 1.
-pub fn resolve_workers(jobs: usize) -> usize {
-    if jobs == 0 {
-        available_cores()
-    } else {
-        jobs
-    }
-}
-
-/// Cores this process may use (`std::thread::available_parallelism`), 1 when unknown.
-pub fn available_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
+pub use crate::runner::pool::{available_cores, resolve_workers};
 
 /// Replay every job `iterations` times on `workers` threads.
 ///
@@ -96,10 +84,8 @@ pub fn run(
         .map(|j| std::fs::metadata(&j.cassette).map_or(0, |m| m.len()))
         .collect();
 
-    let failed = AtomicBool::new(false);
     let error: Mutex<Option<crate::runner::RunError>> = Mutex::new(None);
     let fail = |e: crate::runner::RunError| {
-        failed.store(true, Ordering::Relaxed);
         error
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -109,86 +95,61 @@ pub fn run(
     // each thread's allocator arena and caches are warm before the clock starts), which also
     // validates every job and counts its events and steps.
     let warm_next = AtomicUsize::new(0);
+    let warm_failed = AtomicBool::new(false);
     let counts: Mutex<Vec<(u64, u64)>> = Mutex::new(vec![(0, 0); jobs.len()]);
     let warm_up = || {
-        while !failed.load(Ordering::Relaxed) {
+        while !warm_failed.load(Ordering::Relaxed) {
             let i = warm_next.fetch_add(1, Ordering::Relaxed);
             let Some(job) = jobs.get(i) else { break };
             match crate::runner::replay_job(job, opts) {
-                Ok(crate::runner::Replayed {
-                    record: rec,
-                    events,
-                }) => {
+                Ok(r) => {
                     counts.lock().unwrap_or_else(|e| e.into_inner())[i] =
-                        (events, u64::from(rec.steps));
+                        (r.events, u64::from(r.record.steps));
                 }
-                Err(e) => fail(e),
+                Err(e) => {
+                    warm_failed.store(true, Ordering::Relaxed);
+                    fail(e);
+                }
             }
         }
     };
     // Timed work item k is job k % jobs.len() of iteration k / jobs.len().
-    let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let timed = || -> Vec<(usize, Duration)> {
-        let mut mine = Vec::with_capacity(total / workers + 1);
-        while !failed.load(Ordering::Relaxed) {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            if k >= total {
-                break;
-            }
-            let i = k % jobs.len();
-            let t = Instant::now();
-            match crate::runner::replay_job(&jobs[i], opts) {
-                Ok(r) => {
-                    mine.push((i, t.elapsed()));
-                    std::hint::black_box(r);
+    let mut cpu_before = None;
+    let timed = |k: usize| -> Result<(usize, Duration), ()> {
+        if warm_failed.load(Ordering::Relaxed) {
+            return Err(());
+        }
+        let i = k % jobs.len();
+        let t = Instant::now();
+        match crate::runner::replay_job(&jobs[i], opts) {
+            Ok(r) => {
+                let took = t.elapsed();
+                std::hint::black_box(r);
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if d % jobs.len() == 0 {
+                    on_iteration((d / jobs.len()) as u32);
                 }
-                Err(e) => {
-                    fail(e);
-                    break;
-                }
+                Ok((i, took))
             }
-            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d % jobs.len() == 0 {
-                on_iteration((d / jobs.len()) as u32);
+            Err(e) => {
+                fail(e);
+                Err(())
             }
         }
-        mine
     };
-    let (elapsed, cpu_s, per_worker) = if workers == 1 {
-        warm_up();
-        let cpu_before = process_cpu_s();
-        let started = Instant::now();
-        let mine = timed();
-        (started.elapsed(), cpu_since(cpu_before), vec![mine])
-    } else {
-        // The clock starts once every worker has finished warming up (threads spawned, set
-        // validated), and stops when the last one is done.
-        let start = Barrier::new(workers + 1);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let warm = std::panic::catch_unwind(std::panic::AssertUnwindSafe(warm_up));
-                        // Reach the barrier even after a panic, or the caller waits forever.
-                        start.wait();
-                        if let Err(p) = warm {
-                            std::panic::resume_unwind(p);
-                        }
-                        timed()
-                    })
-                })
-                .collect();
-            start.wait();
-            let cpu_before = process_cpu_s();
-            let started = Instant::now();
-            let per_worker: Vec<_> = handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect();
-            (started.elapsed(), cpu_since(cpu_before), per_worker)
-        })
-    };
+    let run = crate::runner::pool::run(
+        workers,
+        total,
+        &warm_up,
+        &mut || cpu_before = process_cpu_s(),
+        &timed,
+    );
+    let cpu_s = cpu_since(cpu_before);
+    let (elapsed, per_worker) = (
+        run.elapsed,
+        vec![run.results.into_iter().flatten().collect::<Vec<_>>()],
+    );
     let elapsed = elapsed.as_secs_f64();
     if let Some(e) = error.into_inner().unwrap_or_else(|e| e.into_inner()) {
         return Err(e);
