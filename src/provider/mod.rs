@@ -9,6 +9,7 @@
 //! [`ResponseDecoder`], so adapters only ever see one payload at a time.
 
 pub mod anthropic;
+mod error;
 pub mod gemini;
 pub mod json_array;
 pub mod openai_chat;
