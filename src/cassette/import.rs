@@ -34,6 +34,7 @@ use super::{
 };
 use crate::event::EndOutcome;
 use crate::http::Headers;
+use crate::provider::wire::{api_from_uri, provider_from_host};
 use crate::provider::Api;
 
 /// Largest body accepted after gunzip (a gzip bomb is an error, not an OOM).
@@ -99,55 +100,6 @@ impl Imported {
             }
         }
         w.finish()
-    }
-}
-
-/// The wire API a request URI speaks, from its path.
-pub fn api_from_uri(uri: &str) -> Option<Api> {
-    let path = match url::Url::parse(uri) {
-        Ok(u) => u.path().to_string(),
-        Err(_) => uri.split('?').next().unwrap_or(uri).to_string(),
-    };
-    if path.contains(":streamGenerateContent") || path.contains(":generateContent") {
-        Some(Api::Gemini)
-    } else if path.ends_with("/chat/completions") {
-        Some(Api::OpenAiChat)
-    } else if path.contains("/responses") {
-        Some(Api::OpenAiResponses)
-    } else if path.ends_with("/messages") {
-        Some(Api::Anthropic)
-    } else {
-        None
-    }
-}
-
-/// The provider name for a request host.
-pub fn provider_from_host(host: &str) -> String {
-    let known = [
-        ("api.openai.com", "openai"),
-        ("api.anthropic.com", "anthropic"),
-        ("generativelanguage.googleapis.com", "google"),
-        ("aiplatform.googleapis.com", "google-vertex"),
-        ("openrouter.ai", "openrouter"),
-        ("api.groq.com", "groq"),
-        ("api.deepseek.com", "deepseek"),
-        ("api.mistral.ai", "mistral"),
-        ("huggingface.co", "huggingface"),
-        ("api.x.ai", "xai"),
-        ("api.z.ai", "zai"),
-        ("openai.azure.com", "azure"),
-    ];
-    for (suffix, name) in known {
-        if host == suffix || host.ends_with(&format!(".{suffix}")) {
-            return name.to_string();
-        }
-    }
-    // Otherwise the registrable-looking label: `api.crusoe.ai` -> `crusoe`.
-    let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
-    match labels.len() {
-        0 => "unknown".into(),
-        1 => labels[0].to_string(),
-        n => labels[n - 2].to_string(),
     }
 }
 
@@ -783,30 +735,6 @@ mod tests {
             [b"{\"error\":{}}".to_vec()]
         );
         assert!(split_events(b"").is_empty());
-    }
-
-    #[test]
-    fn apis_and_providers_from_uris() {
-        assert_eq!(
-            api_from_uri("https://api.openai.com/v1/chat/completions"),
-            Some(Api::OpenAiChat)
-        );
-        assert_eq!(
-            api_from_uri("https://api.openai.com/v1/responses/resp_1?stream=true"),
-            Some(Api::OpenAiResponses)
-        );
-        assert_eq!(
-            api_from_uri("https://api.anthropic.com/v1/messages?beta=true"),
-            Some(Api::Anthropic)
-        );
-        assert_eq!(
-            api_from_uri("https://generativelanguage.googleapis.com/v1beta/models/m:streamGenerateContent?alt=sse"),
-            Some(Api::Gemini)
-        );
-        assert_eq!(api_from_uri("https://huggingface.co/api/models/x"), None);
-        assert_eq!(provider_from_host("api.anthropic.com"), "anthropic");
-        assert_eq!(provider_from_host("router.huggingface.co"), "huggingface");
-        assert_eq!(provider_from_host("api.crusoe.ai"), "crusoe");
     }
 
     #[test]

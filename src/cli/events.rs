@@ -168,29 +168,7 @@ fn run_raw(args: &Args, out: &mut impl Write) -> anyhow::Result<Status> {
 
 /// Guess the wire API from a body's content.
 pub fn detect_api(bytes: &[u8]) -> Option<Api> {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(256 * 1024)]);
-    let has = |pat: &str| {
-        regex::Regex::new(pat)
-            .expect("valid detection regex")
-            .is_match(&text)
-    };
-    if text.contains("event: message_start") || has(r#""type"\s*:\s*"message_start""#) {
-        Some(Api::Anthropic)
-    } else if has(r#""type"\s*:\s*"response\."#) {
-        Some(Api::OpenAiResponses)
-    } else if text.contains("chat.completion.chunk") {
-        Some(Api::OpenAiChat)
-    } else if has(r#""candidates"\s*:"#) {
-        Some(Api::Gemini)
-    } else if has(r#""type"\s*:\s*"error"\s*,\s*"error"\s*:"#) {
-        // Anthropic error body: {"type":"error","error":{"type":"..."}}
-        Some(Api::Anthropic)
-    } else if has(r#""status"\s*:\s*"[A-Z_]+""#) && has(r#""error"\s*:"#) {
-        // Google RPC error body: {"error":{"code":404,"status":"NOT_FOUND"}}
-        Some(Api::Gemini)
-    } else {
-        None
-    }
+    tapeloop::provider::wire::sniff(bytes)
 }
 
 fn write_jsonl(out: &mut impl Write, events: &[StreamEvent]) -> anyhow::Result<()> {

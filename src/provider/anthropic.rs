@@ -30,6 +30,8 @@ use crate::conversation::{AssistantPart, Conversation, Message, RequestOptions};
 use crate::event::{EndOutcome, ErrorClass, FinishReason, ProviderError, StreamEvent, Usage};
 use crate::http::{self, Headers};
 
+use super::error::{body_text_message, error_json, network_error, protocol_error};
+
 /// `max_tokens` is required by the Messages API; used when the request options set none.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
@@ -484,7 +486,7 @@ impl super::PayloadDecoder for Decoder {
         let p: Payload<'_> = match serde_json::from_str(data) {
             Ok(p) => p,
             Err(e) => {
-                return self.fail(protocol_error(&e, data), out);
+                return self.fail(protocol_error(&e, data, ""), out);
             }
         };
         let ty = match p.ty {
@@ -563,31 +565,6 @@ fn map_stop_reason(raw: Option<&str>) -> FinishReason {
     }
 }
 
-/// A payload that is not valid JSON (or not an Anthropic event).
-pub(crate) fn protocol_error(e: &serde_json::Error, data: &str) -> ProviderError {
-    let preview: String = data.chars().take(120).collect();
-    ProviderError {
-        class: ErrorClass::Protocol,
-        status: None,
-        message: format!("undecodable stream payload ({e}): {preview}"),
-        retryable: false,
-        retry_after_ms: None,
-        code: None,
-    }
-}
-
-/// A stream cut off before its terminal event.
-pub(crate) fn network_error(message: String) -> ProviderError {
-    ProviderError {
-        class: ErrorClass::Network,
-        status: None,
-        message,
-        retryable: true,
-        retry_after_ms: None,
-        code: None,
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Errors
 
@@ -633,22 +610,14 @@ fn stream_error(body: ErrorBody) -> ProviderError {
 /// obey it). `retry-after` is honoured only on 429/5xx/529, because Anthropic also sends it on
 /// successful responses.
 pub fn classify_error(status: u16, headers: &Headers, body: &[u8]) -> ProviderError {
-    let parsed: Option<ErrorBody> = super::gemini::error_json(body)
+    let parsed: Option<ErrorBody> = error_json(body)
         .and_then(|v| serde_json::from_value::<ErrorEnvelope>(v).ok())
         .and_then(|e| e.error);
     let (ty, message) = match parsed {
         Some(b) => (b.ty, b.message),
         None => (None, None),
     };
-    let message = message.unwrap_or_else(|| {
-        let text = String::from_utf8_lossy(body);
-        let text = text.trim();
-        if text.is_empty() {
-            format!("HTTP {status}")
-        } else {
-            text.chars().take(2000).collect()
-        }
-    });
+    let message = message.unwrap_or_else(|| body_text_message(status, body));
     let mut class = match status {
         429 => ErrorClass::RateLimited,
         529 => ErrorClass::Overloaded,

@@ -32,7 +32,7 @@ use crate::conversation::{AssistantPart, Conversation, Message, RequestOptions};
 use crate::event::{EndOutcome, ErrorClass, FinishReason, ProviderError, StreamEvent, Usage};
 use crate::http::{self, Headers};
 
-use super::anthropic::{network_error, protocol_error};
+use super::error::{body_text_message, error_json, network_error, protocol_error};
 
 // ---------------------------------------------------------------------------------------------
 // Wire types
@@ -567,7 +567,7 @@ impl super::PayloadDecoder for Decoder {
         }
         match serde_json::from_str::<Chunk>(data) {
             Ok(chunk) => self.chunk(chunk, out),
-            Err(e) => self.fail(protocol_error(&e, data), out),
+            Err(e) => self.fail(protocol_error(&e, data, ""), out),
         }
     }
 
@@ -606,34 +606,6 @@ impl super::PayloadDecoder for Decoder {
 
 // ---------------------------------------------------------------------------------------------
 // Errors
-
-/// The JSON object inside an error body that may be bare, SSE-framed (`data: {…}`), or wrapped
-/// in a JSON array (`[{…}]`, the non-`alt=sse` framing). Shared with the Anthropic adapter.
-pub(crate) fn error_json(body: &[u8]) -> Option<Value> {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim_start_matches('\u{feff}').trim();
-    let parsed = serde_json::from_str::<Value>(text).ok().or_else(|| {
-        // SSE framing: join the data lines of the first event that has any.
-        let mut data = String::new();
-        for line in text.lines() {
-            let line = line.trim_end_matches('\r');
-            if let Some(d) = line.strip_prefix("data:") {
-                if !data.is_empty() {
-                    data.push('\n');
-                }
-                data.push_str(d.strip_prefix(' ').unwrap_or(d));
-            } else if line.is_empty() && !data.is_empty() {
-                break;
-            }
-        }
-        serde_json::from_str::<Value>(&data).ok()
-    })?;
-    match parsed {
-        Value::Array(items) => items.into_iter().find(Value::is_object),
-        v @ Value::Object(_) => Some(v),
-        _ => None,
-    }
-}
 
 /// Classify a `google.rpc.Status` by its `status` name, then the HTTP status.
 fn classify(
@@ -716,13 +688,7 @@ pub fn classify_error(status: u16, headers: &Headers, body: &[u8]) -> ProviderEr
     match err {
         Some(err) => classify(Some(status), err, Some(headers)),
         None => {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            let message = if text.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                text.chars().take(2000).collect()
-            };
+            let message = body_text_message(status, body);
             classify(
                 Some(status),
                 GoogleError {

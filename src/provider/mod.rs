@@ -9,10 +9,12 @@
 //! [`ResponseDecoder`], so adapters only ever see one payload at a time.
 
 pub mod anthropic;
+mod error;
 pub mod gemini;
 pub mod json_array;
 pub mod openai_chat;
 pub mod openai_responses;
+pub mod wire;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -82,20 +84,9 @@ impl Api {
         }
     }
 
-    /// The request path below the base URL (`/v1/chat/completions`, ...).
+    /// The request path below the base URL (`/v1/chat/completions`, ...); see [`wire`].
     pub fn endpoint_path(&self, model: &str, stream: bool) -> String {
-        match self {
-            Api::OpenAiChat => "/v1/chat/completions".to_string(),
-            Api::OpenAiResponses => "/v1/responses".to_string(),
-            Api::Anthropic => "/v1/messages".to_string(),
-            Api::Gemini => {
-                if stream {
-                    format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
-                } else {
-                    format!("/v1beta/models/{model}:generateContent")
-                }
-            }
-        }
+        wire::endpoint_path(*self, model, stream)
     }
 }
 

@@ -22,6 +22,8 @@ use crate::conversation::{AssistantPart, Conversation, Message, RequestOptions};
 use crate::event::{EndOutcome, ErrorClass, FinishReason, ProviderError, StreamEvent, Usage};
 use crate::http::{self, Headers};
 
+use super::error::{cut_off_error, protocol_error};
+
 // ---------------------------------------------------------------------------------------------
 // Wire types (borrowed where the JSON has no escapes, so a plain text delta costs no copy)
 // ---------------------------------------------------------------------------------------------
@@ -362,41 +364,6 @@ pub(crate) fn tool_input_to_arguments(input: &Value) -> String {
     match input {
         Value::String(raw) => raw.clone(),
         other => other.to_string(),
-    }
-}
-
-/// A stream that ended before its terminal event, or whose connection failed.
-pub(crate) fn network_error(outcome: EndOutcome, terminal: &str) -> ProviderError {
-    let message = match outcome {
-        EndOutcome::Complete => format!("stream ended before {terminal}"),
-        EndOutcome::Reset => "connection reset before the response completed".to_string(),
-        EndOutcome::Timeout => "read timeout before the response completed".to_string(),
-        EndOutcome::Aborted => "request aborted before the response completed".to_string(),
-    };
-    ProviderError {
-        class: ErrorClass::Network,
-        status: None,
-        message,
-        retryable: outcome != EndOutcome::Aborted,
-        retry_after_ms: None,
-        code: None,
-    }
-}
-
-/// A payload that is not the provider's JSON. Not retryable: the AI SDK surfaces it as a
-/// JSON parse error, which opencode does not retry.
-pub(crate) fn protocol_error(data: &str, err: &serde_json::Error) -> ProviderError {
-    let mut snippet: String = data.chars().take(120).collect();
-    if snippet.len() < data.len() {
-        snippet.push('…');
-    }
-    ProviderError {
-        class: ErrorClass::Protocol,
-        status: None,
-        message: format!("undecodable stream payload ({err}): {snippet}"),
-        retryable: false,
-        retry_after_ms: None,
-        code: None,
     }
 }
 
@@ -880,7 +847,7 @@ impl Decoder {
     fn chunk(&mut self, event: Option<&str>, data: &str, out: &mut Vec<StreamEvent>) {
         let chunk: Chunk<'_> = match serde_json::from_str(data) {
             Ok(c) => c,
-            Err(e) => return self.fail(protocol_error(data, &e), out),
+            Err(e) => return self.fail(protocol_error(&e, data, "…"), out),
         };
         let usage = chunk
             .usage
@@ -1026,7 +993,7 @@ impl super::PayloadDecoder for Decoder {
             return;
         }
         if outcome != EndOutcome::Complete || !(self.done || self.finish.is_some()) {
-            return self.fail(network_error(outcome, "[DONE]"), out);
+            return self.fail(cut_off_error(outcome, "[DONE]"), out);
         }
         self.finish_content(out);
         out.push(StreamEvent::FinishStep {

@@ -14,9 +14,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::error::{cut_off_error, protocol_error};
 use super::openai_chat::{
-    classify, lenient_u64, network_error, parse_tool_input, protocol_error,
-    tool_input_to_arguments, ErrorFields,
+    classify, lenient_u64, parse_tool_input, tool_input_to_arguments, ErrorFields,
 };
 use crate::conversation::{AssistantPart, Conversation, Message, RequestOptions};
 use crate::event::{EndOutcome, FinishReason, ProviderError, StreamEvent, Usage};
@@ -489,7 +489,7 @@ impl Decoder {
     fn event(&mut self, data: &str, out: &mut Vec<StreamEvent>) {
         let ev: Event<'_> = match serde_json::from_str(data) {
             Ok(e) => e,
-            Err(e) => return self.fail(protocol_error(data, &e), out),
+            Err(e) => return self.fail(protocol_error(&e, data, "…"), out),
         };
         match ev.kind.as_ref() {
             "response.output_text.delta" => {
@@ -707,7 +707,7 @@ impl super::PayloadDecoder for Decoder {
                 });
                 self.failed = true;
             }
-            _ => self.fail(network_error(outcome, "response.completed"), out),
+            _ => self.fail(cut_off_error(outcome, "response.completed"), out),
         }
     }
 }
