@@ -18,10 +18,9 @@ use crate::cassette::{
     CassetteWriter, End, Header, Redactor, Request as CassetteRequest, ResponseHead, ToolRecord,
 };
 use crate::event::{EndOutcome, StreamEvent};
-use crate::http::Headers;
 use crate::net::upstream::{BodyRead, SendError, Tee, Upstream};
 use crate::processor::{Action, Outcome, Processor, ToolInvocation};
-use crate::provider::{Api, ResponseDecoder};
+use crate::provider::{wire, Api, ResponseDecoder};
 use crate::replay::CassetteReplay;
 use crate::scenario::{MatchMode, Scenario, ToolScripts};
 use crate::session::{SessionDriver, ToolHost};
@@ -69,27 +68,6 @@ pub struct LiveOptions {
     pub read_timeout: Duration,
 }
 
-impl LiveOptions {
-    /// The usual base URL of an API's first-party provider.
-    pub fn default_base_url(api: Api) -> &'static str {
-        match api {
-            Api::OpenAiChat | Api::OpenAiResponses => "https://api.openai.com",
-            Api::Anthropic => "https://api.anthropic.com",
-            Api::Gemini => "https://generativelanguage.googleapis.com",
-        }
-    }
-
-    /// The environment variables an API key is read from, in order.
-    pub fn key_variables(api: Api, provider: &str) -> Vec<&'static str> {
-        match (api, provider) {
-            (_, "openrouter") => vec!["OPENROUTER_API_KEY"],
-            (Api::OpenAiChat | Api::OpenAiResponses, _) => vec!["OPENAI_API_KEY"],
-            (Api::Anthropic, _) => vec!["ANTHROPIC_API_KEY"],
-            (Api::Gemini, _) => vec!["GEMINI_API_KEY", "GOOGLE_API_KEY"],
-        }
-    }
-}
-
 /// Errors that stop a recording before it could run.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -110,31 +88,6 @@ pub enum RecordError {
         found: Api,
         wanted: Api,
     },
-}
-
-/// The request headers for an API (content type and authentication).
-pub fn request_headers(api: Api, key: Option<&str>) -> Headers {
-    let mut h = Headers::new();
-    h.insert("content-type", "application/json");
-    match api {
-        Api::OpenAiChat | Api::OpenAiResponses => {
-            if let Some(k) = key {
-                h.insert("authorization", format!("Bearer {k}"));
-            }
-        }
-        Api::Anthropic => {
-            h.insert("anthropic-version", "2023-06-01");
-            if let Some(k) = key {
-                h.insert("x-api-key", k);
-            }
-        }
-        Api::Gemini => {
-            if let Some(k) = key {
-                h.insert("x-goog-api-key", k);
-            }
-        }
-    }
-    h
 }
 
 /// Progress of a live recording, for the terminal.
@@ -291,9 +244,9 @@ pub async fn record_scenario(
                 let url = format!(
                     "{}{}",
                     opts.base_url.trim_end_matches('/'),
-                    opts.api.endpoint_path(&opts.model, true)
+                    wire::endpoint_path(opts.api, &opts.model, true)
                 );
-                let headers = request_headers(opts.api, opts.api_key.as_deref());
+                let headers = wire::request_headers(opts.api, opts.api_key.as_deref());
                 let request = CassetteRequest {
                     method: "POST".into(),
                     url: url.clone(),

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 
 use tapeloop::net::proxy::{self, ProxyOptions};
 use tapeloop::processor::PriceTable;
-use tapeloop::provider::Api;
+use tapeloop::provider::{wire, Api};
 use tapeloop::record::{self, LiveOptions, Progress, RecordMode};
 use tapeloop::runner::{self, RunOptions};
 use tapeloop::scenario;
@@ -163,11 +163,7 @@ async fn run_live(args: Args) -> anyhow::Result<Status> {
         .provider
         .clone()
         .or_else(|| sc.provider.clone())
-        .unwrap_or_else(|| match api {
-            Api::OpenAiChat | Api::OpenAiResponses => "openai".into(),
-            Api::Anthropic => "anthropic".into(),
-            Api::Gemini => "google".into(),
-        });
+        .unwrap_or_else(|| wire::default_provider(api).to_string());
     let api_key = match args.api_key_env.as_deref() {
         Some("NONE") => None,
         Some(var) => Some(
@@ -175,7 +171,7 @@ async fn run_live(args: Args) -> anyhow::Result<Status> {
                 .with_context(|| format!("--api-key-env {var}: the variable is not set"))?,
         ),
         None => {
-            let vars = LiveOptions::key_variables(api, &provider);
+            let vars = wire::key_variables(api, &provider);
             match vars.iter().find_map(|v| std::env::var(v).ok()) {
                 Some(k) => Some(k),
                 None if args.base_url.is_some() => None,
@@ -196,7 +192,7 @@ async fn run_live(args: Args) -> anyhow::Result<Status> {
         base_url: args
             .base_url
             .clone()
-            .unwrap_or_else(|| LiveOptions::default_base_url(api).to_string()),
+            .unwrap_or_else(|| wire::default_base_url(api).to_string()),
         api_key,
         connect_timeout: Duration::from_secs(args.connect_timeout),
         read_timeout: Duration::from_secs(args.read_timeout),

@@ -40,7 +40,6 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::listener::{Body, Server};
-use super::serve::route;
 use super::upstream::{BodyRead, SendError, Tee, Upstream};
 use crate::cassette::{
     CassetteWriter, End, Header, Redactor, Request as CassetteRequest, ResponseHead,
@@ -48,6 +47,7 @@ use crate::cassette::{
 use crate::event::EndOutcome;
 use crate::http::Headers;
 use crate::matching::session_key;
+use crate::provider::wire;
 
 type Writer = CassetteWriter<BufWriter<File>>;
 
@@ -251,10 +251,11 @@ fn open_session(
     }
     let path = state.opts.out_dir.join(format!("{}.jsonl", sanitize(key)));
     let mut header = Header::new(api);
+    // Named as `import` names the same host, so reports agree about the provider.
     header.provider = Some(state.opts.provider.clone().unwrap_or_else(|| {
         url::Url::parse(&state.opts.upstream)
             .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
+            .and_then(|u| u.host_str().map(wire::provider_from_host))
             .unwrap_or_else(|| "unknown".into())
     }));
     header.model = body
@@ -316,7 +317,7 @@ async fn handle(
 
     // Recording: only model endpoints with a JSON body.
     let json: Option<Value> = serde_json::from_slice(&body_bytes).ok();
-    let recorded = match (route(parts.uri.path()), &json) {
+    let recorded = match (wire::route(parts.uri.path()), &json) {
         (Some((api, model)), Some(body)) => {
             let key = session_key(&parts.headers, body);
             let secrets = credentials(&parts.headers, &parts.uri);

@@ -189,8 +189,13 @@ const KNOWN_HOSTS: [(&str, &str); 12] = [
 ];
 
 /// The provider name for a request host: a known host's name, otherwise the
-/// registrable-looking label (`api.crusoe.ai` -> `crusoe`), `unknown` for an empty host.
+/// registrable-looking label (`api.crusoe.ai` -> `crusoe`), an IP address as it is (a local
+/// server), `unknown` for an empty host.
 pub fn provider_from_host(host: &str) -> String {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return bare.to_string();
+    }
     for (suffix, name) in KNOWN_HOSTS {
         if host == suffix || host.ends_with(&format!(".{suffix}")) {
             return name.to_string();
@@ -394,6 +399,8 @@ mod tests {
         assert_eq!(provider_from_host("router.huggingface.co"), "huggingface");
         assert_eq!(provider_from_host("api.crusoe.ai"), "crusoe");
         assert_eq!(provider_from_host("localhost"), "localhost");
+        assert_eq!(provider_from_host("127.0.0.1"), "127.0.0.1");
+        assert_eq!(provider_from_host("[::1]"), "::1");
         assert_eq!(provider_from_host(""), "unknown");
     }
 

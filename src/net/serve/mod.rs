@@ -54,7 +54,7 @@ use crate::matching::{session_key, strict_difference};
 mod pace;
 mod status;
 
-use crate::provider::Api;
+use crate::provider::wire;
 pub use pace::{schedule, Pace, Schedule};
 pub use status::{CassetteStatus, Divergence, PlayedInteraction, ServeSummary, SessionStatus};
 
@@ -226,29 +226,6 @@ fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Bod
     )
 }
 
-/// The wire API a request path addresses, and the model named in a Gemini path.
-pub fn route(path: &str) -> Option<(Api, Option<String>)> {
-    let path = path.split('?').next().unwrap_or(path);
-    if path.ends_with("/chat/completions") {
-        return Some((Api::OpenAiChat, None));
-    }
-    if path.ends_with("/responses") {
-        return Some((Api::OpenAiResponses, None));
-    }
-    if path.ends_with("/messages") {
-        return Some((Api::Anthropic, None));
-    }
-    if let Some(i) = path.find("/models/") {
-        let rest = &path[i + "/models/".len()..];
-        if let Some((model, method)) = rest.split_once(':') {
-            if method == "streamGenerateContent" || method == "generateContent" {
-                return Some((Api::Gemini, Some(model.to_string())));
-            }
-        }
-    }
-    None
-}
-
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
@@ -261,7 +238,7 @@ async fn handle(
             &serde_json::to_value(summary).unwrap_or(Value::Null),
         ));
     }
-    let Some((api, path_model)) = route(&path) else {
+    let Some((api, path_model)) = wire::route(&path) else {
         return Ok(error_response(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -515,22 +492,4 @@ async fn replay_interaction(
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     *response.body_mut() = StreamBody::new(stream).boxed();
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes() {
-        assert_eq!(route("/v1/chat/completions"), Some((Api::OpenAiChat, None)));
-        assert_eq!(route("/chat/completions"), Some((Api::OpenAiChat, None)));
-        assert_eq!(route("/v1/responses"), Some((Api::OpenAiResponses, None)));
-        assert_eq!(route("/v1/messages"), Some((Api::Anthropic, None)));
-        assert_eq!(
-            route("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"),
-            Some((Api::Gemini, Some("gemini-2.5-flash".into())))
-        );
-        assert_eq!(route("/v1/embeddings"), None);
-    }
 }
