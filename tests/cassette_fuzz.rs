@@ -13,7 +13,7 @@ const FIXTURE: &str = concat!(
 );
 const YAML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/provider-streams/cassettes/mirascope/python/tests/e2e/output/cassettes/test_call_with_tools/google_gemini_2_5_flash/stream.yaml"
+    "/tests/fixtures/provider-streams/cassettes/mirascope/python/tests/e2e/output/cassettes/test_call_with_tools/google_gemini_2_5_flash/stream.yaml"
 );
 
 fn corrupt(mut bytes: Vec<u8>, cut: usize, flips: &[(usize, u8)]) -> Vec<u8> {

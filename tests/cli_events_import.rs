@@ -11,7 +11,10 @@ use tapeloop::http::Headers;
 use tapeloop::provider::{decode_ndjson, decode_response, Api};
 use tapeloop::sse::SseDecoder;
 
-const STREAMS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/provider-streams");
+const STREAMS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/provider-streams"
+);
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/cassettes/read-loop.openai.jsonl"

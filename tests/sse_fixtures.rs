@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 use tapeloop::sse::{SseDecoder, SseEvent};
 
-const STREAMS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/provider-streams");
+const STREAMS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/provider-streams"
+);
 
 fn find_sse(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -7,7 +7,7 @@
     python3 tools/build_corpus.py --streams DIR   # where the real provider streams live
 
 Inputs:
-  * real provider streams from `../shared/provider-streams/` (beside the checkout; see SOURCES.md there),
+  * real provider streams from `tests/fixtures/provider-streams/` (vendored; see SOURCES.md there),
     used byte for byte: whole `.sse` files, plus two bodies decoded from the kept vcrpy cassettes (the
     decoder is checked against an interaction that also exists as an `.sse` file, so a decoding slip fails
     the build instead of shipping altered bytes);
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STREAMS = ROOT.parent / "shared" / "provider-streams"
+DEFAULT_STREAMS = ROOT / "tests" / "fixtures" / "provider-streams"
 RECORDED_AT = "2026-11-20T12:00:00Z"
 RECORDER = "tapeloop-corpus-builder"
 
@@ -1172,15 +1172,16 @@ python3 tools/build_corpus.py --validate  # check every cassette (footer hash, i
                                           # scenario (FORMATS.md keys, cassette paths, tools, prompts)
 ```
 
-The builder reads the real provider streams from `../shared/provider-streams/` (beside the checkout, or
-`--streams DIR`; provenance in its `SOURCES.md`) and writes the same bytes on every run: chunk boundaries,
-timings and synthetic ids come from a random generator seeded with the cassette's file name.
+The builder reads the real provider streams from `../tests/fixtures/provider-streams/` (vendored in the
+repository, or `--streams DIR`; provenance in its `SOURCES.md`, licences in its `LICENSES.md`) and writes
+the same bytes on every run: chunk boundaries, timings and synthetic ids come from a random generator
+seeded with the cassette's file name.
 
 ## What every cassette has in common
 
 - Header: `recorder` is `tapeloop-corpus-builder`, `recorded_at` is fixed, `redacted` is empty (nothing
   secret was ever present), plus two extra fields: `synthetic` (true when no interaction body is real) and
-  `source` (the real files used, relative to `shared/provider-streams/`).
+  `source` (the real files used, relative to `../tests/fixtures/provider-streams/`).
 - Real bodies are byte-exact copies of the recorded response bodies (Anthropic's padding inside `data:` JSON,
   Gemini's CRLF framing, OpenRouter's `: OPENROUTER PROCESSING` comments all kept). No source preserved the
   original TCP chunking (notes §0), so every body is split into irregular reads: mostly at SSE event
@@ -1218,7 +1219,8 @@ timings and synthetic ids come from a random generator seeded with the cassette'
 
 ## Licences of the sources
 
-The real bodies are test data from these repositories (see `shared/provider-streams/SOURCES.md`):
+The real bodies are test data from these repositories (see `../tests/fixtures/provider-streams/SOURCES.md`
+and its `LICENSES.md`):
 
 {licences}
 
@@ -1449,7 +1451,7 @@ def main() -> int:
               f"{len(list((ROOT / 'scenarios').glob('**/*.toml')))} scenarios")
         return 1 if problems else 0
     if not (args.streams / "SOURCES.md").is_file():
-        print(f"error: {args.streams} does not look like shared/provider-streams (no SOURCES.md)", file=sys.stderr)
+        print(f"error: {args.streams} does not look like tests/fixtures/provider-streams (no SOURCES.md)", file=sys.stderr)
         return 2
     streams = Streams(args.streams)
     specs = corpus(streams)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The seeds' Python SessionProcessor, as a throughput reference for tapeloop.
 
-Written from `shared/seeds/000_*.txt`: the doom-loop detector hashes `json.dumps(args,
-sort_keys=True)` with md5 and fires when the last three (tool, hash) signatures are equal;
-steps are tracked with start/finish times, tool calls and status; `get_summary` reports them.
+Written from the seeds' `000_*.txt` (not in this repository): the doom-loop detector hashes
+`json.dumps(args, sort_keys=True)` with md5 and fires when the last three (tool, hash) signatures
+are equal; steps are tracked with start/finish times, tool calls and status; `get_summary` reports
+them.
 pydantic models are replaced by dataclasses (no third-party packages needed); the logic is
 unchanged.
 

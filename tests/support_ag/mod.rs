@@ -10,7 +10,10 @@ use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, ProviderError, Strea
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_ndjson, decode_response, Api};
 
-pub const STREAMS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/provider-streams");
+pub const STREAMS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/provider-streams"
+);
 
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(STREAMS).join(rel)

@@ -2,7 +2,7 @@
 //!
 //! A raw HTTP/1.1 server on 127.0.0.1:0 (tokio TCP, no framework, so the test controls every
 //! byte and every connection event) that answers each request with the next [`Reply`] of a
-//! script shared by all connections: real provider streams from `../shared/provider-streams/`
+//! script shared by all connections: real provider streams from `tests/fixtures/provider-streams/`
 //! split into irregular chunks, each written as one HTTP chunk after a delay; JSON error
 //! bodies with their headers; and broken endings (a TCP reset, a stall). It records every
 //! request it received. [`FakeProvider::stop`] ends it (and every stalled response).
@@ -16,7 +16,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub const STREAMS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/provider-streams");
+pub const STREAMS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/provider-streams"
+);
 
 /// The bytes of a provider-stream fixture (`anthropic/...sse`).
 pub fn stream(rel: &str) -> Vec<u8> {

@@ -2,7 +2,7 @@
 """Recompute the fixture tables of tests/adapter_openai_{chat,responses}.rs from the raw
 payloads, independently of the Rust adapters. Run from anywhere; prints one Case row per file."""
 import json,re,os,sys
-BASE=os.path.join(os.path.dirname(os.path.abspath(__file__)), '../../../shared/provider-streams')
+BASE=os.path.join(os.path.dirname(os.path.abspath(__file__)), '../fixtures/provider-streams')
 def payloads(path):
     t=open(path,encoding='utf-8').read()
     if path.endswith('.chunks.txt'):

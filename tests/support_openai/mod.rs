@@ -11,7 +11,10 @@ use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, ProviderError, Strea
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_ndjson, decode_response, Api, ResponseDecoder};
 
-pub const STREAMS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/provider-streams");
+pub const STREAMS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/provider-streams"
+);
 
 pub fn path(rel: &str) -> String {
     format!("{STREAMS}/{rel}")
