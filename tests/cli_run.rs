@@ -1117,6 +1117,55 @@ fn accept_writes_expectations_that_the_next_run_checks() {
     assert_eq!(std::fs::read_to_string(&p).unwrap(), after);
 }
 
+/// `--accept --dry-run` is a check: it writes nothing, shows the diff it would write, and exits
+/// like `run` (1 when an expectation fails), so CI can use it to catch stale expectations.
+#[test]
+fn accept_dry_run_fails_like_run_and_shows_the_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = copy_scenario(dir.path(), "doom-sequential-repeat.toml", |t| {
+        t.replace("steps = 3\n", "steps = 4\n")
+    });
+    let before = std::fs::read_to_string(&p).unwrap();
+    assert!(before.contains("steps = 4\n"), "{before}");
+
+    let plain = tapeloop_in(dir.path(), &["run", "doom-sequential-repeat.toml"], &[]);
+    assert_eq!(plain.code, 1, "{}", plain.all());
+
+    let o = tapeloop_in(
+        dir.path(),
+        &[
+            "run",
+            "--accept",
+            "--dry-run",
+            "doom-sequential-repeat.toml",
+        ],
+        &[],
+    );
+    assert_eq!(o.code, 1, "a dry run exits like run:\n{}", o.all());
+    assert!(o.stdout.contains("steps: expected 4, got 3"), "{}", o.all());
+    assert!(
+        o.stdout.contains("-steps = 4") && o.stdout.contains("+steps = 3"),
+        "the diff it would write is shown:\n{}",
+        o.all()
+    );
+    assert!(o.stderr.contains("would change"), "{}", o.all());
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        before,
+        "--dry-run wrote"
+    );
+
+    // Without --dry-run the observed outcome becomes the expectation, and the run passes.
+    let o = tapeloop_in(
+        dir.path(),
+        &["run", "--accept", "doom-sequential-repeat.toml"],
+        &[],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    let o = tapeloop_in(dir.path(), &["run", "doom-sequential-repeat.toml"], &[]);
+    assert_eq!(o.code, 0, "{}", o.all());
+}
+
 #[test]
 fn compare_shows_the_four_providers_of_call_with_tools() {
     let o = tapeloop(&["compare", "scenarios/call-with-tools.toml"]);

@@ -133,7 +133,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let mut status = Exit::verdict(report.all_passed());
     if args.accept {
         accept(&scenarios, &report, args.dry_run)?;
-        status = Exit::Pass;
+        // Accepting makes the observed outcome the expectation, so the run now passes. A dry
+        // run writes nothing: it only shows the diffs and is judged like a plain `run`.
+        if !args.dry_run {
+            status = Exit::Pass;
+        }
     }
 
     let baseline_dir = args.state_dir.join("baselines");
