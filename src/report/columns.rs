@@ -104,6 +104,12 @@ use View::{Csv, Html, Markdown, Providers, Reports, Table};
 const RUN_TABLES: &[View] = &[Table, Markdown, Html, Csv];
 const EVERYWHERE: &[View] = &[Table, Markdown, Html, Csv, Providers, Reports];
 const HUMAN: &[View] = &[Table, Markdown, Html, Providers, Reports];
+/// Run tables and the report comparison (outcome metrics).
+const OUTCOME: &[View] = &[Table, Markdown, Html, Csv, Reports];
+/// Run tables and the provider comparison (per-class token counts).
+const TOKENS: &[View] = &[Table, Markdown, Html, Csv, Providers];
+/// Where the two cache classes get a column each.
+const CACHE: &[View] = &[Html, Csv, Providers];
 
 fn plain(_: &RunRecord) -> Tone {
     Tone::Plain
@@ -117,10 +123,11 @@ fn opt_ms(v: Option<u64>) -> String {
     v.map(format_ms).unwrap_or_else(|| NONE.into())
 }
 
-/// A column with the defaults: left-aligned, no machine value, no tone.
+/// A column with the defaults: no short header, no machine value, no tone.
 const fn col(
     name: &'static str,
     header: &'static str,
+    align: Align,
     text: fn(&RunRecord) -> String,
     views: &'static [View],
 ) -> Column {
@@ -128,7 +135,7 @@ const fn col(
         name,
         header,
         short: None,
-        align: Left,
+        align,
         text,
         value: None,
         tone: plain,
@@ -136,162 +143,56 @@ const fn col(
     }
 }
 
-/// A right-aligned (numeric) column.
-const fn num(
-    name: &'static str,
-    header: &'static str,
-    text: fn(&RunRecord) -> String,
-    views: &'static [View],
-) -> Column {
-    Column {
-        align: Right,
-        ..col(name, header, text, views)
-    }
-}
-
 /// A CSV-only column.
 const fn csv(name: &'static str, value: fn(&RunRecord) -> String) -> Column {
-    col(name, name, value, &[Csv])
+    col(name, name, Left, value, &[Csv])
 }
 
-/// The spec, in display order for every view.
+/// The spec, in display order for every view. Kept one column per line, like a table.
+#[rustfmt::skip]
 pub(crate) static COLUMNS: &[Column] = &[
-    col("scenario", "scenario", |r| r.scenario.clone(), RUN_TABLES),
-    Column {
-        value: Some(|r| r.cassette.clone()),
-        ..col(
-            "cassette",
-            "cassette",
-            |r| r.cassette_file().to_string(),
-            &[Markdown, Html, Csv],
-        )
-    },
+    col("scenario", "scenario", Left, |r| r.scenario.clone(), RUN_TABLES),
+    Column { value: Some(|r| r.cassette.clone()),
+        ..col("cassette", "cassette", Left, |r| r.cassette_file().into(), &[Markdown, Html, Csv]) },
     // The terminal table joins cassette and provider to save width.
-    col(
-        "cassette_provider",
-        "cassette (provider)",
-        |r| format!("{} ({})", r.cassette_file(), r.provider),
-        &[Table],
-    ),
+    col("cassette_provider", "cassette (provider)", Left,
+        |r| format!("{} ({})", r.cassette_file(), r.provider), &[Table]),
     csv("api", |r| r.api.as_str().to_string()),
-    col(
-        "provider",
-        "provider",
-        |r| r.provider.clone(),
-        &[Markdown, Html, Csv],
-    ),
-    col("model", "model", |r| r.model.clone(), &[Html, Csv]),
-    Column {
-        value: Some(|r| r.passed.to_string()),
+    col("provider", "provider", Left, |r| r.provider.clone(), &[Markdown, Html, Csv]),
+    col("model", "model", Left, |r| r.model.clone(), &[Html, Csv]),
+    Column { value: Some(|r| r.passed.to_string()),
         tone: |r| if r.passed { Tone::Good } else { Tone::Bad },
-        ..col(
-            "passed",
-            "verdict",
-            |r| if r.passed { "PASS" } else { "FAIL" }.to_string(),
-            &[Table, Markdown, Html, Csv, Reports],
-        )
-    },
-    col(
-        "finish",
-        "finish",
-        |r| r.finish.as_str().to_string(),
-        &[Table, Markdown, Html, Csv, Reports],
-    ),
-    num("steps", "steps", |r| r.steps.to_string(), EVERYWHERE),
-    Column {
-        short: Some("calls"),
-        ..num(
-            "tool_calls",
-            "tool calls",
-            |r| r.tool_calls.to_string(),
-            EVERYWHERE,
-        )
-    },
-    col("doom_loop", "doom loop", doom_cell, HUMAN),
-    csv("doom_loop_step", |r| {
-        opt(r.doom_loop.as_ref().map(|d| d.step))
-    }),
-    csv("doom_loop_tool", |r| {
-        opt(r.doom_loop.as_ref().map(|d| &d.tool))
-    }),
-    csv("doom_loop_detector", |r| {
-        opt(r.doom_loop.as_ref().map(|d| &d.detector))
-    }),
-    Column {
-        value: Some(|r| r.retries.len().to_string()),
-        ..num("retries", "retries", retries_cell, EVERYWHERE)
-    },
+        ..col("passed", "verdict", Left, |r| (if r.passed { "PASS" } else { "FAIL" }).into(),
+            OUTCOME) },
+    col("finish", "finish", Left, |r| r.finish.as_str().to_string(), OUTCOME),
+    col("steps", "steps", Right, |r| r.steps.to_string(), EVERYWHERE),
+    Column { short: Some("calls"),
+        ..col("tool_calls", "tool calls", Right, |r| r.tool_calls.to_string(), EVERYWHERE) },
+    col("doom_loop", "doom loop", Left, doom_cell, HUMAN),
+    csv("doom_loop_step", |r| opt(r.doom_loop.as_ref().map(|d| d.step))),
+    csv("doom_loop_tool", |r| opt(r.doom_loop.as_ref().map(|d| &d.tool))),
+    csv("doom_loop_detector", |r| opt(r.doom_loop.as_ref().map(|d| &d.detector))),
+    Column { value: Some(|r| r.retries.len().to_string()),
+        ..col("retries", "retries", Right, retries_cell, EVERYWHERE) },
     csv("retry_wait_ms", |r| r.retry_wait_ms().to_string()),
-    num(
-        "tokens_input",
-        "in",
-        |r| r.tokens.input.to_string(),
-        &[Table, Markdown, Html, Csv, Providers],
-    ),
-    num(
-        "tokens_output",
-        "out",
-        |r| r.tokens.output.to_string(),
-        &[Table, Markdown, Html, Csv, Providers],
-    ),
-    num(
-        "tokens_reasoning",
-        "reasoning",
-        |r| r.tokens.reasoning.to_string(),
-        &[Table, Markdown, Html, Csv, Providers],
-    ),
+    col("tokens_input", "in", Right, |r| r.tokens.input.to_string(), TOKENS),
+    col("tokens_output", "out", Right, |r| r.tokens.output.to_string(), TOKENS),
+    col("tokens_reasoning", "reasoning", Right, |r| r.tokens.reasoning.to_string(), TOKENS),
     // Narrow text tables show both cache classes in one column; HTML, CSV and the provider
     // comparison split them.
-    num(
-        "cache",
-        "cache r/w",
-        |r| format!("{}/{}", r.tokens.cache_read, r.tokens.cache_write),
-        &[Table, Markdown],
-    ),
-    num(
-        "tokens_cache_read",
-        "cache read",
-        |r| r.tokens.cache_read.to_string(),
-        &[Html, Csv, Providers],
-    ),
-    num(
-        "tokens_cache_write",
-        "cache write",
-        |r| r.tokens.cache_write.to_string(),
-        &[Html, Csv, Providers],
-    ),
-    num(
-        "tokens_total",
-        "tokens",
-        |r| r.tokens.total().to_string(),
-        &[Csv, Reports],
-    ),
-    Column {
-        value: Some(|r| r.cost_usd.to_string()),
-        ..num("cost_usd", "cost", |r| format_usd(r.cost_usd), EVERYWHERE)
-    },
-    Column {
-        value: Some(|r| r.sim_ms.to_string()),
-        ..num(
-            "sim_ms",
-            "sim",
-            |r| format_ms(r.sim_ms),
-            &[Table, Markdown, Html, Csv, Reports],
-        )
-    },
-    Column {
-        value: Some(|r| opt(r.ttft_ms)),
-        ..num("ttft_ms", "ttft", |r| opt_ms(r.ttft_ms), &[Csv, Providers])
-    },
-    Column {
-        value: Some(|r| opt(r.stream_ms)),
-        ..num(
-            "stream_ms",
-            "stream",
-            |r| opt_ms(r.stream_ms),
-            &[Csv, Providers],
-        )
-    },
+    col("cache", "cache r/w", Right,
+        |r| format!("{}/{}", r.tokens.cache_read, r.tokens.cache_write), &[Table, Markdown]),
+    col("tokens_cache_read", "cache read", Right, |r| r.tokens.cache_read.to_string(), CACHE),
+    col("tokens_cache_write", "cache write", Right, |r| r.tokens.cache_write.to_string(), CACHE),
+    col("tokens_total", "tokens", Right, |r| r.tokens.total().to_string(), &[Csv, Reports]),
+    Column { value: Some(|r| r.cost_usd.to_string()),
+        ..col("cost_usd", "cost", Right, |r| format_usd(r.cost_usd), EVERYWHERE) },
+    Column { value: Some(|r| r.sim_ms.to_string()),
+        ..col("sim_ms", "sim", Right, |r| format_ms(r.sim_ms), OUTCOME) },
+    Column { value: Some(|r| opt(r.ttft_ms)),
+        ..col("ttft_ms", "ttft", Right, |r| opt_ms(r.ttft_ms), &[Csv, Providers]) },
+    Column { value: Some(|r| opt(r.stream_ms)),
+        ..col("stream_ms", "stream", Right, |r| opt_ms(r.stream_ms), &[Csv, Providers]) },
     csv("unused_interactions", |r| r.unused_interactions.to_string()),
     csv("truncated", |r| r.truncated.to_string()),
     csv("failures", |r| r.failures.join("; ")),

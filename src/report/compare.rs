@@ -126,6 +126,13 @@ pub fn compare_reports(before: &RunReport, after: &RunReport, style: Style) -> S
     let (b, a) = (index(before), index(after));
     let keys: BTreeSet<&(String, String)> = b.keys().chain(a.keys()).collect();
     let markdown = style == Style::Markdown;
+    // A run in one report only: its cells, all highlighted (new) or none (removed).
+    let one_sided = |r: &RunRecord, hi: bool| -> Vec<(String, bool)> {
+        cells(View::Reports, r)
+            .into_iter()
+            .map(|c| (c, hi))
+            .collect()
+    };
     let (mut changed, mut same, mut added, mut removed) = (0, 0, 0, 0);
     let mut rows: Vec<DiffRow> = Vec::new();
     for key in keys {
@@ -159,23 +166,11 @@ pub fn compare_reports(before: &RunReport, after: &RunReport, style: Style) -> S
             }
             (None, Some(new)) => {
                 added += 1;
-                (
-                    "new",
-                    cells(View::Reports, new)
-                        .into_iter()
-                        .map(|c| (c, true))
-                        .collect(),
-                )
+                ("new", one_sided(new, true))
             }
             (Some(old), None) => {
                 removed += 1;
-                (
-                    "removed",
-                    cells(View::Reports, old)
-                        .into_iter()
-                        .map(|c| (c, false))
-                        .collect(),
-                )
+                ("removed", one_sided(old, false))
             }
             (None, None) => continue,
         };

@@ -38,6 +38,18 @@ pub struct Finding<'a> {
     pub message: Option<&'a str>,
 }
 
+impl Finding<'_> {
+    /// `label: message` with both escaped for the target format; `unexplained` stands in for
+    /// a missing message.
+    pub(crate) fn line(&self, escape: fn(&str) -> String, unexplained: &str) -> String {
+        format!(
+            "{}: {}",
+            escape(&self.run.label()),
+            escape(self.message.unwrap_or(unexplained))
+        )
+    }
+}
+
 impl RunRecord {
     /// This run's findings of one kind: its failure messages (or one message-less failure when
     /// it failed without any), or its warnings.

@@ -58,11 +58,7 @@ pub(crate) fn render(report: &RunReport) -> String {
         };
         out.push_str(&format!("<h2>{}</h2>\n<ul{list_class}>\n", kind.title()));
         for f in findings {
-            out.push_str(&format!(
-                "<li>{}: {}</li>\n",
-                html_escape(&f.run.label()),
-                html_escape(f.message.unwrap_or("failed"))
-            ));
+            out.push_str(&format!("<li>{}</li>\n", f.line(html_escape, "failed")));
         }
         out.push_str("</ul>\n");
     }

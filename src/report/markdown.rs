@@ -34,11 +34,7 @@ pub(crate) fn render(report: &RunReport) -> String {
     for (kind, findings) in report.finding_sections() {
         out.push_str(&format!("\n### {}\n\n", kind.title()));
         for f in findings {
-            out.push_str(&format!(
-                "- {}: {}\n",
-                md_escape(&f.run.label()),
-                md_escape(f.message.unwrap_or("failed"))
-            ));
+            out.push_str(&format!("- {}\n", f.line(md_escape, "failed")));
         }
     }
     out

@@ -30,16 +30,12 @@ pub(crate) fn render(report: &RunReport, color: bool) -> String {
     let mut out = grid.render(color);
     let mut warnings = 0;
     for (i, f) in report.findings().enumerate() {
-        let label = sanitize(&f.run.label());
         match f.kind {
             FindingKind::Failure => {
                 if i == 0 {
                     out.push('\n');
                 }
-                let line = format!(
-                    "  ✗ {label}: {}",
-                    sanitize(f.message.unwrap_or(UNEXPLAINED))
-                );
+                let line = format!("  ✗ {}", f.line(sanitize, UNEXPLAINED));
                 if color {
                     out.push_str(&format!("{RED}{line}\x1b[0m\n"));
                 } else {
@@ -49,8 +45,7 @@ pub(crate) fn render(report: &RunReport, color: bool) -> String {
             }
             FindingKind::Warning => {
                 warnings += 1;
-                let text = sanitize(f.message.unwrap_or_default());
-                out.push_str(&format!("  ! {label}: {text}\n"));
+                out.push_str(&format!("  ! {}\n", f.line(sanitize, "")));
             }
         }
     }
