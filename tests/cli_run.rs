@@ -1036,6 +1036,16 @@ fn bad_scenarios_are_reported_with_file_and_line_and_exit_2() {
     }
 }
 
+/// `tapeloop run --accept [--dry-run] doom-sequential-repeat.toml` in `dir`.
+fn accept_in(dir: &Path, dry_run: bool) -> Out {
+    let mut args = vec!["run", "--accept"];
+    if dry_run {
+        args.push("--dry-run");
+    }
+    args.push("doom-sequential-repeat.toml");
+    tapeloop_in(dir, &args, &[])
+}
+
 #[test]
 fn accept_writes_expectations_that_the_next_run_checks() {
     let dir = tempfile::tempdir().unwrap();
@@ -1043,16 +1053,7 @@ fn accept_writes_expectations_that_the_next_run_checks() {
     let before = std::fs::read_to_string(&p).unwrap();
     assert!(!before.contains("[expect]"));
 
-    let o = tapeloop_in(
-        dir.path(),
-        &[
-            "run",
-            "--accept",
-            "--dry-run",
-            "doom-sequential-repeat.toml",
-        ],
-        &[],
-    );
+    let o = accept_in(dir.path(), true);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(
         o.stdout.contains("+[expect]"),
@@ -1066,11 +1067,7 @@ fn accept_writes_expectations_that_the_next_run_checks() {
         "--dry-run wrote"
     );
 
-    let o = tapeloop_in(
-        dir.path(),
-        &["run", "--accept", "doom-sequential-repeat.toml"],
-        &[],
-    );
+    let o = accept_in(dir.path(), false);
     assert_eq!(o.code, 0, "{}", o.all());
     let after = std::fs::read_to_string(&p).unwrap();
     // Only the [expect] table is added (a block of lines ending at a blank line or the end);
@@ -1107,14 +1104,43 @@ fn accept_writes_expectations_that_the_next_run_checks() {
     );
     assert_eq!(o.code, 1, "{}", o.all());
     // Accepting again changes nothing.
-    let o = tapeloop_in(
-        dir.path(),
-        &["run", "--accept", "doom-sequential-repeat.toml"],
-        &[],
-    );
+    let o = accept_in(dir.path(), false);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stderr.contains("already matches"), "{}", o.all());
     assert_eq!(std::fs::read_to_string(&p).unwrap(), after);
+}
+
+/// `--accept --dry-run` is a check: it writes nothing, shows the diff it would write, and exits
+/// like `run` (1 when an expectation fails), so CI can use it to catch stale expectations.
+#[test]
+fn accept_dry_run_fails_like_run_and_shows_the_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = copy_scenario(dir.path(), "doom-sequential-repeat.toml", |t| {
+        t.replace("steps = 3\n", "steps = 4\n")
+    });
+    let before = std::fs::read_to_string(&p).unwrap();
+    assert!(before.contains("steps = 4\n"), "{before}");
+
+    let plain = tapeloop_in(dir.path(), &["run", "doom-sequential-repeat.toml"], &[]);
+    assert_eq!(plain.code, 1, "{}", plain.all());
+
+    let o = accept_in(dir.path(), true);
+    assert_eq!(o.code, 1, "a dry run exits like run:\n{}", o.all());
+    assert!(o.stdout.contains("steps: expected 4, got 3"), "{}", o.all());
+    assert!(
+        o.stdout.contains("-steps = 4") && o.stdout.contains("+steps = 3"),
+        "the diff it would write is shown:\n{}",
+        o.all()
+    );
+    assert!(o.stderr.contains("would change"), "{}", o.all());
+    let unchanged = std::fs::read_to_string(&p).unwrap() == before;
+    assert!(unchanged, "--dry-run wrote");
+
+    // Without --dry-run the observed outcome becomes the expectation, and the run passes.
+    let o = accept_in(dir.path(), false);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let o = tapeloop_in(dir.path(), &["run", "doom-sequential-repeat.toml"], &[]);
+    assert_eq!(o.code, 0, "{}", o.all());
 }
 
 #[test]

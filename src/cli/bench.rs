@@ -1,13 +1,12 @@
 //! `tapeloop bench`: replay throughput.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use tapeloop::bench;
+use tapeloop::exit::Exit;
 use tapeloop::runner;
 
-use super::run::{load_scenarios, run_options};
-use super::Status;
+use super::common::{interactive, load_scenarios, print_errors, progress_bar, run_options};
 
 /// Output format of `bench`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -83,9 +82,9 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<Status> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let Some(scenarios) = load_scenarios(&args.paths)? else {
-        return Ok(Status::Error);
+        return Ok(Exit::Error);
     };
     let opts = run_options(Some(1), None)?;
     let mut once = runner::plan(&scenarios);
@@ -102,8 +101,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             let dst = dir.join(format!("{}-{}", made.len(), name.to_string_lossy()));
             if let Err(e) = bench::scale_cassette(&job.cassette, args.cassette_scale, &dst) {
                 let _ = std::fs::remove_dir_all(&dir);
-                eprintln!("error: {}: {e}", job.cassette.display());
-                return Ok(Status::Error);
+                print_errors([format!("{}: {e}", job.cassette.display())]);
+                return Ok(Exit::Error);
             }
             made.insert(job.cassette.clone(), dst.clone());
             job.cassette = dst;
@@ -116,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     for _ in 0..args.repeat.max(1) {
         jobs.extend(once.iter().cloned());
     }
-    let show = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let show = interactive();
     if args.scaling {
         // More threads than replays would only repeat the last row.
         let replays = jobs.len().saturating_mul(args.iterations.max(1) as usize);
@@ -136,25 +135,20 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             &on_row,
         );
         let Some(report) = finish(result, scaled_dir.as_deref()) else {
-            return Ok(Status::Error);
+            return Ok(Exit::Error);
         };
         match args.format {
             BenchFormat::Table => print!("{}", report.to_table()),
             BenchFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         }
-        return Ok(Status::Pass);
+        return Ok(Exit::Pass);
     }
     let workers = bench::resolve_workers(args.jobs.unwrap_or(1));
     let bar = show.then(|| {
-        let pb = indicatif::ProgressBar::new(args.iterations as u64);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "benchmarking [{bar:30}] {pos}/{len} iterations",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        pb
+        progress_bar(
+            args.iterations as u64,
+            "benchmarking [{bar:30}] {pos}/{len} iterations",
+        )
     });
     let on_iteration = |n: u32| {
         if let Some(pb) = &bar {
@@ -166,7 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     };
     let result = bench::run(&jobs, &opts, args.iterations, workers, &on_iteration);
     let Some(report) = finish(result, scaled_dir.as_deref()) else {
-        return Ok(Status::Error);
+        return Ok(Exit::Error);
     };
     if let Some(pb) = &bar {
         pb.finish_and_clear();
@@ -175,7 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         BenchFormat::Table => print!("{}", report.to_table()),
         BenchFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }
-    Ok(Status::Pass)
+    Ok(Exit::Pass)
 }
 
 /// Remove the scaled cassette copies, and print the error if the benchmark failed.
@@ -186,5 +180,5 @@ fn finish<T>(
     if let Some(dir) = scaled_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
-    result.map_err(|e| eprintln!("error: {e}")).ok()
+    result.map_err(|e| print_errors([e])).ok()
 }

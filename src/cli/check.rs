@@ -3,9 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use tapeloop::cassette::{CassetteReader, Record};
+use tapeloop::exit::Exit;
 use tapeloop::scenario::{self, ScenarioError};
-
-use super::Status;
 
 /// Problems shown per file; the rest are counted.
 const MAX_SHOWN: usize = 50;
@@ -43,7 +42,7 @@ struct FileReport {
     truncated: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<Status> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let mut files = Vec::new();
     let mut scenarios = Vec::new();
     let mut scenario_problems = 0;
@@ -114,9 +113,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     }
     let nothing = files.is_empty() && scenarios.is_empty();
     Ok(if invalid == 0 && scenario_problems == 0 && !nothing {
-        Status::Pass
+        Exit::Pass
     } else {
-        Status::Error
+        Exit::Error
     })
 }
 

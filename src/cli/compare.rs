@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use tapeloop::report::{self, RunReport, Style};
+use tapeloop::exit::Exit;
+use tapeloop::report::{self, Style};
 use tapeloop::runner;
 
-use super::run::{execute, load_scenarios, run_options, ColorChoice};
-use super::Status;
+use super::common::{execute, load_scenarios, read_report, run_options, ColorChoice};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -37,7 +37,7 @@ fn is_report(p: &std::path::Path) -> bool {
     p.extension().is_some_and(|e| e == "json")
 }
 
-pub fn run(args: Args) -> anyhow::Result<Status> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let color = args.color.enabled() && !args.markdown;
     if args.paths.len() == 2 && args.paths.iter().all(|p| is_report(p)) {
         let before = read_report(&args.paths[0])?;
@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             "{}",
             report::compare_reports(&before, &after, style(args.markdown, color))
         );
-        return Ok(Status::Pass);
+        return Ok(Exit::Pass);
     }
     if let Some(p) = args.paths.iter().find(|p| is_report(p)) {
         anyhow::bail!(
@@ -55,18 +55,18 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         );
     }
     let Some(scenarios) = load_scenarios(&args.paths)? else {
-        return Ok(Status::Error);
+        return Ok(Exit::Error);
     };
     let opts = run_options(None, args.pricing.as_deref())?;
     let jobs = runner::plan(&scenarios);
     let Some(rep) = execute(&jobs, &opts, true)? else {
-        return Ok(Status::Error);
+        return Ok(Exit::Error);
     };
     print!(
         "{}",
         report::compare_providers(&rep, style(args.markdown, color))
     );
-    Ok(Status::Pass)
+    Ok(Exit::Pass)
 }
 
 fn style(markdown: bool, color: bool) -> Style {
@@ -75,8 +75,4 @@ fn style(markdown: bool, color: bool) -> Style {
     } else {
         Style::Table { color }
     }
-}
-
-pub fn read_report(path: &std::path::Path) -> anyhow::Result<RunReport> {
-    Ok(RunReport::read(path)?)
 }

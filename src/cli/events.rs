@@ -8,10 +8,9 @@ use anyhow::{bail, Context};
 use serde_json::json;
 use tapeloop::cassette::{CassetteReader, Record};
 use tapeloop::event::{EndOutcome, StreamEvent};
+use tapeloop::exit::Exit;
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_ndjson, decode_response, Api};
-
-use super::Status;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -52,7 +51,7 @@ pub struct Args {
     pub status: u16,
 }
 
-pub fn run(args: Args) -> anyhow::Result<Status> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let status = if is_cassette(&args.file)? {
@@ -82,18 +81,18 @@ fn is_cassette(path: &Path) -> anyhow::Result<bool> {
             .is_match(head))
 }
 
-fn run_cassette(args: &Args, out: &mut impl Write) -> anyhow::Result<Status> {
+fn run_cassette(args: &Args, out: &mut impl Write) -> anyhow::Result<Exit> {
     let mut reader = CassetteReader::open(&args.file)?;
     let api = args.api.unwrap_or(reader.header().api);
     let mut n = 0usize;
-    let mut status = Status::Pass;
+    let mut status = Exit::Pass;
     for rec in reader.by_ref() {
         let i = match rec {
             Ok(Record::Interaction(i)) => i,
             Ok(Record::Tool(_)) => continue,
             Err(e) => {
                 eprintln!("{e}");
-                status = Status::Error;
+                status = Exit::Error;
                 if e.is_fatal() {
                     break;
                 }
@@ -130,7 +129,7 @@ fn run_cassette(args: &Args, out: &mut impl Write) -> anyhow::Result<Status> {
     Ok(status)
 }
 
-fn run_raw(args: &Args, out: &mut impl Write) -> anyhow::Result<Status> {
+fn run_raw(args: &Args, out: &mut impl Write) -> anyhow::Result<Exit> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let api = match args.api {
@@ -163,7 +162,7 @@ fn run_raw(args: &Args, out: &mut impl Write) -> anyhow::Result<Status> {
         Format::Jsonl => write_jsonl(out, &events)?,
         Format::Table => write_table(out, &events)?,
     }
-    Ok(Status::Pass)
+    Ok(Exit::Pass)
 }
 
 /// Guess the wire API from a body's content.

@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use tapeloop::cassette::import::import_file;
-
-use super::Status;
+use tapeloop::exit::Exit;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -25,7 +24,7 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<Status> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let output = args
         .output
         .clone()
@@ -48,5 +47,5 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         h.provider.as_deref().unwrap_or("?"),
         h.model.as_deref().unwrap_or("?"),
     );
-    Ok(Status::Pass)
+    Ok(Exit::Pass)
 }

@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
+use tapeloop::exit::Exit;
 use tapeloop::report::{self, Format};
 
-use super::compare::read_report;
-use super::run::write_file;
-use super::Status;
+use super::common::{read_report, write_file};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -30,7 +29,7 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<Status> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let mut reports = Vec::new();
     for p in &args.reports {
         reports.push(read_report(p)?);
@@ -41,9 +40,5 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         Some(p) => write_file(p, &text)?,
         None => print!("{text}"),
     }
-    Ok(if merged.summary.failed > 0 {
-        Status::Fail
-    } else {
-        Status::Pass
-    })
+    Ok(Exit::verdict(merged.summary.failed == 0))
 }

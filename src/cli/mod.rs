@@ -1,13 +1,13 @@
 //! Command-line interface: clap definitions and dispatch only. Each subcommand lives in its own
-//! file; the library does the work. Exit codes: 0 pass, 1 expectations failed or a metric
-//! regressed, 2 bad input or harness error.
-
-use std::process::ExitCode;
+//! file and turns its arguments into calls on the library; helpers more than one command needs
+//! live in [`common`]. Exit codes are [`tapeloop::exit::Exit`].
 
 use clap::{Parser, Subcommand};
+use tapeloop::exit::Exit;
 
 mod bench;
 mod check;
+mod common;
 mod compare;
 mod events;
 mod import;
@@ -16,39 +16,19 @@ mod record;
 mod run;
 mod serve;
 
-/// Exit status of a command, as documented in the README.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Everything passed.
-    Pass = 0,
-    /// An expectation failed or a metric regressed.
-    Fail = 1,
-    /// Bad input or a harness error.
-    Error = 2,
-}
-
-impl From<Status> for ExitCode {
-    fn from(s: Status) -> Self {
-        ExitCode::from(s as u8)
-    }
-}
-
 const ABOUT: &str = "Record/replay evaluation harness for LLM agent loops.
 
 Replays recorded provider streams through an opencode-faithful agent loop, offline and on virtual
 time, and scores doom-loop detection, retry behaviour, step counts and token costs.";
 
-const AFTER_HELP: &str = "Examples:
+const EXAMPLES: &str = "Examples:
   tapeloop run                          replay scenarios/ against recordings/, print a table
   tapeloop run --format junit --out report.xml
   tapeloop check recordings/*.jsonl     validate cassettes and scenarios
-  tapeloop events stream.sse            decode a raw stream to normalized events
-
-Exit status: 0 all passed, 1 an expectation failed or a metric regressed, 2 bad input or harness
-error.";
+  tapeloop events stream.sse            decode a raw stream to normalized events";
 
 #[derive(Debug, Parser)]
-#[command(name = "tapeloop", version, about = ABOUT, after_help = AFTER_HELP)]
+#[command(name = "tapeloop", version, about = ABOUT, after_help = common::with_exit_codes(EXAMPLES))]
 #[command(propagate_version = true, max_term_width = 100)]
 struct Cli {
     #[command(subcommand)]
@@ -77,7 +57,9 @@ enum Command {
     Merge(merge::Args),
 }
 
-pub fn main() -> ExitCode {
+/// Parse the command line and run the command; errors are printed here and exit with
+/// [`Exit::Error`].
+pub fn main() -> Exit {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check::run(args),
@@ -91,10 +73,10 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::run(args),
     };
     match result {
-        Ok(status) => status.into(),
+        Ok(status) => status,
         Err(err) => {
             eprintln!("error: {err:#}");
-            Status::Error.into()
+            Exit::Error
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use tapeloop::exit::Exit;
 use tapeloop::net::proxy::{self, ProxyOptions};
 use tapeloop::processor::PriceTable;
 use tapeloop::provider::{wire, Api};
@@ -13,7 +14,7 @@ use tapeloop::record::{self, LiveOptions, Progress, RecordMode};
 use tapeloop::runner::{self, RunOptions};
 use tapeloop::scenario;
 
-use super::Status;
+use super::common::{print_errors, runtime, wait_for_stop};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -81,18 +82,15 @@ pub struct Args {
     pub read_timeout: u64,
 }
 
-pub fn run(args: Args) -> anyhow::Result<Status> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let rt = runtime()?;
     if args.proxy {
         return rt.block_on(run_proxy(args));
     }
     rt.block_on(run_live(args))
 }
 
-async fn run_proxy(args: Args) -> anyhow::Result<Status> {
+async fn run_proxy(args: Args) -> anyhow::Result<Exit> {
     let Some(upstream) = args.upstream.clone() else {
         bail!("--proxy needs --upstream URL (e.g. https://api.openai.com)");
     };
@@ -116,7 +114,7 @@ async fn run_proxy(args: Args) -> anyhow::Result<Status> {
         handle.addr(),
         out_dir.display()
     );
-    stop_signal().await.context("waiting for Ctrl-C")?;
+    wait_for_stop().await?;
     let paths = handle
         .shutdown()
         .await
@@ -125,10 +123,10 @@ async fn run_proxy(args: Args) -> anyhow::Result<Status> {
     for p in paths {
         eprintln!("  {}", p.display());
     }
-    Ok(Status::Pass)
+    Ok(Exit::Pass)
 }
 
-async fn run_live(args: Args) -> anyhow::Result<Status> {
+async fn run_live(args: Args) -> anyhow::Result<Exit> {
     let path = args
         .scenario
         .clone()
@@ -141,10 +139,8 @@ async fn run_live(args: Args) -> anyhow::Result<Status> {
     ) {
         Ok(s) => s,
         Err(errors) => {
-            for e in errors {
-                eprintln!("error: {e}");
-            }
-            return Ok(Status::Error);
+            print_errors(errors);
+            return Ok(Exit::Error);
         }
     };
     let Some(api) = args.api.or(sc.api) else {
@@ -224,22 +220,5 @@ async fn run_live(args: Args) -> anyhow::Result<Status> {
             .unwrap_or_else(|| "unknown".into()),
         output.display()
     );
-    Ok(Status::Pass)
-}
-
-/// Ctrl-C (SIGINT), or SIGTERM on Unix (`kill`, container and service managers): both stop the
-/// proxy cleanly, with footers.
-async fn stop_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
+    Ok(Exit::Pass)
 }

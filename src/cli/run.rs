@@ -1,22 +1,22 @@
 //! `tapeloop run`: replay scenarios, score expectations, report; baselines, accept, sharding.
 
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 
+use tapeloop::exit::Exit;
 use tapeloop::processor::config::{DetectorSpec, DoomAction, RetryPreset};
-use tapeloop::processor::PriceTable;
 use tapeloop::replay::MatchMode;
 use tapeloop::report::{self, Format, RunReport};
-use tapeloop::runner::{self, Job, RunOptions};
+use tapeloop::runner;
 use tapeloop::scenario::{self, Scenario};
 
-use super::Status;
+use super::common::{
+    execute, load_scenarios, run_options, with_exit_codes, write_file, ColorChoice,
+};
 
-#[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:
+const EXAMPLES: &str = "Examples:
   tapeloop run                                  every scenario under scenarios/, as a table
   tapeloop run scenarios/read-loop.toml         one scenario
   tapeloop run --format junit --out junit.xml   JUnit for CI (the table still goes to stdout)
@@ -24,9 +24,10 @@ use super::Status;
   tapeloop run --save-baseline main             store this run as baseline `main`
   tapeloop run --baseline main                  exit 1 when a metric regressed against it
   tapeloop run --accept scenarios/new.toml      write the observed outcome into [expect]
-  tapeloop run --partition 2/3 --format json --out shard2.json
+  tapeloop run --partition 2/3 --format json --out shard2.json";
 
-Exit status: 0 all passed, 1 an expectation failed or a metric regressed, 2 bad input.")]
+#[derive(Debug, clap::Args)]
+#[command(after_help = with_exit_codes(EXAMPLES))]
 pub struct Args {
     /// Scenario files or directories (searched for *.toml) [default: scenarios]
     pub paths: Vec<PathBuf>,
@@ -96,146 +97,9 @@ pub struct Args {
     pub no_progress: bool,
 }
 
-/// `--color`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-impl ColorChoice {
-    pub fn enabled(self) -> bool {
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stdout().is_terminal()
-            }
-        }
-    }
-}
-
-/// Load every scenario under `paths`; print every problem and return None when any.
-pub fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Option<Vec<Arc<Scenario>>>> {
-    let paths = if paths.is_empty() {
-        vec![PathBuf::from("scenarios")]
-    } else {
-        paths.to_vec()
-    };
-    let mut files = Vec::new();
-    for p in &paths {
-        if p.is_dir() {
-            files.extend(scenario::discover(p)?);
-        } else if p.exists() {
-            files.push(p.clone());
-        } else {
-            anyhow::bail!(
-                "{}: no such file or directory (give scenario files or a directory of *.toml)",
-                p.display()
-            );
-        }
-    }
-    if files.is_empty() {
-        anyhow::bail!(
-            "no scenarios found under {} (scenario files end in .toml)",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let mut scenarios = Vec::new();
-    let mut bad = false;
-    for f in files {
-        match scenario::validate(&f) {
-            Ok(s) => scenarios.push(Arc::new(s)),
-            Err(errors) => {
-                bad = true;
-                for e in errors {
-                    eprintln!("error: {e}");
-                }
-            }
-        }
-    }
-    let mut names = std::collections::BTreeMap::new();
-    for s in &scenarios {
-        if let Some(prev) = names.insert(s.name.clone(), s.path.clone()) {
-            eprintln!(
-                "error: {}: scenario name `{}` is also used by {}; names must be unique",
-                s.path.display(),
-                s.name,
-                prev.display()
-            );
-            bad = true;
-        }
-    }
-    Ok(if bad { None } else { Some(scenarios) })
-}
-
-pub fn run_options(args_jobs: Option<usize>, pricing: Option<&Path>) -> anyhow::Result<RunOptions> {
-    let prices = match pricing {
-        Some(p) => {
-            Arc::new(PriceTable::load(p).with_context(|| format!("loading {}", p.display()))?)
-        }
-        None => PriceTable::bundled(),
-    };
-    Ok(RunOptions {
-        jobs: args_jobs.unwrap_or(0),
-        prices,
-        ..RunOptions::default()
-    })
-}
-
-/// Run jobs with a progress bar on a terminal (none in CI or when piped).
-pub fn execute(
-    jobs: &[Job],
-    opts: &RunOptions,
-    progress: bool,
-) -> anyhow::Result<Option<RunReport>> {
-    let show = progress
-        && std::io::stderr().is_terminal()
-        && std::env::var_os("CI").is_none()
-        && jobs.len() > 1;
-    let bar = if show {
-        let pb = indicatif::ProgressBar::new(jobs.len() as u64);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} replaying [{bar:30}] {pos}/{len} {wide_msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        Some(pb)
-    } else {
-        None
-    };
-    let on_done = |job: &Job| {
-        if let Some(pb) = &bar {
-            pb.set_message(job.scenario.name.clone());
-            pb.inc(1);
-        }
-    };
-    let result = runner::run_jobs(jobs, opts, &on_done);
-    if let Some(pb) = &bar {
-        pb.finish_and_clear();
-    }
-    match result {
-        Ok(r) => Ok(Some(r)),
-        Err(errors) => {
-            for e in errors {
-                eprintln!("error: {e}");
-            }
-            Ok(None)
-        }
-    }
-}
-
-pub fn run(args: Args) -> anyhow::Result<Status> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let Some(mut scenarios) = load_scenarios(&args.paths)? else {
-        return Ok(Status::Error);
+        return Ok(Exit::Error);
     };
     if let Some(p) = args.partition {
         scenarios.retain(|s| p.contains(&s.name));
@@ -249,7 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     }
     let jobs = runner::plan(&scenarios);
     let Some(report) = execute(&jobs, &opts, !args.no_progress)? else {
-        return Ok(Status::Error);
+        return Ok(Exit::Error);
     };
     let color = args.color.enabled();
 
@@ -266,14 +130,14 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         None => print!("{rendered}"),
     }
 
-    let mut status = if !report.all_passed() {
-        Status::Fail
-    } else {
-        Status::Pass
-    };
-
+    let mut status = Exit::verdict(report.all_passed());
     if args.accept {
-        status = accept(&scenarios, &report, args.dry_run)?;
+        accept(&scenarios, &report, args.dry_run)?;
+        // Accepting makes the observed outcome the expectation, so the run now passes. A dry
+        // run writes nothing: it only shows the diffs and is judged like a plain `run`.
+        if !args.dry_run {
+            status = Exit::Pass;
+        }
     }
 
     let baseline_dir = args.state_dir.join("baselines");
@@ -298,7 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             for r in &regressions {
                 eprintln!("  {}", r.message);
             }
-            status = Status::Fail;
+            status = Exit::Failed;
         }
     }
     if let Some(name) = &args.save_baseline {
@@ -309,12 +173,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     Ok(status)
 }
 
-/// Write observed outcomes into the scenarios' `[expect]` tables, insta-style.
-fn accept(
-    scenarios: &[Arc<Scenario>],
-    report: &RunReport,
-    dry_run: bool,
-) -> anyhow::Result<Status> {
+/// Write observed outcomes into the scenarios' `[expect]` tables, insta-style: print each
+/// scenario's diff, then write it unless `dry_run`.
+fn accept(scenarios: &[Arc<Scenario>], report: &RunReport, dry_run: bool) -> anyhow::Result<()> {
     let mut changed = 0;
     for sc in scenarios {
         let runs: Vec<_> = report
@@ -344,16 +205,5 @@ fn accept(
     } else if dry_run {
         eprintln!("{changed} scenario(s) would change; run again without --dry-run to write");
     }
-    Ok(Status::Pass)
-}
-
-pub fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut f =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

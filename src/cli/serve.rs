@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use tapeloop::cassette::Cassette;
+use tapeloop::exit::Exit;
 use tapeloop::net::serve::{self, Pace, ServeOptions};
 use tapeloop::scenario;
 
-use super::Status;
+use super::common::{print_errors, runtime, wait_for_stop};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -42,17 +43,15 @@ pub struct Args {
     pub strict: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<Status> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let mut cassettes = Vec::new();
     for input in &args.inputs {
         if input.extension().is_some_and(|e| e == "toml") {
             let sc = match scenario::validate(input) {
                 Ok(s) => s,
                 Err(errors) => {
-                    for e in errors {
-                        eprintln!("error: {e}");
-                    }
-                    return Ok(Status::Error);
+                    print_errors(errors);
+                    return Ok(Exit::Error);
                 }
             };
             for c in &sc.cassettes {
@@ -62,11 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             cassettes.push(Cassette::load(input)?);
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(async move {
+    runtime()?.block_on(async move {
         let opts = ServeOptions {
             pace: args.pace,
             strict: args.strict,
@@ -111,24 +106,6 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         if failed {
             eprintln!("tapeloop serve: strict mode failed (divergences or unused interactions)");
         }
-        Ok(if failed { Status::Fail } else { Status::Pass })
+        Ok(Exit::verdict(!failed))
     })
-}
-
-/// Ctrl-C (SIGINT), or SIGTERM on Unix (how CI runners and containers stop a server).
-async fn wait_for_stop() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
 }

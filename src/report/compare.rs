@@ -4,11 +4,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use indexmap::IndexMap;
 
+use super::columns::{columns, View};
 use super::model::{RunRecord, RunReport};
-use super::text::{
-    doom_cell, format_ms, format_usd, md_escape, md_table, retries_cell, Cell, Grid, BOLD, DIM,
-    GREEN, NONE, RED, YELLOW,
-};
+use super::text::{md_escape, md_table, Cell, Grid, BOLD, DIM, GREEN, NONE, RED, YELLOW};
 
 /// How comparison tables are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,36 +17,9 @@ pub enum Style {
     Markdown,
 }
 
-const PROVIDER_METRICS: &[&str] = &[
-    "steps",
-    "calls",
-    "doom loop",
-    "retries",
-    "in",
-    "out",
-    "reasoning",
-    "cache read",
-    "cache write",
-    "cost",
-    "ttft",
-    "stream",
-];
-
-fn provider_cells(r: &RunRecord) -> Vec<String> {
-    vec![
-        r.steps.to_string(),
-        r.tool_calls.to_string(),
-        doom_cell(r),
-        retries_cell(r),
-        r.tokens.input.to_string(),
-        r.tokens.output.to_string(),
-        r.tokens.reasoning.to_string(),
-        r.tokens.cache_read.to_string(),
-        r.tokens.cache_write.to_string(),
-        format_usd(r.cost_usd),
-        r.ttft_ms.map(format_ms).unwrap_or_else(|| NONE.into()),
-        r.stream_ms.map(format_ms).unwrap_or_else(|| NONE.into()),
-    ]
+/// The cells of one run in `view`.
+fn cells(view: View, r: &RunRecord) -> Vec<String> {
+    columns(view).map(|c| c.cell_in(view, r)).collect()
 }
 
 /// Provider comparison: for every scenario replayed against several cassettes, one row per
@@ -88,13 +59,14 @@ pub fn compare_providers(report: &RunReport, style: Style) -> String {
             groups.insert(key(r), ());
         }
     }
-    let m = PROVIDER_METRICS.len();
+    let view = View::Providers;
+    let m = columns(view).count();
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (scenario, runs) in &by_scenario {
         let mut row = vec![scenario.to_string()];
         for group in groups.keys() {
             match runs.iter().find(|r| &key(r) == group) {
-                Some(r) => row.extend(provider_cells(r)),
+                Some(r) => row.extend(cells(view, r)),
                 None => row.extend(std::iter::repeat_n(NONE.to_string(), m)),
             }
         }
@@ -102,16 +74,14 @@ pub fn compare_providers(report: &RunReport, style: Style) -> String {
     }
     let mut right = vec![false];
     for _ in groups.keys() {
-        right.extend([
-            true, true, false, true, true, true, true, true, true, true, true, true,
-        ]);
+        right.extend(columns(view).map(|c| c.right()));
     }
     match style {
         Style::Table { color } => {
             let mut headers = vec!["scenario".to_string()];
             let mut group_line = vec![(String::new(), 1)];
             for g in groups.keys() {
-                headers.extend(PROVIDER_METRICS.iter().map(|s| s.to_string()));
+                headers.extend(columns(view).map(|c| c.header_in(view).to_string()));
                 group_line.push((g.clone(), m));
             }
             Grid {
@@ -129,7 +99,7 @@ pub fn compare_providers(report: &RunReport, style: Style) -> String {
             let mut headers = vec!["scenario".to_string()];
             for g in groups.keys() {
                 let g = md_escape(g);
-                headers.extend(PROVIDER_METRICS.iter().map(|s| format!("{g} {s}")));
+                headers.extend(columns(view).map(|c| format!("{g} {}", c.header_in(view))));
             }
             let rows: Vec<Vec<String>> = rows
                 .into_iter()
@@ -138,32 +108,6 @@ pub fn compare_providers(report: &RunReport, style: Style) -> String {
             md_table(&headers, &right, &rows)
         }
     }
-}
-
-const REPORT_METRICS: &[&str] = &[
-    "verdict",
-    "finish",
-    "steps",
-    "tool calls",
-    "doom loop",
-    "retries",
-    "tokens",
-    "cost",
-    "sim",
-];
-
-fn report_cells(r: &RunRecord) -> Vec<String> {
-    vec![
-        if r.passed { "PASS" } else { "FAIL" }.to_string(),
-        r.finish.to_string(),
-        r.steps.to_string(),
-        r.tool_calls.to_string(),
-        doom_cell(r),
-        retries_cell(r),
-        r.tokens.total().to_string(),
-        format_usd(r.cost_usd),
-        format_ms(r.sim_ms),
-    ]
 }
 
 /// (change, scenario, cassette file, [(cell text, highlighted)]).
@@ -182,6 +126,13 @@ pub fn compare_reports(before: &RunReport, after: &RunReport, style: Style) -> S
     let (b, a) = (index(before), index(after));
     let keys: BTreeSet<&(String, String)> = b.keys().chain(a.keys()).collect();
     let markdown = style == Style::Markdown;
+    // A run in one report only: its cells, all highlighted (new) or none (removed).
+    let one_sided = |r: &RunRecord, hi: bool| -> Vec<(String, bool)> {
+        cells(View::Reports, r)
+            .into_iter()
+            .map(|c| (c, hi))
+            .collect()
+    };
     let (mut changed, mut same, mut added, mut removed) = (0, 0, 0, 0);
     let mut rows: Vec<DiffRow> = Vec::new();
     for key in keys {
@@ -193,7 +144,7 @@ pub fn compare_reports(before: &RunReport, after: &RunReport, style: Style) -> S
             .to_string();
         let (change, cells) = match (b.get(key), a.get(key)) {
             (Some(old), Some(new)) => {
-                let (o, n) = (report_cells(old), report_cells(new));
+                let (o, n) = (cells(View::Reports, old), cells(View::Reports, new));
                 let cells: Vec<(String, bool)> = o
                     .into_iter()
                     .zip(n)
@@ -215,17 +166,11 @@ pub fn compare_reports(before: &RunReport, after: &RunReport, style: Style) -> S
             }
             (None, Some(new)) => {
                 added += 1;
-                (
-                    "new",
-                    report_cells(new).into_iter().map(|c| (c, true)).collect(),
-                )
+                ("new", one_sided(new, true))
             }
             (Some(old), None) => {
                 removed += 1;
-                (
-                    "removed",
-                    report_cells(old).into_iter().map(|c| (c, false)).collect(),
-                )
+                ("removed", one_sided(old, false))
             }
             (None, None) => continue,
         };
@@ -237,10 +182,9 @@ pub fn compare_reports(before: &RunReport, after: &RunReport, style: Style) -> S
         "cassette".to_string(),
         "change".to_string(),
     ];
-    headers.extend(REPORT_METRICS.iter().map(|s| s.to_string()));
-    let right: Vec<bool> = (0..headers.len())
-        .map(|i| matches!(i, 5 | 6 | 8 | 9 | 10 | 11))
-        .collect();
+    let mut right = vec![false; headers.len()];
+    headers.extend(columns(View::Reports).map(|c| c.header.to_string()));
+    right.extend(columns(View::Reports).map(|c| c.right()));
     if markdown {
         let rows: Vec<Vec<String>> = rows
             .into_iter()

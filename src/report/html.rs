@@ -1,8 +1,10 @@
 //! `--format html`: one self-contained page (inline CSS, no scripts, no external assets) with
 //! the run table and the failures. All user text is escaped.
 
+use super::columns::{columns, Align, Tone, View};
+use super::findings::FindingKind;
 use super::model::RunReport;
-use super::text::{doom_cell, format_ms, format_usd, html_escape, retries_cell};
+use super::text::html_escape;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3em .6em}\
@@ -11,6 +13,7 @@ tr.fail td.v{color:#b00;font-weight:bold}tr.pass td.v{color:#070}\
 ul.failures li{color:#b00}pre{white-space:pre-wrap}";
 
 pub(crate) fn render(report: &RunReport) -> String {
+    let view = View::Html;
     let s = &report.summary;
     let mut out = String::new();
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -26,92 +29,36 @@ pub(crate) fn render(report: &RunReport) -> String {
         s.failed
     ));
     out.push_str("<table>\n<thead><tr>");
-    for h in [
-        "scenario",
-        "cassette",
-        "provider",
-        "model",
-        "verdict",
-        "finish",
-        "steps",
-        "tool calls",
-        "doom loop",
-        "retries",
-        "in",
-        "out",
-        "reasoning",
-        "cache read",
-        "cache write",
-        "cost",
-        "sim",
-    ] {
-        out.push_str(&format!("<th>{h}</th>"));
+    for c in columns(view) {
+        out.push_str(&format!("<th>{}</th>", c.header));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for r in &report.runs {
-        let (class, verdict) = if r.passed {
-            ("pass", "PASS")
-        } else {
-            ("fail", "FAIL")
-        };
+        let class = if r.passed { "pass" } else { "fail" };
         out.push_str(&format!("<tr class=\"{class}\">"));
-        for text in [&r.scenario, r.cassette_file(), &r.provider, &r.model] {
-            out.push_str(&format!("<td>{}</td>", html_escape(text)));
-        }
-        out.push_str(&format!("<td class=\"v\">{verdict}</td>"));
-        out.push_str(&format!("<td>{}</td>", r.finish));
-        for n in [r.steps.to_string(), r.tool_calls.to_string()] {
-            out.push_str(&format!("<td class=\"n\">{n}</td>"));
-        }
-        out.push_str(&format!("<td>{}</td>", html_escape(&doom_cell(r))));
-        let nums = [
-            retries_cell(r),
-            r.tokens.input.to_string(),
-            r.tokens.output.to_string(),
-            r.tokens.reasoning.to_string(),
-            r.tokens.cache_read.to_string(),
-            r.tokens.cache_write.to_string(),
-            format_usd(r.cost_usd),
-            format_ms(r.sim_ms),
-        ];
-        for n in nums {
-            out.push_str(&format!("<td class=\"n\">{}</td>", html_escape(&n)));
+        for c in columns(view) {
+            // The row carries pass/fail; a toned cell is the one the stylesheet colours.
+            let cell_class = match ((c.tone)(r), c.align) {
+                (Tone::Good | Tone::Bad, _) => " class=\"v\"",
+                (Tone::Plain, Align::Right) => " class=\"n\"",
+                (Tone::Plain, Align::Left) => "",
+            };
+            out.push_str(&format!(
+                "<td{cell_class}>{}</td>",
+                html_escape(&c.cell_in(view, r))
+            ));
         }
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
-    let failed: Vec<_> = report.runs.iter().filter(|r| !r.passed).collect();
-    if !failed.is_empty() {
-        out.push_str("<h2>Failures</h2>\n<ul class=\"failures\">\n");
-        for r in failed {
-            for f in &r.failures {
-                out.push_str(&format!(
-                    "<li>{}: {}</li>\n",
-                    html_escape(&r.label()),
-                    html_escape(f)
-                ));
-            }
-            if r.failures.is_empty() {
-                out.push_str(&format!("<li>{}: failed</li>\n", html_escape(&r.label())));
-            }
-        }
-        out.push_str("</ul>\n");
-    }
-    let warned: Vec<_> = report
-        .runs
-        .iter()
-        .filter(|r| !r.warnings.is_empty())
-        .collect();
-    if !warned.is_empty() {
-        out.push_str("<h2>Warnings</h2>\n<ul>\n");
-        for r in warned {
-            for w in &r.warnings {
-                out.push_str(&format!(
-                    "<li>{}: {}</li>\n",
-                    html_escape(&r.label()),
-                    html_escape(w)
-                ));
-            }
+    for (kind, findings) in report.finding_sections() {
+        let list_class = match kind {
+            FindingKind::Failure => " class=\"failures\"",
+            FindingKind::Warning => "",
+        };
+        out.push_str(&format!("<h2>{}</h2>\n<ul{list_class}>\n", kind.title()));
+        for f in findings {
+            out.push_str(&format!("<li>{}</li>\n", f.line(html_escape, "failed")));
         }
         out.push_str("</ul>\n");
     }

@@ -8,30 +8,19 @@
 //! time is in `<system-out>`). Text is XML-escaped; characters XML 1.0 cannot carry at all
 //! (most C0 controls) are written as visible `\u{..}` escapes.
 
+use super::findings::{FindingKind, UNEXPLAINED};
 use super::model::{RunRecord, RunReport};
-use super::text::{doom_cell, format_usd, retries_cell};
+use super::text::{doom_cell, format_usd, markup_escape, retries_cell, Markup};
 
-/// Escape for XML 1.0 content (`attr = false`) or a double-quoted attribute (`attr = true`).
-pub(crate) fn xml_escape(s: &str, attr: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' if attr => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' if attr => out.push_str("&#9;"),
-            '\n' | '\t' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
+fn xml_escape(s: &str, attr: bool) -> String {
+    markup_escape(
+        s,
+        if attr {
+            Markup::XmlAttr
+        } else {
+            Markup::XmlText
+        },
+    )
 }
 
 fn seconds(ms: Option<u64>) -> String {
@@ -57,8 +46,8 @@ fn metrics(r: &RunRecord) -> String {
     if let Some(t) = r.ttft_ms {
         s.push_str(&format!("ttft_ms: {t}\n"));
     }
-    for w in &r.warnings {
-        s.push_str(&format!("warning: {w}\n"));
+    for w in r.findings(FindingKind::Warning) {
+        s.push_str(&format!("warning: {}\n", w.message.unwrap_or_default()));
     }
     s
 }
@@ -82,12 +71,11 @@ pub(crate) fn render(report: &RunReport) -> String {
             xml_escape(&r.label(), true),
             seconds(r.wall_ms)
         ));
-        if !r.passed {
-            let lines = if r.failures.is_empty() {
-                vec!["failed (no expectation message recorded)".to_string()]
-            } else {
-                r.failures.clone()
-            };
+        let lines: Vec<&str> = r
+            .findings(FindingKind::Failure)
+            .map(|f| f.message.unwrap_or(UNEXPLAINED))
+            .collect();
+        if !lines.is_empty() {
             out.push_str(&format!(
                 "      <failure message=\"{}\" type=\"expectation\">{}</failure>\n",
                 xml_escape(&lines.join("; "), true),

@@ -6,8 +6,10 @@
 //! only nondeterministic input is the optional `wall_ms`).
 
 pub mod baseline;
+mod columns;
 pub mod compare;
 mod csv;
+mod findings;
 mod html;
 mod json;
 mod junit;
@@ -21,12 +23,13 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub use self::csv::CSV_HEADER;
 pub use baseline::{
     compare_to_baseline, load_baseline, save_baseline, Regression, RegressionRules, Threshold,
     DEFAULT_BASELINE_DIR,
 };
+pub use columns::csv_header;
 pub use compare::{compare_providers, compare_reports, Style};
+pub use findings::{Finding, FindingKind};
 pub use merge::{merge, partition_index, Partition};
 pub use model::{
     DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord, RunReport, StepDetail, Summary,

@@ -1,73 +1,41 @@
 //! The terminal table: one aligned row per run, failures underneath, then a summary line.
 
-use super::model::{RunRecord, RunReport};
-use super::text::{
-    doom_cell, format_ms, format_usd, retries_cell, sanitize, Cell, Grid, BOLD, GREEN, RED,
-};
-
-/// The column headers of the run table.
-const HEADERS: &[&str] = &[
-    "scenario",
-    "cassette (provider)",
-    "verdict",
-    "finish",
-    "steps",
-    "tool calls",
-    "doom loop",
-    "retries",
-    "in",
-    "out",
-    "reasoning",
-    "cache r/w",
-    "cost",
-    "sim",
-];
-const RIGHT: &[bool] = &[
-    false, false, false, false, true, true, false, true, true, true, true, true, true, true,
-];
-
-pub(crate) fn row(r: &RunRecord) -> Vec<Cell> {
-    let verdict = if r.passed {
-        Cell::styled("PASS", GREEN)
-    } else {
-        Cell::styled("FAIL", RED)
-    };
-    vec![
-        Cell::plain(r.scenario.clone()),
-        Cell::plain(format!("{} ({})", r.cassette_file(), r.provider)),
-        verdict,
-        Cell::plain(r.finish.as_str()),
-        Cell::plain(r.steps.to_string()),
-        Cell::plain(r.tool_calls.to_string()),
-        Cell::plain(doom_cell(r)),
-        Cell::plain(retries_cell(r)),
-        Cell::plain(r.tokens.input.to_string()),
-        Cell::plain(r.tokens.output.to_string()),
-        Cell::plain(r.tokens.reasoning.to_string()),
-        Cell::plain(format!("{}/{}", r.tokens.cache_read, r.tokens.cache_write)),
-        Cell::plain(format_usd(r.cost_usd)),
-        Cell::plain(format_ms(r.sim_ms)),
-    ]
-}
+use super::columns::{columns, Tone, View};
+use super::findings::{FindingKind, UNEXPLAINED};
+use super::model::RunReport;
+use super::text::{format_ms, format_usd, sanitize, Cell, Grid, BOLD, GREEN, RED};
 
 pub(crate) fn render(report: &RunReport, color: bool) -> String {
     let grid = Grid {
-        headers: HEADERS.iter().map(|h| h.to_string()).collect(),
-        right: RIGHT.to_vec(),
-        rows: report.runs.iter().map(row).collect(),
+        headers: columns(View::Table).map(|c| c.header.to_string()).collect(),
+        right: columns(View::Table).map(|c| c.right()).collect(),
+        rows: report
+            .runs
+            .iter()
+            .map(|r| {
+                columns(View::Table)
+                    .map(|c| {
+                        let text = c.cell_in(View::Table, r);
+                        match (c.tone)(r) {
+                            Tone::Plain => Cell::plain(text),
+                            Tone::Good => Cell::styled(text, GREEN),
+                            Tone::Bad => Cell::styled(text, RED),
+                        }
+                    })
+                    .collect()
+            })
+            .collect(),
         groups: Vec::new(),
     };
     let mut out = grid.render(color);
-    let failed: Vec<&RunRecord> = report.runs.iter().filter(|r| !r.passed).collect();
-    if !failed.is_empty() {
-        out.push('\n');
-        for r in &failed {
-            let mut lines: Vec<String> = r.failures.clone();
-            if lines.is_empty() {
-                lines.push("failed (no expectation message recorded)".to_string());
-            }
-            for f in lines {
-                let line = format!("  ✗ {}: {}", sanitize(&r.label()), sanitize(&f));
+    let mut warnings = 0;
+    for (i, f) in report.findings().enumerate() {
+        match f.kind {
+            FindingKind::Failure => {
+                if i == 0 {
+                    out.push('\n');
+                }
+                let line = format!("  ✗ {}", f.line(sanitize, UNEXPLAINED));
                 if color {
                     out.push_str(&format!("{RED}{line}\x1b[0m\n"));
                 } else {
@@ -75,12 +43,10 @@ pub(crate) fn render(report: &RunReport, color: bool) -> String {
                     out.push('\n');
                 }
             }
-        }
-    }
-    let warnings: usize = report.runs.iter().map(|r| r.warnings.len()).sum();
-    for r in &report.runs {
-        for w in &r.warnings {
-            out.push_str(&format!("  ! {}: {}\n", sanitize(&r.label()), sanitize(w)));
+            FindingKind::Warning => {
+                warnings += 1;
+                out.push_str(&format!("  ! {}\n", f.line(sanitize, "")));
+            }
         }
     }
     let s = &report.summary;

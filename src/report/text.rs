@@ -64,13 +64,18 @@ pub(crate) fn retries_cell(r: &RunRecord) -> String {
     }
 }
 
+/// `\u{..}`: how a character that must not reach the output is made visible instead.
+fn push_visible(out: &mut String, c: char) {
+    out.push_str(&format!("\\u{{{:x}}}", c as u32));
+}
+
 /// Replace control characters (including ESC) with visible `\u{..}` escapes so that hostile
 /// names cannot inject terminal escapes or break line-oriented output.
 pub(crate) fn sanitize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_control() {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            push_visible(&mut out, c);
         } else {
             out.push(c);
         }
@@ -89,15 +94,32 @@ pub(crate) fn md_escape(s: &str) -> String {
                 out.push(c);
             }
             '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => out.push_str(&format!("\\\\u{{{:x}}}", c as u32)),
+            c if c.is_control() => {
+                // A literal backslash first, so Markdown shows `\u{..}` rather than eating it.
+                out.push('\\');
+                push_visible(&mut out, c);
+            }
             c => out.push(c),
         }
     }
     out
 }
 
-/// Escape text for HTML element content and attribute values.
-pub(crate) fn html_escape(s: &str) -> String {
+/// Where markup-escaped text goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Markup {
+    /// HTML element content or attribute value.
+    Html,
+    /// XML 1.0 element content.
+    XmlText,
+    /// A double-quoted XML 1.0 attribute value (newlines and tabs kept as references).
+    XmlAttr,
+}
+
+/// Escape text for HTML or XML 1.0. Characters the target cannot carry (controls; in XML also
+/// U+FFFE and U+FFFF) become visible `\u{..}` escapes.
+pub(crate) fn markup_escape(s: &str, to: Markup) -> String {
+    let xml = to != Markup::Html;
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -105,13 +127,25 @@ pub(crate) fn html_escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
+            '\'' if xml => out.push_str("&apos;"),
             '\'' => out.push_str("&#39;"),
+            '\n' if to == Markup::XmlAttr => out.push_str("&#10;"),
+            '\t' if to == Markup::XmlAttr => out.push_str("&#9;"),
+            '\r' if xml => out.push_str("&#13;"),
             '\n' | '\t' => out.push(c),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if xml && ((c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}') => {
+                push_visible(&mut out, c)
+            }
+            c if !xml && c.is_control() => push_visible(&mut out, c),
             c => out.push(c),
         }
     }
     out
+}
+
+/// [`markup_escape`] for HTML.
+pub(crate) fn html_escape(s: &str) -> String {
+    markup_escape(s, Markup::Html)
 }
 
 /// One table cell: its text and an optional ANSI style applied only when colour is on.
@@ -257,5 +291,14 @@ mod tests {
     #[test]
     fn control_characters_are_made_visible() {
         assert_eq!(sanitize("a\x1b[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(md_escape("a\x1bb"), "a\\\\u{1b}b");
+        assert_eq!(html_escape("a\rb'"), "a\\u{d}b&#39;");
+        assert_eq!(markup_escape("a\rb'", Markup::XmlText), "a&#13;b&apos;");
+        assert_eq!(markup_escape("a\n\tb", Markup::XmlText), "a\n\tb");
+        assert_eq!(markup_escape("a\n\tb", Markup::XmlAttr), "a&#10;&#9;b");
+        assert_eq!(
+            markup_escape("\u{1}\u{ffff}\u{85}", Markup::XmlText),
+            "\\u{1}\\u{ffff}\u{85}"
+        );
     }
 }

@@ -1,0 +1,216 @@
+//! Helpers more than one command needs: `--color`, loading scenarios, replaying jobs with a
+//! progress bar, reading and writing report files, the async runtime and the stop signal, and
+//! printing errors. Commands import from here, never from each other.
+
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use tapeloop::exit::Exit;
+use tapeloop::processor::PriceTable;
+use tapeloop::report::RunReport;
+use tapeloop::runner::{self, Job, RunOptions};
+use tapeloop::scenario::{self, Scenario};
+
+/// `after_help` text: `text`, then the exit codes and where they are documented.
+pub fn with_exit_codes(text: &str) -> String {
+    format!(
+        "{text}\n\nExit status: {}.\nSee \"Exit codes\" in README.md.",
+        Exit::SUMMARY
+    )
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    pub fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        }
+    }
+}
+
+/// Print each error as `error: …` on stderr.
+pub fn print_errors<E: Display>(errors: impl IntoIterator<Item = E>) {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+}
+
+/// Load every scenario under `paths`; print every problem and return None when any.
+pub fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Option<Vec<Arc<Scenario>>>> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths.to_vec()
+    };
+    let mut files = Vec::new();
+    for p in &paths {
+        if p.is_dir() {
+            files.extend(scenario::discover(p)?);
+        } else if p.exists() {
+            files.push(p.clone());
+        } else {
+            anyhow::bail!(
+                "{}: no such file or directory (give scenario files or a directory of *.toml)",
+                p.display()
+            );
+        }
+    }
+    if files.is_empty() {
+        anyhow::bail!(
+            "no scenarios found under {} (scenario files end in .toml)",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut scenarios = Vec::new();
+    let mut bad = false;
+    for f in files {
+        match scenario::validate(&f) {
+            Ok(s) => scenarios.push(Arc::new(s)),
+            Err(errors) => {
+                bad = true;
+                print_errors(errors);
+            }
+        }
+    }
+    let mut names = std::collections::BTreeMap::new();
+    for s in &scenarios {
+        if let Some(prev) = names.insert(s.name.clone(), s.path.clone()) {
+            eprintln!(
+                "error: {}: scenario name `{}` is also used by {}; names must be unique",
+                s.path.display(),
+                s.name,
+                prev.display()
+            );
+            bad = true;
+        }
+    }
+    Ok(if bad { None } else { Some(scenarios) })
+}
+
+/// Replay options: `jobs` worker threads (0 or none = one per core) and the bundled price
+/// table or the one at `pricing`.
+pub fn run_options(jobs: Option<usize>, pricing: Option<&Path>) -> anyhow::Result<RunOptions> {
+    let prices = match pricing {
+        Some(p) => {
+            Arc::new(PriceTable::load(p).with_context(|| format!("loading {}", p.display()))?)
+        }
+        None => PriceTable::bundled(),
+    };
+    Ok(RunOptions {
+        jobs: jobs.unwrap_or(0),
+        prices,
+        ..RunOptions::default()
+    })
+}
+
+/// Whether progress may be drawn: stderr is a terminal and this is not CI.
+pub fn interactive() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+}
+
+/// A progress bar of `len` steps drawn with `template` (indicatif syntax).
+pub fn progress_bar(len: u64, template: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(len);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Run jobs with a progress bar on a terminal (none in CI or when piped). Runner errors are
+/// printed and give None.
+pub fn execute(
+    jobs: &[Job],
+    opts: &RunOptions,
+    progress: bool,
+) -> anyhow::Result<Option<RunReport>> {
+    let bar = (progress && interactive() && jobs.len() > 1).then(|| {
+        progress_bar(
+            jobs.len() as u64,
+            "{spinner} replaying [{bar:30}] {pos}/{len} {wide_msg}",
+        )
+    });
+    let on_done = |job: &Job| {
+        if let Some(pb) = &bar {
+            pb.set_message(job.scenario.name.clone());
+            pb.inc(1);
+        }
+    };
+    let result = runner::run_jobs(jobs, opts, &on_done);
+    if let Some(pb) = &bar {
+        pb.finish_and_clear();
+    }
+    match result {
+        Ok(r) => Ok(Some(r)),
+        Err(errors) => {
+            print_errors(errors);
+            Ok(None)
+        }
+    }
+}
+
+/// Read a JSON run report.
+pub fn read_report(path: &Path) -> anyhow::Result<RunReport> {
+    Ok(RunReport::read(path)?)
+}
+
+/// Write `text` to `path`, creating its directory.
+pub fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The multi-threaded tokio runtime the network commands (`serve`, `record`) run on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Ctrl-C (SIGINT), or SIGTERM on Unix (`kill`, CI runners, container and service managers):
+/// how a server or proxy is asked to stop cleanly.
+pub async fn wait_for_stop() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
+}
