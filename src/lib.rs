@@ -11,6 +11,7 @@ pub mod cassette;
 pub mod conversation;
 pub mod event;
 pub mod http;
+pub mod names;
 pub mod processor;
 pub mod provider;
 pub mod proxy;

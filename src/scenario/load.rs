@@ -16,16 +16,14 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use crate::conversation::ToolSpec;
 use crate::processor::config::{
-    DetectorSpec, COMPACTION_MODES, DETECTOR_FORMS, DOOM_ACTIONS, RETRY_PRESETS,
+    CompactionMode, DetectorSpec, DoomAction, RetryPreset, DETECTOR_FORMS,
 };
 use crate::provider::Api;
 use crate::report::{Finish, FINISH_REASONS};
 
 use super::error::ScenarioError;
 use super::expect::{Bound, DetectorExpect, DoomExpect, Expectations, FloatBound, TokenBounds};
-use super::schema::{
-    CassetteRef, Limits, MatchMode, Policy, ResultRule, Scenario, ScenarioTool, MATCH_MODES,
-};
+use super::schema::{CassetteRef, Limits, MatchMode, Policy, ResultRule, Scenario, ScenarioTool};
 use super::suggest::nearest;
 use super::tools::ToolAnswer;
 
@@ -682,19 +680,19 @@ impl<'a> Ctx<'a> {
             }
             policy.doom_loop = specs;
         }
-        if let Some(v) = self.named(&t, "doom_action", DOOM_ACTIONS) {
+        if let Some(v) = self.named(&t, "doom_action", &DoomAction::NAMES) {
             policy.doom_action = v;
         }
-        if let Some(v) = self.named(&t, "retry", RETRY_PRESETS) {
+        if let Some(v) = self.named(&t, "retry", &RetryPreset::NAMES) {
             policy.retry = v;
         }
         if let Some(v) = self.uint(&t, "seed", 0, i64::MAX as u64) {
             policy.seed = v;
         }
-        if let Some(v) = self.named(&t, "compaction", COMPACTION_MODES) {
+        if let Some(v) = self.named(&t, "compaction", &CompactionMode::NAMES) {
             policy.compaction = v;
         }
-        if let Some(v) = self.named::<MatchMode>(&t, "match", MATCH_MODES) {
+        if let Some(v) = self.named(&t, "match", &MatchMode::NAMES) {
             policy.match_mode = v;
         }
         policy

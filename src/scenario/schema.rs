@@ -1,9 +1,7 @@
 //! The parsed, validated scenario. Built only by the loader (`load`), so every value here has
 //! been checked: names parse, counts are in range, cassettes exist (unless not asked to check).
 
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
@@ -69,46 +67,17 @@ pub struct Limits {
     pub output: Option<u64>,
 }
 
-/// How replayed requests are checked against the cassette (`[policy] match`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum MatchMode {
-    /// Requests are answered by the recorded interactions in order; bodies are not compared.
-    #[default]
-    Sequence,
-    /// As `sequence`, and each request body must equal the recorded one (parsed JSON, redacted
-    /// values excepted); the first difference ends the run with `divergence`.
-    Strict,
-}
-
-/// The names of [`MatchMode`]s.
-pub const MATCH_MODES: &[&str] = &["sequence", "strict"];
-
-impl MatchMode {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            MatchMode::Sequence => "sequence",
-            MatchMode::Strict => "strict",
-        }
-    }
-}
-
-impl fmt::Display for MatchMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for MatchMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sequence" => Ok(MatchMode::Sequence),
-            "strict" => Ok(MatchMode::Strict),
-            _ => Err(format!(
-                "unknown match mode `{s}`: expected one of {}",
-                MATCH_MODES.join(", ")
-            )),
-        }
+crate::string_enum! {
+    /// How replayed requests are checked against the cassette (`[policy] match`).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub enum MatchMode: "match mode" {
+        /// Requests are answered by the recorded interactions in order; bodies are not
+        /// compared.
+        #[default]
+        Sequence = "sequence",
+        /// As `sequence`, and each request body must equal the recorded one (parsed JSON,
+        /// redacted values excepted); the first difference ends the run with `divergence`.
+        Strict = "strict",
     }
 }
 
