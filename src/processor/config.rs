@@ -1,10 +1,69 @@
-//! Processor policies as named in scenarios (`[policy]`, `[limits]`) and on the command line.
-//! Names are fixed by FORMATS.md; each type parses from and prints as that name.
+//! The processor's configuration: [`ProcessorConfig`], and the policies in it as named in
+//! scenarios (`[policy]`, `[limits]`) and on the command line. Names are fixed by FORMATS.md;
+//! each policy type parses from and prints as that name.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::pricing::PriceTable;
+
+/// Everything the processor needs to know about a run.
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    pub model: String,
+    /// Pricing lookup hint ("openai", "anthropic", …).
+    pub provider: Option<String>,
+    /// Detectors run side by side; may be empty.
+    pub detectors: Vec<DetectorSpec>,
+    pub doom_action: DoomAction,
+    pub retry: RetryPreset,
+    /// Jitter seed: same seed, same schedule.
+    pub seed: u64,
+    /// Hard limit (the seed's): stop with `max-steps` after this many steps.
+    pub max_steps: Option<u32>,
+    /// opencode's soft limit: from this step on, append the MAX_STEPS assistant prefill;
+    /// never stops (reference §4.3).
+    pub soft_max_steps: Option<u32>,
+    /// Hard guard on retries per request, also for policies that retry forever.
+    pub max_retries: u32,
+    /// Context limit for the overflow check; else the price table's.
+    pub context_limit: Option<u64>,
+    /// Output limit for the overflow check; else the price table's.
+    pub output_limit: Option<u64>,
+    pub compaction: CompactionMode,
+    pub prices: Arc<PriceTable>,
+    /// [C] `ensureToolCall`: a `tool-call` without a preceding `tool-input-start` creates its
+    /// tool part (default). `false` is era A: the call gets no part, so it is missing from the
+    /// message and the history, and the `opencode` detector never sees it; the AI SDK still
+    /// executes it, so it is still executed and counted (reference §1.2, §8).
+    pub ensure_tool_call: bool,
+}
+
+impl ProcessorConfig {
+    /// Defaults: detectors `[opencode]`, `ask-reject`, retry `opencode`, seed 0, no step
+    /// limits, `max_retries` 10, compaction `stop`, the bundled price table.
+    pub fn new(model: impl Into<String>) -> Self {
+        ProcessorConfig {
+            model: model.into(),
+            provider: None,
+            detectors: vec![DetectorSpec::Opencode],
+            doom_action: DoomAction::AskReject,
+            retry: RetryPreset::Opencode,
+            seed: 0,
+            max_steps: None,
+            soft_max_steps: None,
+            max_retries: 10,
+            context_limit: None,
+            output_limit: None,
+            compaction: CompactionMode::Stop,
+            prices: PriceTable::bundled(),
+            ensure_tool_call: true,
+        }
+    }
+}
 
 /// A doom-loop detector and its parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
