@@ -24,7 +24,9 @@ pub mod accept;
 mod error;
 pub mod expect;
 mod load;
+mod reader;
 mod schema;
+mod sections;
 mod suggest;
 pub mod tools;
 
