@@ -34,6 +34,8 @@ pub use accept::{plan as accept_plan, AcceptPlan};
 pub use error::{ScenarioError, ScenarioErrors};
 pub use expect::{Bound, DetectorExpect, DoomExpect, Expectations, FloatBound, TokenBounds};
 pub use load::{discover, load, parse_str, validate, LoadOptions};
-pub use schema::{CassetteRef, Limits, MatchMode, Policy, ResultRule, Scenario, ScenarioTool};
+pub use schema::{
+    CassetteRef, Limits, MatchMode, Policy, ResultRule, Scenario, ScenarioTool, ToolAnswer,
+};
 pub use suggest::{edit_distance, nearest};
-pub use tools::{NoMatch, ToolAnswer, ToolScripts};
+pub use tools::{NoMatch, ToolScripts};

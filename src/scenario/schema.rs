@@ -10,7 +10,6 @@ use crate::processor::config::{CompactionMode, DetectorSpec, DoomAction, RetryPr
 use crate::provider::Api;
 
 use super::expect::Expectations;
-use super::tools::ToolAnswer;
 
 /// A scenario: the world the model acts in, the cassettes to replay, and what to expect.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,4 +124,12 @@ pub struct ResultRule {
     pub answer: ToolAnswer,
     /// 1-based line of the entry in the scenario file (for warnings).
     pub line: usize,
+}
+
+/// A tool result to send back to the model: a `[[tools.results]]` entry's answer, and what
+/// [`ToolScripts`](super::ToolScripts) answers a call with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolAnswer {
+    pub output: String,
+    pub is_error: bool,
 }

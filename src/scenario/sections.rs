@@ -16,9 +16,10 @@ use crate::report::{Finish, FINISH_REASONS};
 use super::expect::{DetectorExpect, DoomExpect, Expectations, TokenBounds};
 use super::load::LoadOptions;
 use super::reader::{did_you_mean, kind, Ctx, Tbl};
-use super::schema::{CassetteRef, Limits, MatchMode, Policy, ResultRule, Scenario, ScenarioTool};
+use super::schema::{
+    CassetteRef, Limits, MatchMode, Policy, ResultRule, Scenario, ScenarioTool, ToolAnswer,
+};
 use super::suggest::nearest;
-use super::tools::ToolAnswer;
 
 const ROOT_KEYS: &[&str] = &[
     "name",
