@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let mut cassettes = Vec::new();
     for input in &args.inputs {
         if input.extension().is_some_and(|e| e == "toml") {
-            let sc = match scenario::validate(input) {
+            let sc = match scenario::load_checked(input) {
                 Ok(s) => s,
                 Err(errors) => {
                     for e in errors {

@@ -30,9 +30,9 @@ impl Default for LoadOptions {
     }
 }
 
-/// Load and validate a scenario, checking that its cassettes exist. Every problem in the file
-/// is returned, not just the first.
-pub fn validate(path: &Path) -> Result<Scenario, Vec<ScenarioError>> {
+/// Load a scenario with the default [`LoadOptions`]: the file and its cassettes are checked.
+/// Every problem in the file is returned, not just the first.
+pub fn load_checked(path: &Path) -> Result<Scenario, Vec<ScenarioError>> {
     load(path, &LoadOptions::default())
 }
 
