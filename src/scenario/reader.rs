@@ -110,6 +110,18 @@ impl<'a> Ctx<'a> {
         });
     }
 
+    /// Report a problem with a key's value, at the value.
+    pub(super) fn value_error(
+        &mut self,
+        t: &Tbl,
+        key: &str,
+        message: String,
+        suggestion: Option<String>,
+    ) {
+        let span = self.value_span(t, key);
+        self.error(span, message, suggestion);
+    }
+
     /// The span of a key's value (falling back to the key, then the table).
     pub(super) fn value_span(&self, t: &Tbl, key: &str) -> Option<Range<usize>> {
         t.t.get_key_value(key)
@@ -152,9 +164,9 @@ impl<'a> Ctx<'a> {
             ),
             _ => None,
         };
-        let span = self.value_span(t, key);
-        self.error(
-            span,
+        self.value_error(
+            t,
+            key,
             format!("`{key}` in {} must be {expected}, found {found}", t.name),
             hint,
         );
@@ -190,9 +202,9 @@ impl<'a> Ctx<'a> {
         match item.as_integer() {
             Some(n) if n >= 0 && (n as u64) >= min && (n as u64) <= max => Some(n as u64),
             Some(n) => {
-                let span = self.value_span(t, key);
-                self.error(
-                    span,
+                self.value_error(
+                    t,
+                    key,
                     format!(
                         "`{key}` in {} must be {what} and at most {max}, found {n}",
                         t.name
@@ -223,8 +235,7 @@ impl<'a> Ctx<'a> {
                     Some(n) => format!("{} (valid: {})", did_you_mean(n), names.join(", ")),
                     None => format!("valid: {}", names.join(", ")),
                 };
-                let span = self.value_span(t, key);
-                self.error(span, format!("{msg} (`{key}` in {})", t.name), Some(hint));
+                self.value_error(t, key, format!("{msg} (`{key}` in {})", t.name), Some(hint));
                 None
             }
         }
@@ -390,9 +401,9 @@ impl<'a> Ctx<'a> {
         };
         if let Some(v) = num(item) {
             if v < 0.0 || !v.is_finite() {
-                let span = self.value_span(t, key);
-                self.error(
-                    span,
+                self.value_error(
+                    t,
+                    key,
                     format!("`{key}` in {} must be ≥ 0, found {v}", t.name),
                     None,
                 );
@@ -448,9 +459,9 @@ impl<'a> Ctx<'a> {
             return None;
         }
         if !has("min") && !has("max") {
-            let span = self.value_span(t, key);
-            self.error(
-                span,
+            self.value_error(
+                t,
+                key,
                 format!("`{key}` in {} needs `min`, `max` or both", t.name),
                 None,
             );
@@ -458,9 +469,9 @@ impl<'a> Ctx<'a> {
         }
         if let (Some(a), Some(b)) = (min, max) {
             if a > b {
-                let span = self.value_span(t, key);
-                self.error(
-                    span,
+                self.value_error(
+                    t,
+                    key,
                     format!("`{key}` in {}: min ({a}) is greater than max ({b})", t.name),
                     None,
                 );

@@ -83,8 +83,7 @@ impl Ctx<'_> {
             .unwrap_or_default();
         let name = match self.string(root, "name") {
             Some(n) if n.trim().is_empty() => {
-                let span = self.value_span(root, "name");
-                self.error(span, "`name` must not be empty".into(), None);
+                self.value_error(root, "name", "`name` must not be empty".into(), None);
                 n
             }
             Some(n) => n,
@@ -130,9 +129,9 @@ impl Ctx<'_> {
             let hint = item
                 .as_str()
                 .map(|s| format!("write a list: cassettes = [\"{s}\"]"));
-            let span = self.value_span(root, "cassettes");
-            self.error(
-                span,
+            self.value_error(
+                root,
+                "cassettes",
                 format!(
                     "`cassettes` must be an array of paths, found {}",
                     kind(item)
@@ -142,8 +141,12 @@ impl Ctx<'_> {
             return Vec::new();
         };
         if arr.is_empty() {
-            let span = self.value_span(root, "cassettes");
-            self.error(span, "`cassettes` lists no cassette to replay".into(), None);
+            self.value_error(
+                root,
+                "cassettes",
+                "`cassettes` lists no cassette to replay".into(),
+                None,
+            );
         }
         let dir = self.path.parent().unwrap_or(Path::new("")).to_path_buf();
         let mut out: Vec<CassetteRef> = Vec::new();
@@ -199,10 +202,7 @@ impl Ctx<'_> {
         };
         if let (Some(soft), Some(hard)) = (limits.soft_max_steps, limits.max_steps) {
             if soft > hard {
-                let span = self.value_span(&t, "soft_max_steps");
-                self.error(
-                    span,
-                    format!("`soft_max_steps` ({soft}) is above `max_steps` ({hard}) in [limits]: it would never apply"),
+                self.value_error(&t, "soft_max_steps", format!("`soft_max_steps` ({soft}) is above `max_steps` ({hard}) in [limits]: it would never apply"),
                     Some(format!("use a value ≤ {hard}")),
                 );
             }
@@ -338,10 +338,7 @@ impl Ctx<'_> {
         let output = self.string(r, "output");
         let error = match r.t.get("error") {
             Some(item) if item.as_bool().is_some() => {
-                let span = self.value_span(r, "error");
-                self.error(
-                    span,
-                    format!("`error` in [[tools.results]] of tool `{tool}` is the error text, not a flag"),
+                self.value_error(r, "error", format!("`error` in [[tools.results]] of tool `{tool}` is the error text, not a flag"),
                     Some("answer with a tool error by writing `error = \"<message>\"` instead of `output`".into()),
                 );
                 return None;
