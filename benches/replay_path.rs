@@ -39,7 +39,8 @@ fn jobs() -> Vec<(Job, Arc<[u8]>)> {
     let dir = root().join("scenarios");
     let mut scenarios: Vec<Arc<Scenario>> = Vec::new();
     for path in scenario::discover(&dir).expect("scenarios/") {
-        let sc = scenario::validate(&path).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+        let sc =
+            scenario::load_checked(&path).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
         scenarios.push(Arc::new(sc));
     }
     runner::plan(&scenarios)

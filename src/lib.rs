@@ -13,6 +13,7 @@ pub mod event;
 pub mod exit;
 pub mod http;
 pub mod matching;
+pub mod names;
 pub mod net;
 pub mod processor;
 pub mod provider;

@@ -37,7 +37,7 @@ impl World {
 
     fn errors(&self, text: &str) -> Vec<ScenarioError> {
         let p = self.write("x.toml", text);
-        match scenario::validate(&p) {
+        match scenario::load_checked(&p) {
             Ok(s) => panic!("expected errors, got {s:?}"),
             Err(e) => e,
         }
@@ -57,7 +57,7 @@ fn one(errors: &[ScenarioError]) -> &ScenarioError {
 
 #[test]
 fn formats_md_example_parses_completely() {
-    let s = scenario::validate(&fixture()).unwrap_or_else(|e| panic!("{e:#?}"));
+    let s = scenario::load_checked(&fixture()).unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(s.name, "read-loop");
     assert_eq!(
         s.description.as_deref(),
@@ -147,7 +147,7 @@ fn name_defaults_to_file_stem_and_lists_parse() {
             "{HEAD}[policy]\ndoom_loop = [\"opencode\", \"consecutive:4\", \"cycle:4:3\"]\nmatch = \"strict\"\n[expect]\ndoom_loop = false\nretries = {{ min = 1, max = 5 }}\ndetectors = {{ \"consecutive:4\" = 6, seed = false, \"cycle:4:3\" = true }}\n"
         ),
     );
-    let s = scenario::validate(&p).unwrap_or_else(|e| panic!("{e:#?}"));
+    let s = scenario::load_checked(&p).unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(s.name, "stem-name");
     assert_eq!(s.policy.doom_loop.len(), 3);
     assert_eq!(s.policy.match_mode, MatchMode::Strict);
@@ -427,7 +427,7 @@ fn duplicate_tools_and_soft_limit_above_hard() {
 
 #[test]
 fn unreadable_file_is_an_error_not_a_panic() {
-    let errors = scenario::validate(Path::new("/nonexistent/dir/x.toml")).unwrap_err();
+    let errors = scenario::load_checked(Path::new("/nonexistent/dir/x.toml")).unwrap_err();
     assert_eq!(errors[0].line, 0);
     assert!(errors[0].to_string().contains("/nonexistent/dir/x.toml"));
 }

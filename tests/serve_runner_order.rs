@@ -231,7 +231,8 @@ fn serve_plays_interactions_in_the_runners_order() {
     let mut retried = 0;
     for name in scenarios {
         let path = repo(&format!("scenarios/{name}.toml"));
-        let sc = tapeloop::scenario::validate(&path).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let sc =
+            tapeloop::scenario::load_checked(&path).unwrap_or_else(|e| panic!("{name}: {e:?}"));
         for c in &sc.cassettes {
             let cassette = load(&c.path);
             let rec = replay(&sc, &cassette, &c.path, &RunOptions::default());

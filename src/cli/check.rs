@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     }
     let (mut sc_valid, mut sc_invalid) = (0, 0);
     for s in &scenarios {
-        match scenario::validate(s) {
+        match scenario::load_checked(s) {
             Ok(_) => sc_valid += 1,
             Err(errors) => {
                 sc_invalid += 1;

@@ -84,7 +84,7 @@ pub fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Option<Vec<Arc<Scenar
     let mut scenarios = Vec::new();
     let mut bad = false;
     for f in files {
-        match scenario::validate(&f) {
+        match scenario::load_checked(&f) {
             Ok(s) => scenarios.push(Arc::new(s)),
             Err(errors) => {
                 bad = true;

@@ -47,7 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let mut cassettes = Vec::new();
     for input in &args.inputs {
         if input.extension().is_some_and(|e| e == "toml") {
-            let sc = match scenario::validate(input) {
+            let sc = match scenario::load_checked(input) {
                 Ok(s) => s,
                 Err(errors) => {
                     print_errors(errors);

@@ -1,10 +1,69 @@
-//! Processor policies as named in scenarios (`[policy]`, `[limits]`) and on the command line.
-//! Names are fixed by FORMATS.md; each type parses from and prints as that name.
+//! The processor's configuration: [`ProcessorConfig`], and the policies in it as named in
+//! scenarios (`[policy]`, `[limits]`) and on the command line. Names are fixed by FORMATS.md;
+//! each policy type parses from and prints as that name.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::pricing::PriceTable;
+
+/// Everything the processor needs to know about a run.
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    pub model: String,
+    /// Pricing lookup hint ("openai", "anthropic", …).
+    pub provider: Option<String>,
+    /// Detectors run side by side; may be empty.
+    pub detectors: Vec<DetectorSpec>,
+    pub doom_action: DoomAction,
+    pub retry: RetryPreset,
+    /// Jitter seed: same seed, same schedule.
+    pub seed: u64,
+    /// Hard limit (the seed's): stop with `max-steps` after this many steps.
+    pub max_steps: Option<u32>,
+    /// opencode's soft limit: from this step on, append the MAX_STEPS assistant prefill;
+    /// never stops (reference §4.3).
+    pub soft_max_steps: Option<u32>,
+    /// Hard guard on retries per request, also for policies that retry forever.
+    pub max_retries: u32,
+    /// Context limit for the overflow check; else the price table's.
+    pub context_limit: Option<u64>,
+    /// Output limit for the overflow check; else the price table's.
+    pub output_limit: Option<u64>,
+    pub compaction: CompactionMode,
+    pub prices: Arc<PriceTable>,
+    /// [C] `ensureToolCall`: a `tool-call` without a preceding `tool-input-start` creates its
+    /// tool part (default). `false` is era A: the call gets no part, so it is missing from the
+    /// message and the history, and the `opencode` detector never sees it; the AI SDK still
+    /// executes it, so it is still executed and counted (reference §1.2, §8).
+    pub ensure_tool_call: bool,
+}
+
+impl ProcessorConfig {
+    /// Defaults: detectors `[opencode]`, `ask-reject`, retry `opencode`, seed 0, no step
+    /// limits, `max_retries` 10, compaction `stop`, the bundled price table.
+    pub fn new(model: impl Into<String>) -> Self {
+        ProcessorConfig {
+            model: model.into(),
+            provider: None,
+            detectors: vec![DetectorSpec::Opencode],
+            doom_action: DoomAction::AskReject,
+            retry: RetryPreset::Opencode,
+            seed: 0,
+            max_steps: None,
+            soft_max_steps: None,
+            max_retries: 10,
+            context_limit: None,
+            output_limit: None,
+            compaction: CompactionMode::Stop,
+            prices: PriceTable::bundled(),
+            ensure_tool_call: true,
+        }
+    }
+}
 
 /// A doom-loop detector and its parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,113 +151,56 @@ impl FromStr for DetectorSpec {
     }
 }
 
-/// What happens when a doom loop is detected (opencode's `doom_loop` permission).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum DoomAction {
-    /// Continue as if nothing happened (the detection is still reported).
-    Allow,
-    /// Config deny: the turn ends as an error (`DeniedError`).
-    Deny,
-    /// opencode's default `ask`, answered "reject": the turn ends as an error.
-    #[default]
-    AskReject,
-    /// `ask`, answered "once": processing resumes.
-    AskAllow,
+crate::string_enum! {
+    /// What happens when a doom loop is detected (opencode's `doom_loop` permission).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub enum DoomAction: "doom action" {
+        /// Continue as if nothing happened (the detection is still reported).
+        Allow = "allow",
+        /// Config deny: the turn ends as an error (`DeniedError`).
+        Deny = "deny",
+        /// opencode's default `ask`, answered "reject": the turn ends as an error.
+        #[default]
+        AskReject = "ask-reject",
+        /// `ask`, answered "once": processing resumes.
+        AskAllow = "ask-allow",
+    }
 }
 
-/// The names of [`DoomAction`]s.
-pub const DOOM_ACTIONS: &[&str] = &["allow", "deny", "ask-reject", "ask-allow"];
-
-/// A retry policy preset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum RetryPreset {
-    /// opencode as observed in 1.18.33: 2 s·2^(n-1) plus up to 25% jitter, server waits first,
-    /// at most 5 retries.
-    #[default]
-    Opencode,
-    /// opencode era A: no jitter, no attempt limit, header waits uncapped.
-    OpencodeClassic,
-    /// The seeds' `retry_with_backoff`: 3 attempts, 1 s base, ×2, 30 s cap, every error.
-    Seed,
-    /// The official openai SDKs' retry.
-    OpenaiSdk,
-    /// The official anthropic SDKs' retry.
-    AnthropicSdk,
-    /// The AI SDK's `retryWithExponentialBackoff`.
-    AiSdk,
-    /// Never retry.
-    None,
+crate::string_enum! {
+    /// A retry policy preset.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub enum RetryPreset: "retry policy" {
+        /// opencode as observed in 1.18.33: 2 s·2^(n-1) plus up to 25% jitter, server waits
+        /// first, at most 5 retries.
+        #[default]
+        Opencode = "opencode",
+        /// opencode era A: no jitter, no attempt limit, header waits uncapped.
+        OpencodeClassic = "opencode-classic",
+        /// The seeds' `retry_with_backoff`: 3 attempts, 1 s base, ×2, 30 s cap, every error.
+        Seed = "seed",
+        /// The official openai SDKs' retry.
+        OpenaiSdk = "openai-sdk",
+        /// The official anthropic SDKs' retry.
+        AnthropicSdk = "anthropic-sdk",
+        /// The AI SDK's `retryWithExponentialBackoff`.
+        AiSdk = "ai-sdk",
+        /// Never retry.
+        None = "none",
+    }
 }
 
-/// The names of [`RetryPreset`]s.
-pub const RETRY_PRESETS: &[&str] = &[
-    "opencode",
-    "opencode-classic",
-    "seed",
-    "openai-sdk",
-    "anthropic-sdk",
-    "ai-sdk",
-    "none",
-];
-
-/// What to do when the context overflows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum CompactionMode {
-    /// End the run with `context-overflow`.
-    #[default]
-    Stop,
-    /// Send the summary request next and continue with the compacted history.
-    Compact,
+crate::string_enum! {
+    /// What to do when the context overflows.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub enum CompactionMode: "compaction mode" {
+        /// End the run with `context-overflow`.
+        #[default]
+        Stop = "stop",
+        /// Send the summary request next and continue with the compacted history.
+        Compact = "compact",
+    }
 }
-
-/// The names of [`CompactionMode`]s.
-pub const COMPACTION_MODES: &[&str] = &["stop", "compact"];
-
-macro_rules! named_enum {
-    ($ty:ty, $names:expr, $what:literal, [$($variant:path => $name:literal),+ $(,)?]) => {
-        impl $ty {
-            pub fn as_str(&self) -> &'static str {
-                match self { $($variant => $name),+ }
-            }
-        }
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($name => Ok($variant),)+
-                    _ => Err(format!(concat!("unknown ", $what, " `{}`: expected one of {}"), s, $names.join(", "))),
-                }
-            }
-        }
-    };
-}
-
-named_enum!(DoomAction, DOOM_ACTIONS, "doom action", [
-    DoomAction::Allow => "allow",
-    DoomAction::Deny => "deny",
-    DoomAction::AskReject => "ask-reject",
-    DoomAction::AskAllow => "ask-allow",
-]);
-
-named_enum!(RetryPreset, RETRY_PRESETS, "retry policy", [
-    RetryPreset::Opencode => "opencode",
-    RetryPreset::OpencodeClassic => "opencode-classic",
-    RetryPreset::Seed => "seed",
-    RetryPreset::OpenaiSdk => "openai-sdk",
-    RetryPreset::AnthropicSdk => "anthropic-sdk",
-    RetryPreset::AiSdk => "ai-sdk",
-    RetryPreset::None => "none",
-]);
-
-named_enum!(CompactionMode, COMPACTION_MODES, "compaction mode", [
-    CompactionMode::Stop => "stop",
-    CompactionMode::Compact => "compact",
-]);
 
 macro_rules! serde_via_str {
     ($($ty:ty),+) => {$(

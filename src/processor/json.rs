@@ -13,18 +13,28 @@ use std::fmt::Write;
 /// `JSON.stringify(value)` as JavaScript computes it for a value produced by `JSON.parse`.
 pub fn js_stringify(value: &Value) -> String {
     let mut out = String::new();
-    write_js(value, &mut out);
+    write(value, KeyOrder::Js, &mut out);
     out
 }
 
 /// Sorted-key, compact JSON: equal for any two parses of the same data.
 pub fn canonical(value: &Value) -> String {
     let mut out = String::new();
-    write_canonical(value, &mut out);
+    write(value, KeyOrder::Sorted, &mut out);
     out
 }
 
-fn write_js(value: &Value, out: &mut String) {
+/// How object keys are ordered when writing.
+#[derive(Clone, Copy)]
+enum KeyOrder {
+    /// JavaScript own-property order ([`js_key_order`]).
+    Js,
+    /// Sorted by key.
+    Sorted,
+}
+
+/// Compact JSON with JS number and string formatting; `order` decides only the key order.
+fn write(value: &Value, order: KeyOrder, out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -36,19 +46,27 @@ fn write_js(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_js(item, out);
+                write(item, order, out);
             }
             out.push(']');
         }
         Value::Object(map) => {
+            let entries = match order {
+                KeyOrder::Js => js_key_order(map),
+                KeyOrder::Sorted => {
+                    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                    entries.sort_by_key(|(k, _)| *k);
+                    entries
+                }
+            };
             out.push('{');
-            for (i, (k, v)) in js_key_order(map).into_iter().enumerate() {
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 write_js_string(k, out);
                 out.push(':');
-                write_js(v, out);
+                write(v, order, out);
             }
             out.push('}');
         }
@@ -155,36 +173,6 @@ pub fn js_f64(x: f64) -> String {
         }
     };
     format!("{sign}{body}")
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_js_string(k, out);
-                out.push(':');
-                write_canonical(&map[k], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => write_js(other, out),
-    }
 }
 
 #[cfg(test)]

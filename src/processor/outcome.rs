@@ -2,108 +2,48 @@
 //! usage and cost, warnings and the final conversation. Field names follow FORMATS.md (run
 //! report) so the runner can map them one to one.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use super::config::DetectorSpec;
 use crate::conversation::Conversation;
 use crate::event::{ErrorClass, FinishReason, Usage};
 
-/// Why a run ended (FORMATS.md "Termination reasons").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Termination {
-    /// The model finished with a reason other than `tool-calls`/`unknown` (reference §4.2).
-    Completed,
-    /// The hard step limit was reached while the loop wanted to continue.
-    MaxSteps,
-    /// A doom-loop detector fired and the doom action ended the turn (reference §2.3).
-    DoomLoop,
-    /// A retryable error outlived the retry policy or the `max_retries` guard.
-    RetriesExhausted,
-    /// The context overflowed (finish-step check or provider error) and compaction is off, or
-    /// the compaction request itself overflowed (reference §6).
-    ContextOverflow,
-    /// A non-retryable provider error (reference §7, tier 4).
-    ProviderError,
-    /// The driver aborted the run.
-    Aborted,
-    /// The loop asked for something the cassette cannot answer.
-    Divergence,
-    /// The cassette ran out of interactions.
-    CassetteExhausted,
-}
-
-impl Termination {
-    pub const ALL: [Termination; 9] = [
-        Termination::Completed,
-        Termination::MaxSteps,
-        Termination::DoomLoop,
-        Termination::RetriesExhausted,
-        Termination::ContextOverflow,
-        Termination::ProviderError,
-        Termination::Aborted,
-        Termination::Divergence,
-        Termination::CassetteExhausted,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Termination::Completed => "completed",
-            Termination::MaxSteps => "max-steps",
-            Termination::DoomLoop => "doom-loop",
-            Termination::RetriesExhausted => "retries-exhausted",
-            Termination::ContextOverflow => "context-overflow",
-            Termination::ProviderError => "provider-error",
-            Termination::Aborted => "aborted",
-            Termination::Divergence => "divergence",
-            Termination::CassetteExhausted => "cassette-exhausted",
-        }
+crate::string_enum! {
+    /// Why a run ended (FORMATS.md "Termination reasons").
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum Termination: "termination reason" {
+        /// The model finished with a reason other than `tool-calls`/`unknown` (reference §4.2).
+        Completed = "completed",
+        /// The hard step limit was reached while the loop wanted to continue.
+        MaxSteps = "max-steps",
+        /// A doom-loop detector fired and the doom action ended the turn (reference §2.3).
+        DoomLoop = "doom-loop",
+        /// A retryable error outlived the retry policy or the `max_retries` guard.
+        RetriesExhausted = "retries-exhausted",
+        /// The context overflowed (finish-step check or provider error) and compaction is
+        /// off, or the compaction request itself overflowed (reference §6).
+        ContextOverflow = "context-overflow",
+        /// A non-retryable provider error (reference §7, tier 4).
+        ProviderError = "provider-error",
+        /// The driver aborted the run.
+        Aborted = "aborted",
+        /// The loop asked for something the cassette cannot answer.
+        Divergence = "divergence",
+        /// The cassette ran out of interactions.
+        CassetteExhausted = "cassette-exhausted",
     }
 }
 
-impl fmt::Display for Termination {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Termination {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Termination::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Termination::ALL.iter().map(|t| t.as_str()).collect();
-                format!(
-                    "unknown termination reason `{s}`: expected one of {}",
-                    names.join(", ")
-                )
-            })
-    }
-}
-
-/// Status of one step, as in the seed's `StepInfo.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    Running,
-    Completed,
-    Error,
-    DoomLoop,
-}
-
-impl StepStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            StepStatus::Running => "running",
-            StepStatus::Completed => "completed",
-            StepStatus::Error => "error",
-            StepStatus::DoomLoop => "doom_loop",
-        }
+crate::string_enum! {
+    /// Status of one step, as in the seed's `StepInfo.status`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum StepStatus: "step status" {
+        Running = "running",
+        Completed = "completed",
+        Error = "error",
+        DoomLoop = "doom_loop",
     }
 }
 

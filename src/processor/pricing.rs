@@ -328,22 +328,14 @@ mod tests {
 
     #[test]
     fn suffixes_strip() {
-        assert_eq!(
-            strip_version_suffix("claude-sonnet-4-20250514").as_deref(),
-            Some("claude-sonnet-4")
-        );
-        assert_eq!(
-            strip_version_suffix("gpt-4o-mini-2024-07-18").as_deref(),
-            Some("gpt-4o-mini")
-        );
-        assert_eq!(
-            strip_version_suffix("claude-3-5-haiku-latest").as_deref(),
-            Some("claude-3-5-haiku")
-        );
-        assert_eq!(
-            strip_version_suffix("claude-sonnet-4@20250514").as_deref(),
-            Some("claude-sonnet-4")
-        );
-        assert_eq!(strip_version_suffix("gpt-4o"), None);
+        for (name, base) in [
+            ("claude-sonnet-4-20250514", Some("claude-sonnet-4")),
+            ("gpt-4o-mini-2024-07-18", Some("gpt-4o-mini")),
+            ("claude-3-5-haiku-latest", Some("claude-3-5-haiku")),
+            ("claude-sonnet-4@20250514", Some("claude-sonnet-4")),
+            ("gpt-4o", None),
+        ] {
+            assert_eq!(strip_version_suffix(name).as_deref(), base, "{name}");
+        }
     }
 }

@@ -38,13 +38,7 @@ impl Bound {
 
     /// `3`, `at least 3`, `at most 5`, `between 2 and 5`.
     pub fn describe(&self) -> String {
-        match (self.min, self.max) {
-            (Some(a), Some(b)) if a == b => a.to_string(),
-            (Some(a), Some(b)) => format!("between {a} and {b}"),
-            (Some(a), None) => format!("at least {a}"),
-            (None, Some(b)) => format!("at most {b}"),
-            (None, None) => "anything".to_string(),
-        }
+        describe_range(self.min, self.max)
     }
 }
 
@@ -63,14 +57,20 @@ impl FloatBound {
         self.min.is_none_or(|m| v >= m - tol(m)) && self.max.is_none_or(|m| v <= m + tol(m))
     }
 
+    /// As [`Bound::describe`].
     pub fn describe(&self) -> String {
-        match (self.min, self.max) {
-            (Some(a), Some(b)) if a == b => a.to_string(),
-            (Some(a), Some(b)) => format!("between {a} and {b}"),
-            (Some(a), None) => format!("at least {a}"),
-            (None, Some(b)) => format!("at most {b}"),
-            (None, None) => "anything".to_string(),
-        }
+        describe_range(self.min, self.max)
+    }
+}
+
+/// `3`, `at least 3`, `at most 5`, `between 2 and 5`, `anything`: a bound in words.
+fn describe_range<T: PartialEq + std::fmt::Display>(min: Option<T>, max: Option<T>) -> String {
+    match (min, max) {
+        (Some(a), Some(b)) if a == b => a.to_string(),
+        (Some(a), Some(b)) => format!("between {a} and {b}"),
+        (Some(a), None) => format!("at least {a}"),
+        (None, Some(b)) => format!("at most {b}"),
+        (None, None) => "anything".to_string(),
     }
 }
 

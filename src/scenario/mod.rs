@@ -18,20 +18,25 @@
 //!   `tokens.total`. See [`Expectations`].
 //!
 //! Unknown keys anywhere are errors naming the file, line and nearest valid key, because a
-//! typo must not silently disable an expectation. [`validate`] collects every problem in a file.
+//! typo must not silently disable an expectation. Loading ([`load`], [`load_checked`]) reports
+//! every problem in a file.
 
 pub mod accept;
 mod error;
 pub mod expect;
 mod load;
+mod reader;
 mod schema;
+mod sections;
 mod suggest;
 pub mod tools;
 
 pub use accept::{plan as accept_plan, AcceptPlan};
 pub use error::{ScenarioError, ScenarioErrors};
 pub use expect::{Bound, DetectorExpect, DoomExpect, Expectations, FloatBound, TokenBounds};
-pub use load::{discover, load, parse_str, validate, LoadOptions};
-pub use schema::{CassetteRef, Limits, MatchMode, Policy, ResultRule, Scenario, ScenarioTool};
+pub use load::{discover, load, load_checked, parse_str, LoadOptions};
+pub use schema::{
+    CassetteRef, Limits, MatchMode, Policy, ResultRule, Scenario, ScenarioTool, ToolAnswer,
+};
 pub use suggest::{edit_distance, nearest};
-pub use tools::{NoMatch, ToolAnswer, ToolScripts};
+pub use tools::{NoMatch, ToolScripts};

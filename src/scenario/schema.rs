@@ -1,9 +1,7 @@
 //! The parsed, validated scenario. Built only by the loader (`load`), so every value here has
 //! been checked: names parse, counts are in range, cassettes exist (unless not asked to check).
 
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
@@ -12,7 +10,6 @@ use crate::processor::config::{CompactionMode, DetectorSpec, DoomAction, RetryPr
 use crate::provider::Api;
 
 use super::expect::Expectations;
-use super::tools::ToolAnswer;
 
 /// A scenario: the world the model acts in, the cassettes to replay, and what to expect.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,46 +66,17 @@ pub struct Limits {
     pub output: Option<u64>,
 }
 
-/// How replayed requests are checked against the cassette (`[policy] match`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum MatchMode {
-    /// Requests are answered by the recorded interactions in order; bodies are not compared.
-    #[default]
-    Sequence,
-    /// As `sequence`, and each request body must equal the recorded one (parsed JSON, redacted
-    /// values excepted); the first difference ends the run with `divergence`.
-    Strict,
-}
-
-/// The names of [`MatchMode`]s.
-pub const MATCH_MODES: &[&str] = &["sequence", "strict"];
-
-impl MatchMode {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            MatchMode::Sequence => "sequence",
-            MatchMode::Strict => "strict",
-        }
-    }
-}
-
-impl fmt::Display for MatchMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for MatchMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sequence" => Ok(MatchMode::Sequence),
-            "strict" => Ok(MatchMode::Strict),
-            _ => Err(format!(
-                "unknown match mode `{s}`: expected one of {}",
-                MATCH_MODES.join(", ")
-            )),
-        }
+crate::string_enum! {
+    /// How replayed requests are checked against the cassette (`[policy] match`).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub enum MatchMode: "match mode" {
+        /// Requests are answered by the recorded interactions in order; bodies are not
+        /// compared.
+        #[default]
+        Sequence = "sequence",
+        /// As `sequence`, and each request body must equal the recorded one (parsed JSON,
+        /// redacted values excepted); the first difference ends the run with `divergence`.
+        Strict = "strict",
     }
 }
 
@@ -156,4 +124,12 @@ pub struct ResultRule {
     pub answer: ToolAnswer,
     /// 1-based line of the entry in the scenario file (for warnings).
     pub line: usize,
+}
+
+/// A tool result to send back to the model: a `[[tools.results]]` entry's answer, and what
+/// [`ToolScripts`](super::ToolScripts) answers a call with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolAnswer {
+    pub output: String,
+    pub is_error: bool,
 }

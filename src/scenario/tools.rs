@@ -11,14 +11,7 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use super::schema::{ResultRule, Scenario, ScenarioTool};
-
-/// A tool result to send back to the model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ToolAnswer {
-    pub output: String,
-    pub is_error: bool,
-}
+use super::schema::{ResultRule, Scenario, ScenarioTool, ToolAnswer};
 
 /// A call to a scripted tool that no `[[tools.results]]` entry matches. The runner sends
 /// [`NoMatch::to_answer`] back to the model and adds [`NoMatch::warning`] to the report.
