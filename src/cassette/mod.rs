@@ -26,6 +26,7 @@
 mod body;
 mod error;
 pub mod import;
+mod line;
 mod reader;
 mod redact;
 mod stream;
