@@ -24,36 +24,22 @@ use crate::event::{EndOutcome, ProviderError, StreamEvent};
 use crate::http::Headers;
 use crate::sse::{SseDecoder, SseEventRef};
 
-/// A wire API. OpenAI-compatible servers use `openai-chat` or `openai-responses`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Api {
-    #[serde(rename = "openai-chat")]
-    OpenAiChat,
-    #[serde(rename = "openai-responses")]
-    OpenAiResponses,
-    #[serde(rename = "anthropic")]
-    Anthropic,
-    #[serde(rename = "gemini")]
-    Gemini,
+crate::string_enum! {
+    /// A wire API. OpenAI-compatible servers use `openai-chat` or `openai-responses`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    pub enum Api: "api" {
+        #[serde(rename = "openai-chat")]
+        OpenAiChat = "openai-chat",
+        #[serde(rename = "openai-responses")]
+        OpenAiResponses = "openai-responses",
+        #[serde(rename = "anthropic")]
+        Anthropic = "anthropic",
+        #[serde(rename = "gemini")]
+        Gemini = "gemini",
+    }
 }
 
 impl Api {
-    pub const ALL: [Api; 4] = [
-        Api::OpenAiChat,
-        Api::OpenAiResponses,
-        Api::Anthropic,
-        Api::Gemini,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Api::OpenAiChat => "openai-chat",
-            Api::OpenAiResponses => "openai-responses",
-            Api::Anthropic => "anthropic",
-            Api::Gemini => "gemini",
-        }
-    }
-
     /// A fresh payload decoder for one response of this API.
     pub fn payload_decoder(&self) -> Box<dyn PayloadDecoder> {
         match self {
@@ -87,26 +73,6 @@ impl Api {
     /// The request path below the base URL (`/v1/chat/completions`, ...); see [`wire`].
     pub fn endpoint_path(&self, model: &str, stream: bool) -> String {
         wire::endpoint_path(*self, model, stream)
-    }
-}
-
-impl std::fmt::Display for Api {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Api {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Api::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown api `{s}`: expected one of openai-chat, openai-responses, anthropic, gemini"
-                )
-            })
     }
 }
 
