@@ -536,3 +536,118 @@ fn imported_json_replies_replay_without_network_errors_or_retries() {
         );
     }
 }
+
+/// The Python interpreter with the SDKs (`TAPELOOP_TEST_PYTHON`): unset, the test says so
+/// and skips, or fails when `CI` is set (`.ci/run` installs the SDKs).
+fn python() -> Option<PathBuf> {
+    match std::env::var_os("TAPELOOP_TEST_PYTHON").filter(|v| !v.is_empty()) {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("TAPELOOP_TEST_PYTHON is not set but CI is: the SDK checks must run in CI")
+        }
+        None => {
+            eprintln!(
+                "note: SKIPPING the official-SDK check of assembled replies: set TAPELOOP_TEST_PYTHON to an interpreter with openai and anthropic (tests/python/requirements.txt)"
+            );
+            None
+        }
+    }
+}
+
+/// What an SDK must read from the assembled body, computed from the events.
+fn sdk_expectation(api: Api, events: &[StreamEvent]) -> Option<Value> {
+    let mut calls = Vec::new();
+    let mut text = String::new();
+    let mut finish = None;
+    for e in events {
+        match e {
+            StreamEvent::ToolCall {
+                id,
+                tool,
+                provider_executed: false,
+                ..
+            } => calls.push(if api == Api::Gemini { tool } else { id }.clone()),
+            StreamEvent::TextDelta { text: t, .. } => text.push_str(t),
+            StreamEvent::RefusalDelta { text: t, .. }
+                if matches!(api, Api::Anthropic | Api::Gemini) =>
+            {
+                text.push_str(t)
+            }
+            StreamEvent::FinishStep {
+                raw_finish_reason,
+                usage,
+                ..
+            } => finish = Some((raw_finish_reason.clone()?, usage.total())),
+            _ => {}
+        }
+    }
+    let (raw, total) = finish?;
+    let finish = match (api, raw.as_str()) {
+        (Api::OpenAiResponses, "max_output_tokens" | "content_filter" | "incomplete") => {
+            "incomplete".to_string()
+        }
+        (Api::OpenAiResponses, _) => "completed".to_string(),
+        _ => raw,
+    };
+    Some(serde_json::json!({"calls": calls, "text": text, "finish": finish, "total_tokens": total}))
+}
+
+#[test]
+fn official_sdks_parse_assembled_bodies_and_built_streams() {
+    let Some(python) = python() else { return };
+    let mut files = Vec::new();
+    find(
+        Path::new(RECORDINGS),
+        &|p| p.extension().is_some_and(|e| e == "jsonl"),
+        &mut files,
+    );
+    let mut cases = Vec::new();
+    for path in &files {
+        let c = Cassette::load(path).unwrap();
+        for inter in &c.interactions {
+            if !inter.response.as_ref().is_some_and(|r| r.status == 200) {
+                continue;
+            }
+            let api = c.header.api;
+            let events = inter.decode(api);
+            if events.iter().any(|e| matches!(e, StreamEvent::Error(_))) {
+                continue;
+            }
+            let Some(expect) = sdk_expectation(api, &events) else {
+                continue;
+            };
+            let stream: Vec<String> = stream_from_events(api, "model-x", &events)
+                .iter()
+                .map(|b| String::from_utf8(b.to_vec()).unwrap())
+                .collect();
+            cases.push(serde_json::json!({
+                "label": format!("{} #{}", path.file_name().unwrap().to_string_lossy(), inter.id),
+                "api": api.as_str(),
+                "body": assemble_json(api, "model-x", &events),
+                "stream": stream,
+                "expect": expect,
+            }));
+        }
+    }
+    assert!(cases.len() > 40, "only {} cases", cases.len());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cases.json");
+    std::fs::write(&file, serde_json::to_vec(&cases).unwrap()).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/check_assembled.py"
+    );
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        cases.len(),
+        "{stdout}"
+    );
+}

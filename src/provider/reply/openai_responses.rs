@@ -108,11 +108,14 @@ pub(super) fn payloads(body: &Value) -> Result<Vec<Payload>, String> {
                         "response.content_part.added",
                         at(json!({"content_index": ci, "part": empty})),
                     );
-                    ev.push(
-                        delta_ty,
-                        at(json!({"content_index": ci, "delta": text.clone()})),
-                    );
-                    ev.push(done_ty, at(json!({"content_index": ci, key: text})));
+                    let mut delta = at(json!({"content_index": ci, "delta": text.clone()}));
+                    let mut done = at(json!({"content_index": ci, key: text}));
+                    if kind == "output_text" {
+                        delta.insert("logprobs".into(), json!([]));
+                        done.insert("logprobs".into(), json!([]));
+                    }
+                    ev.push(delta_ty, delta);
+                    ev.push(done_ty, done);
                     ev.push(
                         "response.content_part.done",
                         at(json!({"content_index": ci, "part": part})),
@@ -318,7 +321,7 @@ fn usage(u: &Usage) -> Value {
     let output = u.output + u.reasoning;
     json!({
         "input_tokens": input,
-        "input_tokens_details": {"cached_tokens": u.cache_read},
+        "input_tokens_details": {"cached_tokens": u.cache_read, "cache_write_tokens": u.cache_write},
         "output_tokens": output,
         "output_tokens_details": {"reasoning_tokens": u.reasoning},
         "total_tokens": input + output,
