@@ -12,6 +12,8 @@
 //! Responses stream closes its reasoning item only at the end): each `*-end` is compared
 //! right after its block's last delta.
 
+mod serve_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -252,6 +254,26 @@ fn n(v: &Value, path: &str) -> u64 {
     v.pointer(path).and_then(Value::as_u64).unwrap_or(0)
 }
 
+/// OpenAI usage (chat or Responses field names): the totals include cached and reasoning
+/// tokens, which the normalized split keeps apart.
+fn openai_usage(b: &Value, [input, input_details, output, output_details]: [&str; 4]) -> Usage {
+    let cached = n(
+        b,
+        &format!("/usage/{input_details}_tokens_details/cached_tokens"),
+    );
+    let reasoning = n(
+        b,
+        &format!("/usage/{output_details}_tokens_details/reasoning_tokens"),
+    );
+    Usage {
+        input: n(b, &format!("/usage/{input}")) - cached,
+        output: n(b, &format!("/usage/{output}")) - reasoning,
+        reasoning,
+        cache_read: cached,
+        cache_write: 0,
+    }
+}
+
 /// Usage and raw finish reason as the JSON states them, read by JSON pointer.
 fn stated(api: Api, b: &Value) -> (Usage, String) {
     match api {
@@ -272,41 +294,24 @@ fn stated(api: Api, b: &Value) -> (Usage, String) {
                     .into(),
             )
         }
-        Api::OpenAiResponses => {
-            let cached = n(b, "/usage/input_tokens_details/cached_tokens");
-            let reasoning = n(b, "/usage/output_tokens_details/reasoning_tokens");
-            (
-                Usage {
-                    input: n(b, "/usage/input_tokens") - cached,
-                    output: n(b, "/usage/output_tokens") - reasoning,
-                    reasoning,
-                    cache_read: cached,
-                    cache_write: 0,
-                },
-                b["incomplete_details"]["reason"]
-                    .as_str()
-                    .or(b["status"].as_str())
-                    .unwrap_or("<none>")
-                    .into(),
-            )
-        }
-        Api::OpenAiChat => {
-            let cached = n(b, "/usage/prompt_tokens_details/cached_tokens");
-            let reasoning = n(b, "/usage/completion_tokens_details/reasoning_tokens");
-            (
-                Usage {
-                    input: n(b, "/usage/prompt_tokens") - cached,
-                    output: n(b, "/usage/completion_tokens") - reasoning,
-                    reasoning,
-                    cache_read: cached,
-                    cache_write: 0,
-                },
-                b["choices"][0]["finish_reason"]
-                    .as_str()
-                    .unwrap_or("<none>")
-                    .into(),
-            )
-        }
+        Api::OpenAiResponses => (
+            openai_usage(b, ["input_tokens", "input", "output_tokens", "output"]),
+            b["incomplete_details"]["reason"]
+                .as_str()
+                .or(b["status"].as_str())
+                .unwrap_or("<none>")
+                .into(),
+        ),
+        Api::OpenAiChat => (
+            openai_usage(
+                b,
+                ["prompt_tokens", "prompt", "completion_tokens", "completion"],
+            ),
+            b["choices"][0]["finish_reason"]
+                .as_str()
+                .unwrap_or("<none>")
+                .into(),
+        ),
         Api::Anthropic => (
             Usage {
                 input: n(b, "/usage/input_tokens"),
@@ -537,23 +542,6 @@ fn imported_json_replies_replay_without_network_errors_or_retries() {
     }
 }
 
-/// The Python interpreter with the SDKs (`TAPELOOP_TEST_PYTHON`): unset, the test says so
-/// and skips, or fails when `CI` is set (`.ci/run` installs the SDKs).
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("TAPELOOP_TEST_PYTHON").filter(|v| !v.is_empty()) {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("TAPELOOP_TEST_PYTHON is not set but CI is: the SDK checks must run in CI")
-        }
-        None => {
-            eprintln!(
-                "note: SKIPPING the official-SDK check of assembled replies: set TAPELOOP_TEST_PYTHON to an interpreter with openai and anthropic (tests/python/requirements.txt)"
-            );
-            None
-        }
-    }
-}
-
 /// What an SDK must read from the assembled body, computed from the events.
 fn sdk_expectation(api: Api, events: &[StreamEvent]) -> Option<Value> {
     let mut calls = Vec::new();
@@ -594,7 +582,10 @@ fn sdk_expectation(api: Api, events: &[StreamEvent]) -> Option<Value> {
 
 #[test]
 fn official_sdks_parse_assembled_bodies_and_built_streams() {
-    let Some(python) = python() else { return };
+    // Skips with a note without TAPELOOP_TEST_PYTHON; fails when CI is set.
+    let Some(python) = serve_support::python() else {
+        return;
+    };
     let mut files = Vec::new();
     find(
         Path::new(RECORDINGS),
