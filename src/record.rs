@@ -279,7 +279,7 @@ pub async fn record_scenario(
                     ms: exchange.head.ms,
                 });
                 let ok = (200..300).contains(&status);
-                let mut decoder = ResponseDecoder::new(opts.api);
+                let mut decoder = ResponseDecoder::for_response(opts.api, &exchange.head.headers);
                 let mut error_body = Vec::new();
                 let outcome = loop {
                     let mut tee = InteractionTee {

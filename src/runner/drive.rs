@@ -138,7 +138,7 @@ fn drive(
                 match &inter.response {
                     Some(head) if (200..300).contains(&head.status) => {
                         // A stream: events reach the processor at their chunk's recorded time.
-                        let mut decoder = ResponseDecoder::new(api);
+                        let mut decoder = ResponseDecoder::for_response(api, &head.headers);
                         for chunk in &inter.chunks {
                             decoder.feed(&chunk.bytes, &mut events);
                             if first_attempt_content
