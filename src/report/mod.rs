@@ -18,6 +18,7 @@ pub mod merge;
 pub mod model;
 mod table;
 mod text;
+pub mod trace;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ pub use model::{
     DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord, RunReport, StepDetail, Summary,
     FINISH_REASONS, REPORT_FORMAT,
 };
+pub use trace::{AttemptTrace, RunTrace, ToolCallTrace};
 
 /// Errors reading, writing or combining reports. Each names its file (or origin) and, for
 /// JSON, the line and column.
