@@ -48,6 +48,7 @@ pub enum Tone {
 }
 
 /// One column of the run tables.
+#[derive(Debug)]
 pub struct Column {
     /// Stable machine name: the CSV header, and what a column selection would name.
     pub name: &'static str,
@@ -90,12 +91,14 @@ impl Column {
     }
 
     /// How readily a narrow terminal shortens the column's cells in the middle: 0 never
-    /// (numbers, verdicts), then the highest rank first — the doom-loop cell, then provider
-    /// and cassette names, the scenario name last.
+    /// (numbers, verdicts), then the highest rank first — the doom-loop cell, then provider,
+    /// cassette and finish names, the scenario name last.
     pub fn shrink_rank(&self) -> u8 {
         match self.name {
             "doom_loop" => 3,
-            "cassette" | "cassette_provider" | "provider" | "provider_api" | "model" => 2,
+            "cassette" | "cassette_provider" | "provider" | "provider_api" | "model" | "finish" => {
+                2
+            }
             "scenario" => 1,
             _ => 0,
         }

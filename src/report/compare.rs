@@ -87,7 +87,7 @@ pub fn compare_providers(report: &RunReport, style: Style) -> String {
     right.extend(columns(view).map(|c| c.right()));
     match style {
         Style::Table { color, width } => {
-            let mut shrink = vec![1, 2];
+            let mut shrink = vec![2, 4];
             shrink.extend(columns(view).map(|c| c.shrink_rank()));
             Grid {
                 headers,
@@ -237,7 +237,7 @@ pub fn compare_reports(before: &RunReport, after: &RunReport, style: Style) -> S
             })
             .collect();
         // Only the names shrink: a changed value `a → b` must stay whole.
-        let mut shrink = vec![1, 2, 0];
+        let mut shrink = vec![2, 4, 0];
         shrink.extend(columns(View::Reports).map(|_| 0));
         let mut out = Grid {
             headers,

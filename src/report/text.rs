@@ -210,7 +210,7 @@ pub(crate) fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
 }
 
 /// Narrowest a shrinking column gets, so a shortened name stays recognisable.
-const MIN_SHRUNK: usize = 8;
+const MIN_SHRUNK: usize = 6;
 
 /// Column-aligned text grid (two spaces between columns; `right[i]` right-aligns column i).
 #[derive(Default)]
@@ -220,9 +220,9 @@ pub(crate) struct Grid {
     pub rows: Vec<Vec<Cell>>,
     /// Optional line above the headers labelling consecutive column groups: (label, columns).
     pub groups: Vec<(String, usize)>,
-    /// Fit the rows into this many characters by shortening cells in the middle: columns of
-    /// the highest `shrink` rank first (widest first among them), down to [`MIN_SHRUNK`];
-    /// rank 0 never shrinks.
+    /// Fit the rows into this many characters by shortening cells in the middle: the column
+    /// whose width × `shrink` rank is largest loses a character, until the rows fit or every
+    /// shrinking column is at [`MIN_SHRUNK`]; rank 0 never shrinks.
     pub width: Option<usize>,
     pub shrink: Vec<u8>,
 }
@@ -241,12 +241,25 @@ impl Grid {
             return widths;
         };
         let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+        let rank = |i: usize| self.shrink.get(i).copied().unwrap_or(0);
+        // A table that cannot fit even with every name at its narrowest keeps its names whole:
+        // mangling them would lose information and still not fit.
+        let floor: Vec<usize> = (0..n)
+            .map(|i| {
+                if rank(i) > 0 {
+                    widths[i].min(MIN_SHRUNK)
+                } else {
+                    widths[i]
+                }
+            })
+            .collect();
+        if total(&floor) > limit {
+            return widths;
+        }
         while total(&widths) > limit {
-            let rank = |i: usize| self.shrink.get(i).copied().unwrap_or(0);
             let widest = (0..n)
-                .filter(|&i| rank(i) > 0)
-                .filter(|&i| widths[i] > MIN_SHRUNK.max(self.headers[i].chars().count()))
-                .max_by_key(|&i| (rank(i), widths[i], std::cmp::Reverse(i)));
+                .filter(|&i| rank(i) > 0 && widths[i] > MIN_SHRUNK)
+                .max_by_key(|&i| (widths[i] * usize::from(rank(i)), std::cmp::Reverse(i)));
             match widest {
                 Some(i) => widths[i] -= 1,
                 None => break,
@@ -298,6 +311,7 @@ impl Grid {
                 let cell = row.get(i).unwrap_or(&empty);
                 let shortened;
                 let cell = if cell.text.chars().count() > *width {
+                    // Headers of shrunk columns shorten like their cells.
                     shortened = Cell {
                         text: shorten_middle(&cell.text, *width),
                         style: cell.style,
@@ -379,7 +393,7 @@ mod tests {
     fn names_shorten_in_the_middle() {
         assert_eq!(
             shorten_middle("polling-job-status-consecutive", 12),
-            "polling…tive"
+            "pollin…utive"
         );
         assert_eq!(shorten_middle("short", 12), "short");
         assert_eq!(shorten_middle("abcdef", 1), "…");
