@@ -1296,12 +1296,8 @@ fn the_table_fits_80_100_and_200_columns() {
         o.stdout
     );
     // --columns chooses, in order; an unknown name is bad input that lists the names.
-    let o = tapeloop(&[
-        "run",
-        "--columns",
-        "cassette,verdict,cost",
-        "scenarios/doom-cycle.toml",
-    ]);
+    let one = "scenarios/doom-cycle.toml";
+    let o = tapeloop(&["run", "--columns", "cassette,verdict,cost", one]);
     assert_eq!(o.code, 0, "{}", o.all());
     let header: Vec<&str> = o
         .stdout
