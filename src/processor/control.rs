@@ -32,6 +32,7 @@ impl Processor {
                 delay_ms: delay,
                 reason: verdict.reason,
                 class: err.class,
+                retry_after_ms: err.retry_after_ms,
             });
             step.closed = true;
             self.step = Some(step);

@@ -91,6 +91,9 @@ pub struct RetryDecision {
     /// The policy's message for the retry (opencode's `retryable()` text, else the error's).
     pub reason: String,
     pub class: ErrorClass,
+    /// The wait the server asked for (`retry-after` and kin), whether or not it was honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// One doom-loop detection.
