@@ -4,7 +4,7 @@
 //!
 //! - `sse`: the SSE decoder on every 2xx body of the corpus, fed as recorded (chunk by chunk);
 //!   elements = SSE events.
-//! - `cassette`: `Cassette::from_bytes` (JSON lines, base64, sha256 footer check, assembly);
+//! - `cassette`: `Cassette::from_bytes` (JSON lines, base64, footer hash check, assembly);
 //!   elements = lines.
 //! - `adapters/<api>`: `ResponseDecoder` (framing + adapter) on each API's 2xx bodies;
 //!   elements = normalized events.

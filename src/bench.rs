@@ -477,7 +477,7 @@ pub fn scale_cassette(
     factor: u32,
     dst: &std::path::Path,
 ) -> std::io::Result<u64> {
-    use sha2::{Digest, Sha256};
+    use crate::cassette::footer::{ContentHasher, FooterHash, HashPlan};
     use std::io::Write;
 
     let invalid = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidData, msg);
@@ -508,7 +508,7 @@ pub fn scale_cassette(
     }
     let header = header.ok_or_else(|| invalid(format!("{}: empty cassette", src.display())))?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(dst)?);
-    let mut hasher = Sha256::new();
+    let mut hasher = ContentHasher::new(HashPlan::Blake3);
     let mut lines = 0u64;
     let mut interactions = 0u64;
     let mut emit =
@@ -536,7 +536,7 @@ pub fn scale_cassette(
         "kind": "footer",
         "interactions": interactions,
         "lines": lines,
-        "sha256": hex::encode(hasher.finalize()),
+        "blake3": hasher.hex(FooterHash::Blake3),
     });
     if let Some(r) = footer_redacted {
         footer["redacted"] = r;

@@ -100,8 +100,9 @@ fn cassette_scale_replays_larger_copies_and_cleans_up() {
 
 /// The Python reference that `benches/reference/compare.sh` divides by: it must read exactly
 /// the bytes `tapeloop bench` reports for the same cassettes, and with `--verify-footer` it
-/// must do the same integrity check (a modified cassette fails). Needs only the standard
-/// library, so any `python3` (or `TAPELOOP_TEST_PYTHON`) runs it.
+/// must do the same integrity check (a modified cassette fails). The bundled cassettes' footer
+/// hash is BLAKE3, which needs PyPI's `blake3` package (in CI's `TAPELOOP_TEST_PYTHON` venv, from
+/// tests/python/requirements.txt); outside CI a `python3` without it skips the check.
 #[test]
 fn python_reference_reads_the_same_bytes_and_checks_footers_when_asked() {
     let python = std::env::var_os("TAPELOOP_TEST_PYTHON").unwrap_or_else(|| "python3".into());
@@ -131,6 +132,11 @@ fn python_reference_reads_the_same_bytes_and_checks_footers_when_asked() {
         }
         Err(e) => panic!("CI is set but python3 cannot run: {e}"),
     };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("needs PyPI's blake3 package") && std::env::var_os("CI").is_none() {
+        eprintln!("note: {python:?} has no blake3 package; skipping the Python reference check");
+        return;
+    }
     assert!(
         out.status.success(),
         "{}",
@@ -153,7 +159,7 @@ fn python_reference_reads_the_same_bytes_and_checks_footers_when_asked() {
         !bad.status.success(),
         "a modified cassette passed the footer check"
     );
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("footer sha256 does not match"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("footer blake3 does not match"));
     assert!(run(&copy, false).unwrap().status.success());
 }
 

@@ -17,7 +17,8 @@ Inputs:
 
 Output: cassette format v1 (FORMATS.md). Everything is deterministic: chunk boundaries, timings and
 synthetic ids come from `random.Random(<cassette file name>)`, so two runs write the same bytes.
-Python 3.11+, standard library only.
+Python 3.11+, standard library plus PyPI's `blake3` package for the footer hash (FORMATS.md, "Footer
+hash"): `python3 -m pip install blake3` (in a venv if the system Python is externally managed).
 """
 
 from __future__ import annotations
@@ -728,9 +729,18 @@ def build_cassette(c: CassetteSpec) -> tuple[bytes, list[str]]:
             results.append((call, output, is_error))
         history.append(Turn(parsed, results))
     data = "".join(line + "\n" for line in lines).encode("utf-8")
-    footer = dump({"kind": "footer", "interactions": iid, "lines": len(lines),
-                   "sha256": hashlib.sha256(data).hexdigest()})
+    footer = dump({"kind": "footer", "interactions": iid, "lines": len(lines), "blake3": blake3_hex(data)})
     return data + (footer + "\n").encode("utf-8"), sources
+
+
+def blake3_hex(data: bytes) -> str:
+    """The footer hash: hex BLAKE3-256 of every byte before the footer line."""
+    try:
+        from blake3 import blake3
+    except ImportError:
+        sys.exit("tools/build_corpus.py: the footer hash needs PyPI's `blake3` package: "
+                 "python3 -m pip install blake3 (in a venv if the system Python is externally managed)")
+    return blake3(data).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1172,6 +1182,9 @@ python3 tools/build_corpus.py --validate  # check every cassette (footer hash, i
                                           # scenario (FORMATS.md keys, cassette paths, tools, prompts)
 ```
 
+The footer hash is BLAKE3, from PyPI's `blake3` package: `python3 -m pip install blake3` first (in a venv
+if the system Python is externally managed).
+
 The builder reads the real provider streams from `../tests/fixtures/provider-streams/` (vendored in the
 repository, or `--streams DIR`; provenance in its `SOURCES.md`, licences in its `LICENSES.md`) and writes
 the same bytes on every run: chunk boundaries, timings and synthetic ids come from a random generator
@@ -1274,8 +1287,14 @@ def validate_cassette(path: Path) -> tuple[list[str], dict]:
         body = b"".join(line + b"\n" for line in lines[:-1])
         if footer["lines"] != len(lines) - 1:
             problems.append(f"footer lines {footer['lines']} != {len(lines) - 1}")
-        if footer["sha256"] != hashlib.sha256(body).hexdigest():
-            problems.append("footer sha256 does not match")
+        if "blake3" in footer:
+            if footer["blake3"] != blake3_hex(body):
+                problems.append("footer blake3 does not match")
+        elif "sha256" in footer:
+            if footer["sha256"] != hashlib.sha256(body).hexdigest():
+                problems.append("footer sha256 does not match")
+        else:
+            problems.append("footer has neither blake3 nor sha256")
     requests: dict[int, dict] = {}
     state: dict[int, dict] = {}
     last_step, attempts = 0, {}

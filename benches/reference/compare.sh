@@ -14,8 +14,9 @@
 # reference always runs on one thread, so only JOBS=1 gives a per-core ratio; with more jobs
 # the ratio is tapeloop on N threads against Python on one, and the output says so.
 #
-# PY_VERIFY=1 makes the Python side also check each cassette's footer sha256, which tapeloop
-# always does and the seeds do not: the same work on both sides.
+# PY_VERIFY=1 makes the Python side also check each cassette's footer hash (blake3, from PyPI's
+# `blake3` package: PYTHON=/path/to/venv/bin/python), which tapeloop always does and the seeds do
+# not: the same work on both sides.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -63,7 +64,7 @@ else:
     print(f"tapeloop on {jobs} threads{used}, python on 1 thread: NOT a per-core ratio "
           "(JOBS=1 for that)")
 if p.get("verify_footer"):
-    print("python also checks the footer sha256 (the same integrity work as tapeloop)")
+    print("python also checks the footer hash (the same integrity work as tapeloop)")
 print(f"{'':28}{f'tapeloop -j{jobs}':>14}{'python seed':>14}{'ratio':>9}")
 rows = [
     ("cassette bytes/s", r["bytes_per_s"], p["bytes_per_s"]),

@@ -6,7 +6,8 @@ Written from the seeds' `000_*.txt` (not in this repository): the doom-loop dete
 are equal; steps are tracked with start/finish times, tool calls and status; `get_summary` reports
 them.
 pydantic models are replaced by dataclasses (no third-party packages needed); the logic is
-unchanged.
+unchanged. `--verify-footer` on a cassette with a `blake3` footer (every bundled one) needs PyPI's
+`blake3` package (the Rust crate's bindings): `python3 -m pip install blake3`.
 
 The driver reads tapeloop cassettes (JSONL), decodes each interaction's SSE body
 incrementally, JSON-parses every data payload, assembles OpenAI Chat Completions tool calls
@@ -160,26 +161,48 @@ class FooterMismatch(Exception):
     pass
 
 
+def footer_hasher(f):
+    """The hasher for the footer at the end of `f` (left at its start), as tapeloop chooses it:
+    `blake3` when the footer has it, else `sha256` (cassettes written before BLAKE3)."""
+    f.seek(0, os.SEEK_END)
+    f.seek(max(0, f.tell() - 4096))
+    last = f.read().rstrip().rsplit(b"\n", 1)[-1]
+    f.seek(0)
+    try:
+        footer = json.loads(last)
+    except ValueError:
+        footer = {}
+    if isinstance(footer, dict) and "blake3" in footer:
+        try:
+            from blake3 import blake3
+        except ImportError:
+            sys.exit("--verify-footer: this cassette's footer hash is blake3, which needs PyPI's "
+                     "blake3 package: python3 -m pip install blake3")
+        return "blake3", blake3()
+    return "sha256", hashlib.sha256()
+
+
 def replay_cassette(path: str, verify_footer: bool = False) -> Dict[str, Any]:
     """Replay one openai-chat cassette through the seed processor; return counters.
 
     With `verify_footer`, also do the integrity work tapeloop always does: SHA-256 of every
-    byte before the footer line, checked against the footer's `sha256` (the seeds do not).
+    byte before the footer line (BLAKE3, or SHA-256 for older cassettes), checked against the
+    footer (the seeds do not).
     """
     proc = SessionProcessor(session_id=path)
     events = 0
     decoder = None
     calls: Dict[int, Dict[str, str]] = {}
     ok = False
-    hasher = hashlib.sha256() if verify_footer else None
     with open(path, "rb") as f:
+        field, hasher = footer_hasher(f) if verify_footer else (None, None)
         for raw in f:
             line = json.loads(raw)
             kind = line.get("kind")
             if hasher is not None:
                 if kind == "footer":
-                    if hasher.hexdigest() != line.get("sha256"):
-                        raise FooterMismatch(f"{path}: footer sha256 does not match")
+                    if hasher.hexdigest() != line.get(field):
+                        raise FooterMismatch(f"{path}: footer {field} does not match")
                 else:
                     hasher.update(raw)
             if kind == "request":
@@ -234,7 +257,7 @@ def main() -> int:
     ap.add_argument("cassettes", nargs="+")
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--verify-footer", action="store_true",
-                    help="also check each cassette's footer sha256, as tapeloop does")
+                    help="also check each cassette's footer hash, as tapeloop does")
     args = ap.parse_args()
     totals = {"events": 0, "steps": 0, "bytes": 0}
     for p in args.cassettes:  # warm-up and counts

@@ -2,7 +2,8 @@
 //!
 //! One JSON object per line, `kind` first: a `header`, then per HTTP attempt a `request`, its
 //! `response` head, its body `chunk`s and an `end`; `tool` lines for tool executions seen while
-//! recording; a `footer` with counts and a sha256 of every byte before it.
+//! recording; a `footer` with counts and a hash of every byte before it (`blake3`; `sha256` in
+//! cassettes written before BLAKE3, still verified: [`footer`]).
 //!
 //! - [`CassetteReader`] streams a cassette line by line with bounded memory and yields assembled
 //!   [`Interaction`]s and [`ToolRecord`]s; [`Cassette::load`] reads a whole file;
@@ -25,6 +26,7 @@
 
 mod body;
 mod error;
+pub mod footer;
 pub mod import;
 mod line;
 mod reader;
@@ -42,6 +44,7 @@ use crate::provider::Api;
 
 pub use body::RequestBody;
 pub use error::{CassetteError, ErrorKind};
+pub use footer::{rewrite_footer, FooterHash, Rewrite};
 pub use reader::{Cassette, CassetteReader, Record, Truncation, DEFAULT_MAX_LINE_LEN};
 pub use redact::{Redactor, REDACTED};
 pub use stream::{CassetteStream, StreamEnd};
@@ -145,12 +148,17 @@ pub struct ToolRecord {
     pub error: bool,
 }
 
-/// The last line: counts and a hash of everything before it.
+/// The last line: counts and a hash of everything before it ([`Footer::hash`] says which).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Footer {
     pub interactions: u64,
     pub lines: u64,
-    pub sha256: String,
+    /// Hex BLAKE3 of every byte before the footer: what tapeloop writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
+    /// Hex SHA-256 of the same bytes: the older form, verified when `blake3` is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// Extension: redaction rules that removed something (see the module docs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redacted: Option<Vec<String>>,

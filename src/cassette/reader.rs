@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use indexmap::IndexMap;
 
+use super::footer::{ContentHasher, HashPlan};
 use super::line::{diagnose, parse_header, parse_line};
 use super::{
     CassetteError, Chunk, End, ErrorKind, Footer, Header, Interaction, Line, Request, ResponseHead,
@@ -90,10 +91,8 @@ pub struct CassetteReader<R> {
     max_line: usize,
     header: Header,
     line_no: u64,
-    /// sha256 of every byte of the lines before the current one. `ring`'s assembly SHA-256
-    /// (already linked for TLS) is much faster than the portable `sha2` on CPUs
-    /// without SHA extensions; hashing every byte is a large share of loading a cassette.
-    hasher: ring::digest::Context,
+    /// The footer's hash of every byte of the lines before the current one.
+    hasher: ContentHasher,
     buf: Vec<u8>,
     pending: IndexMap<u64, Pending>,
     seen: HashSet<u64>,
@@ -114,9 +113,11 @@ impl CassetteReader<BufReader<File>> {
     /// Open with a custom maximum line length.
     pub fn open_with_limit(path: impl AsRef<Path>, max_line: usize) -> Result<Self, CassetteError> {
         let path = path.as_ref();
-        let file =
-            File::open(path).map_err(|e| CassetteError::new(path, None, ErrorKind::Io(e)))?;
-        Self::with_limit(BufReader::with_capacity(64 * 1024, file), path, max_line)
+        let io_err = |e| CassetteError::new(path, None, ErrorKind::Io(e));
+        let mut file = File::open(path).map_err(io_err)?;
+        let plan = HashPlan::of_file(&mut file).map_err(io_err)?;
+        let input = BufReader::with_capacity(64 * 1024, file);
+        Self::with_plan(input, path, max_line, plan)
     }
 }
 
@@ -126,11 +127,22 @@ impl<R: BufRead> CassetteReader<R> {
         Self::with_limit(input, path, DEFAULT_MAX_LINE_LEN)
     }
 
-    /// Like [`new`](Self::new) with a custom maximum line length.
+    /// Like [`new`](Self::new) with a custom maximum line length. The footer at the end is not
+    /// known yet, so both footer hashes are computed ([`HashPlan::Both`]).
     pub fn with_limit(
         input: R,
         path: impl Into<PathBuf>,
         max_line: usize,
+    ) -> Result<Self, CassetteError> {
+        Self::with_plan(input, path, max_line, HashPlan::Both)
+    }
+
+    /// Read `input`, computing the footer hashes `plan` names.
+    pub(crate) fn with_plan(
+        input: R,
+        path: impl Into<PathBuf>,
+        max_line: usize,
+        plan: HashPlan,
     ) -> Result<Self, CassetteError> {
         let mut r = CassetteReader {
             input,
@@ -138,7 +150,7 @@ impl<R: BufRead> CassetteReader<R> {
             max_line,
             header: super::Header::new(crate::provider::Api::OpenAiChat),
             line_no: 0,
-            hasher: ring::digest::Context::new(&ring::digest::SHA256),
+            hasher: ContentHasher::new(plan),
             buf: Vec::new(),
             pending: IndexMap::new(),
             seen: HashSet::new(),
@@ -365,13 +377,8 @@ impl<R: BufRead> CassetteReader<R> {
                 actual: lines_before.to_string(),
             }));
         }
-        let actual = hex::encode(self.hasher.clone().finish());
-        if !footer.sha256.eq_ignore_ascii_case(&actual) {
-            errors.push(self.err(ErrorKind::FooterMismatch {
-                field: "sha256",
-                footer: footer.sha256.clone(),
-                actual,
-            }));
+        if let Err(kind) = self.hasher.verify(footer) {
+            errors.push(self.err(kind));
         }
         if footer.interactions != self.requests {
             errors.push(self.err(ErrorKind::FooterMismatch {
@@ -550,7 +557,13 @@ impl Cassette {
 
     /// Read a cassette held in memory; `path` names it in errors.
     pub fn from_bytes(bytes: &[u8], path: impl Into<PathBuf>) -> Result<Cassette, CassetteError> {
-        Self::read(CassetteReader::new(bytes, path)?)
+        let plan = HashPlan::of_bytes(bytes);
+        Self::read(CassetteReader::with_plan(
+            bytes,
+            path,
+            DEFAULT_MAX_LINE_LEN,
+            plan,
+        )?)
     }
 
     fn read<R: BufRead>(mut reader: CassetteReader<R>) -> Result<Cassette, CassetteError> {

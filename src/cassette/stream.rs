@@ -19,6 +19,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::footer::HashPlan;
 use super::reader::{CassetteReader, Record, Truncation, DEFAULT_MAX_LINE_LEN};
 use super::{CassetteError, ErrorKind, Header, Interaction, Line, ToolRecord};
 
@@ -31,13 +32,33 @@ enum Source {
 
 impl Source {
     fn open(&self, path: &Path) -> Result<Box<dyn BufRead + Send>, CassetteError> {
+        Ok(self.open_planned(path, false)?.0)
+    }
+
+    /// Open for reading; with `plan`, also look at the footer first to know which hash to
+    /// compute ([`HashPlan`]).
+    fn open_planned(
+        &self,
+        path: &Path,
+        plan: bool,
+    ) -> Result<(Box<dyn BufRead + Send>, HashPlan), CassetteError> {
         Ok(match self {
             Source::File(p) => {
-                let file =
-                    File::open(p).map_err(|e| CassetteError::new(path, None, ErrorKind::Io(e)))?;
-                Box::new(BufReader::with_capacity(64 * 1024, file))
+                let io_err = |e| CassetteError::new(path, None, ErrorKind::Io(e));
+                let mut file = File::open(p).map_err(io_err)?;
+                let plan = match plan {
+                    true => HashPlan::of_file(&mut file).map_err(io_err)?,
+                    false => HashPlan::Both,
+                };
+                (Box::new(BufReader::with_capacity(64 * 1024, file)), plan)
             }
-            Source::Bytes(b) => Box::new(std::io::Cursor::new(Arc::clone(b))),
+            Source::Bytes(b) => {
+                let plan = match plan {
+                    true => HashPlan::of_bytes(b),
+                    false => HashPlan::Both,
+                };
+                (Box::new(std::io::Cursor::new(Arc::clone(b))), plan)
+            }
         })
     }
 }
@@ -85,7 +106,8 @@ impl CassetteStream {
     }
 
     fn new(source: Source, path: &Path) -> Result<Self, CassetteError> {
-        let reader = CassetteReader::new(source.open(path)?, path)?;
+        let (input, plan) = source.open_planned(path, true)?;
+        let reader = CassetteReader::with_plan(input, path, DEFAULT_MAX_LINE_LEN, plan)?;
         Ok(CassetteStream {
             header: reader.header().clone(),
             reader,

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use base64::Engine;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use super::footer::{ContentHasher, FooterHash, HashPlan};
 use super::{
     ChunkLine, End, EndLine, Footer, Header, Interaction, Line, Redactor, Request, RequestLine,
     ResponseHead, ResponseLine, ToolRecord,
@@ -22,7 +22,7 @@ use super::{
 /// request id) is refused with an `InvalidInput` error and nothing is written.
 pub struct CassetteWriter<W: Write> {
     out: W,
-    hasher: Sha256,
+    hasher: ContentHasher,
     lines: u64,
     interactions: u64,
     redactor: Redactor,
@@ -55,7 +55,7 @@ impl<W: Write> CassetteWriter<W> {
         }
         let mut w = CassetteWriter {
             out,
-            hasher: Sha256::new(),
+            hasher: ContentHasher::new(HashPlan::Blake3),
             lines: 0,
             interactions: 0,
             redactor,
@@ -206,7 +206,8 @@ impl<W: Write> CassetteWriter<W> {
         let footer = Footer {
             interactions: self.interactions,
             lines: self.lines,
-            sha256: hex::encode(self.hasher.clone().finalize()),
+            blake3: self.hasher.hex(FooterHash::Blake3),
+            sha256: None,
             redacted: Some(self.redactor.removed()),
         };
         self.line(&Line::Footer(footer))?;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tapeloop::cassette::{CassetteReader, Record};
+use tapeloop::cassette::{rewrite_footer, CassetteReader, FooterHash, Record, Rewrite};
 use tapeloop::exit::Exit;
 use tapeloop::scenario::{self, ScenarioError};
 
@@ -14,7 +14,10 @@ const MAX_SHOWN: usize = 50;
     after_help = "Cassette problems are printed as `path:line: message`, scenario problems as
 `path:line:col: message` followed by a `help:` line when there is a suggestion; then one
 summary line per kind of file. A cassette without a footer (cut short while recording) is a
-warning, not an error. A scenario is checked exactly as `tapeloop run` loads it: unknown keys,
+warning, not an error. A cassette whose footer carries the older `sha256` instead of `blake3`
+is valid and gets a note; --rewrite-footer replaces such a footer with a `blake3` one in place,
+after checking the whole cassette (its old hash included), and leaves every other byte as it
+was. A scenario is checked exactly as `tapeloop run` loads it: unknown keys,
 types, names, and that its cassettes exist.
 
 Examples:
@@ -22,6 +25,8 @@ Examples:
   tapeloop check scenarios/read-loop.toml
   tapeloop check recordings/*.jsonl
   tapeloop check recordings/              every *.jsonl (and *.toml) below the directory
+  cp tests/fixtures/cassettes/read-loop.openai.jsonl /tmp/old.jsonl
+  tapeloop check --rewrite-footer /tmp/old.jsonl   its sha256 footer becomes blake3
 
 Exit status: 0 every file is valid (warnings allowed), 2 a problem was found."
 )]
@@ -29,6 +34,9 @@ pub struct Args {
     /// Cassettes (.jsonl), scenarios (.toml), or directories searched for both.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// Replace the older `sha256` footer of every valid cassette with a `blake3` one, in place.
+    #[arg(long)]
+    pub rewrite_footer: bool,
 }
 
 fn is_scenario(p: &Path) -> bool {
@@ -40,6 +48,9 @@ fn is_scenario(p: &Path) -> bool {
 struct FileReport {
     problems: usize,
     truncated: bool,
+    /// The footer's hash, when the cassette has a footer with one.
+    hash: Option<FooterHash>,
+    rewritten: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
@@ -83,8 +94,26 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         }
     }
     let (mut valid, mut invalid, mut truncated, mut problems) = (0, 0, 0, 0);
+    let (mut blake3, mut sha256, mut rewritten) = (0, 0, 0);
     for f in &files {
-        let r = check_file(f);
+        let mut r = check_file(f);
+        if r.hash == Some(FooterHash::Sha256) {
+            if args.rewrite_footer {
+                rewrite(f, &mut r);
+            } else {
+                println!(
+                    "{}: note: sha256 footer (the older form); \
+                     `tapeloop check --rewrite-footer` rewrites it as blake3",
+                    f.display()
+                );
+            }
+        }
+        match r.hash {
+            Some(FooterHash::Blake3) => blake3 += 1,
+            Some(FooterHash::Sha256) => sha256 += 1,
+            None => {}
+        }
+        rewritten += usize::from(r.rewritten);
         problems += r.problems;
         if r.problems > 0 {
             invalid += 1;
@@ -103,6 +132,13 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             noun(files.len(), "cassette"),
             noun(problems, "problem"),
         );
+        if blake3 + sha256 > 0 {
+            let done = match rewritten {
+                0 => String::new(),
+                n => format!(" ({n} rewritten from sha256)"),
+            };
+            println!("footer hash: {blake3} blake3{done}, {sha256} sha256");
+        }
     }
     if checked_scenarios {
         println!(
@@ -170,6 +206,9 @@ fn check_file(path: &Path) -> FileReport {
             report.problems - MAX_SHOWN
         );
     }
+    if report.problems == 0 {
+        report.hash = reader.footer().and_then(|f| f.hash()).map(|(kind, _)| kind);
+    }
     if let Some(t) = reader.truncation() {
         report.truncated = true;
         println!(
@@ -179,6 +218,23 @@ fn check_file(path: &Path) -> FileReport {
         );
     }
     report
+}
+
+/// Rewrite `path`'s sha256 footer as blake3 and record the outcome in `report`.
+fn rewrite(path: &Path, report: &mut FileReport) {
+    match rewrite_footer(path) {
+        Ok(Rewrite::Rewritten) => {
+            println!("{}: footer rewritten: sha256 -> blake3", path.display());
+            report.hash = Some(FooterHash::Blake3);
+            report.rewritten = true;
+        }
+        Ok(Rewrite::AlreadyBlake3) => report.hash = Some(FooterHash::Blake3),
+        Ok(Rewrite::Truncated) => {}
+        Err(e) => {
+            println!("{e}");
+            report.problems += 1;
+        }
+    }
 }
 
 fn collect_jsonl(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -1,0 +1,240 @@
+//! `tapeloop serve --pace instant` under load (`cargo bench --bench serve_load`): N simulated
+//! agents (10, 100, 1,000) at once, each with its own `x-tapeloop-session`, each replaying the
+//! whole bundled cassette below in order over loopback, as an agent loop would.
+//!
+//! The server is the release binary, driven over HTTP only (a fresh process per N, so its peak
+//! RSS is that N's). Criterion times one wave of N agents (elements = requests, so its
+//! throughput is requests/s); every request's time to first body byte is kept, and after each
+//! N the bench prints p50/p99/max TTFB, errors (a failed request, another status than recorded
+//! or other body bytes than recorded) and the server's peak RSS (`VmHWM`).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use futures_util::StreamExt;
+use tapeloop::cassette::Cassette;
+
+/// Two interactions (a tool call, then the answer), both 200 and complete.
+const CASSETTE: &str = "recordings/call-with-tools.openai-chat.jsonl";
+
+/// One request of the agent loop: what to send and what must come back.
+struct Step {
+    body: Vec<u8>,
+    status: u16,
+    expect: Vec<u8>,
+}
+
+fn steps() -> Vec<Step> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(CASSETTE);
+    let c = Cassette::load(&path).expect("bundled cassette");
+    c.interactions
+        .iter()
+        .map(|i| Step {
+            body: serde_json::to_vec(i.request.body.value()).expect("JSON"),
+            status: i.response.as_ref().expect("response").status,
+            expect: i.body(),
+        })
+        .collect()
+}
+
+/// A `tapeloop serve` process and its address.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "serve",
+                CASSETTE,
+                "--listen",
+                "127.0.0.1:0",
+                "--pace",
+                "instant",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tapeloop serve");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let url = loop {
+            let line = lines.next().expect("serve exited early").expect("stderr");
+            if let Some(rest) = line.split(" on http://").nth(1) {
+                break format!("http://{}", rest.split_whitespace().next().expect("addr"));
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, url }
+    }
+
+    /// Peak resident set size in MiB (Linux `VmHWM`).
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    ttfb: Vec<Duration>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// One agent: every step in order, one session; returns (TTFB per request, first error).
+async fn agent(
+    client: &reqwest::Client,
+    url: &str,
+    session: &str,
+    steps: &[Step],
+) -> (Vec<Duration>, Option<String>) {
+    let mut ttfb = Vec::with_capacity(steps.len());
+    for (n, step) in steps.iter().enumerate() {
+        let start = Instant::now();
+        let resp = client
+            .post(format!("{url}/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .header("x-tapeloop-session", session)
+            .body(step.body.clone())
+            .send()
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => return (ttfb, Some(format!("request {n}: {e}"))),
+        };
+        let status = resp.status().as_u16();
+        let mut stream = resp.bytes_stream();
+        let mut body = Vec::with_capacity(step.expect.len());
+        let mut first = true;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => {
+                    if first && !c.is_empty() {
+                        ttfb.push(start.elapsed());
+                        first = false;
+                    }
+                    body.extend_from_slice(&c);
+                }
+                Err(e) => return (ttfb, Some(format!("request {n} body: {e}"))),
+            }
+        }
+        if status != step.status || body != step.expect {
+            let got = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            return (
+                ttfb,
+                Some(format!("request {n}: status {status}, body {got}")),
+            );
+        }
+    }
+    (ttfb, None)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let steps = Arc::new(steps());
+    let wave = AtomicU64::new(0);
+    let mut report = Vec::new();
+    let mut g = c.benchmark_group("serve_load");
+    g.sample_size(10);
+    for n in [10usize, 100, 1000] {
+        let server = Server::start();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(n)
+            .build()
+            .expect("client");
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        g.throughput(Throughput::Elements((n * steps.len()) as u64));
+        g.bench_function(format!("sessions/{n}"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let w = wave.fetch_add(1, Ordering::Relaxed);
+                        let start = Instant::now();
+                        let tasks: Vec<_> = (0..n)
+                            .map(|i| {
+                                let (client, url) = (client.clone(), server.url.clone());
+                                let (steps, tally) = (Arc::clone(&steps), Arc::clone(&tally));
+                                tokio::spawn(async move {
+                                    let session = format!("agent-{w}-{i}");
+                                    let (t, err) = agent(&client, &url, &session, &steps).await;
+                                    let mut tally = tally.lock().unwrap();
+                                    tally.ttfb.extend(t);
+                                    if let Some(e) = err {
+                                        tally.errors += 1;
+                                        tally.first_error.get_or_insert(e);
+                                    }
+                                })
+                            })
+                            .collect();
+                        for t in tasks {
+                            t.await.expect("agent task");
+                        }
+                        total += start.elapsed();
+                    }
+                    total
+                })
+            })
+        });
+        let mut tally = tally.lock().unwrap();
+        tally.ttfb.sort();
+        report.push(format!(
+            "{n:>5} agents: {:>7} responses timed, {} agents failed{}; TTFB p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server peak RSS {:.1} MiB",
+            tally.ttfb.len(),
+            tally.errors,
+            tally
+                .first_error
+                .as_ref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default(),
+            percentile(&tally.ttfb, 0.50).as_secs_f64() * 1e3,
+            percentile(&tally.ttfb, 0.99).as_secs_f64() * 1e3,
+            tally.ttfb.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+            server.peak_rss_mib().unwrap_or(f64::NAN),
+        ));
+    }
+    g.finish();
+    println!(
+        "\nserve_load ({CASSETTE}, {} requests per agent):",
+        steps.len()
+    );
+    for line in report {
+        println!("  {line}");
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
