@@ -144,13 +144,14 @@ fn name_defaults_to_file_stem_and_lists_parse() {
     let p = w.write(
         "stem-name.toml",
         &format!(
-            "{HEAD}[policy]\ndoom_loop = [\"opencode\", \"consecutive:4\", \"cycle:4:3\"]\nmatch = \"strict\"\n[expect]\ndoom_loop = false\nretries = {{ min = 1, max = 5 }}\ndetectors = {{ \"consecutive:4\" = 6, seed = false, \"cycle:4:3\" = true }}\n"
+            "{HEAD}[policy]\ndoom_loop = [\"opencode\", \"consecutive:4\", \"cycle:4:3\"]\nmatch = \"strict\"\ncompaction = \"off\"\n[expect]\ndoom_loop = false\nretries = {{ min = 1, max = 5 }}\ndetectors = {{ \"consecutive:4\" = 6, seed = false, \"cycle:4:3\" = true }}\n"
         ),
     );
     let s = scenario::load_checked(&p).unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(s.name, "stem-name");
     assert_eq!(s.policy.doom_loop.len(), 3);
     assert_eq!(s.policy.match_mode, MatchMode::Strict);
+    assert_eq!(s.policy.compaction, CompactionMode::Off);
     assert_eq!(s.expect.doom_loop, Some(DoomExpect::None));
     assert_eq!(
         s.expect.retries,
@@ -279,7 +280,7 @@ fn bad_policy_names_and_api_suggest() {
         .starts_with("did you mean `openai-sdk`?"));
     assert_eq!(
         errors[2].suggestion.as_deref(),
-        Some("valid: stop, compact")
+        Some("valid: stop, compact, off")
     );
     assert!(errors[3].message.contains("match mode"));
     assert_eq!(

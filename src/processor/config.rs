@@ -194,11 +194,15 @@ crate::string_enum! {
     /// What to do when the context overflows.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub enum CompactionMode: "compaction mode" {
-        /// End the run with `context-overflow`.
+        /// End the run with `context-overflow`. tapeloop's own: opencode has no such mode.
         #[default]
         Stop = "stop",
-        /// Send the summary request next and continue with the compacted history.
+        /// opencode's autocompact on: send the summary request after the overflowing step
+        /// and continue with the compacted history.
         Compact = "compact",
+        /// opencode's autocompact off (`OPENCODE_DISABLE_AUTOCOMPACT=1`): overflow is never
+        /// checked; the loop goes on as the finish reason says (reference §6.1).
+        Off = "off",
     }
 }
 

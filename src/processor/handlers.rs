@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::action::{Action, ToolInvocation};
-use super::config::DetectorSpec;
+use super::config::{CompactionMode, DetectorSpec};
 use super::detector::{self, opencode_fires, CallSig, PartView};
 use super::json;
 use super::outcome::RequestKind;
@@ -330,10 +330,12 @@ impl Processor {
 
     /// `finish-step` (reference §1.2): usage and cost (committed when the attempt succeeds),
     /// the step-finish part, the step-level detectors, then the era A overflow check (§6.1),
-    /// which stops reading the stream.
+    /// which stops reading the stream. With compaction `off` there is no check
+    /// (`isOverflow` is false when `compaction.auto === false`).
     pub(super) fn on_finish_step(&mut self, reason: FinishReason, usage: &Usage, now_ms: u64) {
         let cost = self.cost.map(|c| c.cost_usd(usage)).unwrap_or(0.0);
-        let overflow = self.limits.is_overflow(usage);
+        let overflow =
+            self.config.compaction != CompactionMode::Off && self.limits.is_overflow(usage);
         let step = self.step_mut();
         let number = step.number;
         let repeated = step.finish.is_some();
