@@ -210,20 +210,9 @@ fn invalid_arguments_become_a_tool_error() {
 
 #[test]
 fn provider_executed_tools_are_recorded_not_executed() {
-    let step = vec![
-        StreamEvent::StartStep,
-        StreamEvent::ToolInputStart {
-            id: "ws".into(),
-            tool: "web_search".into(),
-            provider_executed: true,
-        },
-        StreamEvent::ToolCall {
-            id: "ws".into(),
-            tool: "web_search".into(),
-            input: json!({"q": "rust"}),
-            provider_executed: true,
-            metadata: None,
-        },
+    let mut step = vec![StreamEvent::StartStep];
+    step.extend(server_call("ws", "web_search", json!({"q": "rust"})));
+    step.extend([
         StreamEvent::ToolResult {
             id: "ws".into(),
             tool: "web_search".into(),
@@ -237,7 +226,7 @@ fn provider_executed_tools_are_recorded_not_executed() {
             is_error: false,
         },
         finish(FinishReason::Stop, usage(10, 1)),
-    ];
+    ]);
     let r = run(config(), vec![step]);
     assert!(r.executed.is_empty());
     // Server tools are recorded in the history but are not the loop's tool calls.

@@ -85,6 +85,10 @@ fn formats_md_example_parses_completely() {
     assert_eq!(s.policy.compaction, CompactionMode::Stop);
     assert_eq!(s.policy.match_mode, MatchMode::Sequence);
     assert_eq!(s.tools.len(), 1);
+    assert_eq!(
+        s.tool_names(),
+        Some(std::collections::BTreeSet::from(["read".to_string()]))
+    );
     let read = &s.tools[0];
     assert_eq!(read.spec.name, "read");
     assert_eq!(read.spec.description, "Read a file");
@@ -149,6 +153,8 @@ fn name_defaults_to_file_stem_and_lists_parse() {
     );
     let s = scenario::load_checked(&p).unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(s.name, "stem-name");
+    // No [[tools]]: no tool set, every call counts as a call to a tool the agent has.
+    assert_eq!(s.tool_names(), None);
     assert_eq!(s.policy.doom_loop.len(), 3);
     assert_eq!(s.policy.match_mode, MatchMode::Strict);
     assert_eq!(s.policy.compaction, CompactionMode::Off);
