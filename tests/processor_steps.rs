@@ -394,6 +394,74 @@ fn an_unanswered_request_is_not_a_step() {
     assert_eq!(r.sends.len(), 2);
 }
 
+/// A step is a model request with its retries: opencode's assistant message, created before
+/// the request. A step whose every attempt failed (no 2xx, so no `start-step`) still counts,
+/// once, however many attempts it made.
+#[test]
+fn a_step_that_only_failed_counts_once() {
+    use tapeloop::processor::RetryPreset;
+    let storm = |n: usize| -> Vec<Vec<StreamEvent>> {
+        (0..n)
+            .map(|_| http_error(500, ErrorClass::Server, true, None))
+            .collect()
+    };
+    let before = |mut first: Vec<Vec<StreamEvent>>, rest: Vec<Vec<StreamEvent>>| {
+        first.extend(rest);
+        first
+    };
+    // (case, retry preset, responses, finish, steps, attempts of the last step)
+    let cases = [
+        (
+            "5xx storm: opencode gives up after 5 retries",
+            RetryPreset::Opencode,
+            storm(6),
+            Termination::RetriesExhausted,
+            1,
+            6,
+        ),
+        (
+            "a non-retryable error",
+            RetryPreset::Opencode,
+            vec![http_error(400, ErrorClass::InvalidRequest, false, None)],
+            Termination::ProviderError,
+            1,
+            1,
+        ),
+        // The fourth attempt is sent and never answered: it counts as an attempt, not a step.
+        (
+            "5xx storm until the cassette runs out",
+            RetryPreset::OpencodeClassic,
+            storm(3),
+            Termination::CassetteExhausted,
+            1,
+            4,
+        ),
+        (
+            "a storm after a successful step",
+            RetryPreset::Opencode,
+            before(
+                vec![tool_step(vec![call("1", "read", json!({}))])],
+                storm(6),
+            ),
+            Termination::RetriesExhausted,
+            2,
+            6,
+        ),
+    ];
+    for (case, preset, responses, finish, steps, attempts) in cases {
+        let mut c = config();
+        c.retry = preset;
+        let r = run(c, responses);
+        let o = &r.outcome;
+        assert_eq!(o.termination, Some(finish), "{case}");
+        assert_eq!(o.steps.len(), steps, "{case}");
+        let last = o.steps.last().unwrap();
+        assert_eq!(last.status, StepStatus::Error, "{case}");
+        assert_eq!(last.attempts, attempts, "{case}");
+        assert_eq!(last.finish_reason, None, "{case}");
+    }
+}
+
 #[test]
 fn steps_carry_times_tokens_and_cost() {
     let r = run(
