@@ -271,3 +271,102 @@ fn compaction_summarizes_and_continues() {
     assert_eq!(r.outcome.termination, Some(Termination::ContextOverflow));
     assert!(r.outcome.termination_detail.unwrap().contains("compaction"));
 }
+
+#[test]
+fn compaction_modes() {
+    use tapeloop::event::ErrorClass;
+    use tapeloop::processor::compaction::COMPACTION_SYSTEM;
+    use RequestKind::{Compaction, Step};
+    let overflow_then_stop = || {
+        let mut step = final_text("all done");
+        step.pop();
+        step.push(finish(FinishReason::Stop, usage(120_000, 10)));
+        step
+    };
+    let overflow_error = || http_error(400, ErrorClass::ContextOverflow, false, None);
+    // gpt-4o-mini: 111_616 usable tokens. (mode, responses, finish, requests sent)
+    let cases = [
+        (
+            CompactionMode::Stop,
+            vec![big(120_000, 10), final_text("done")],
+            Termination::ContextOverflow,
+            vec![Step],
+        ),
+        // opencode with autocompact off never checks: the loop goes on as the finish says.
+        (
+            CompactionMode::Off,
+            vec![big(120_000, 10), final_text("done")],
+            Termination::Completed,
+            vec![Step, Step],
+        ),
+        (
+            CompactionMode::Off,
+            vec![overflow_then_stop()],
+            Termination::Completed,
+            vec![Step],
+        ),
+        // Autocompact on: the summary request follows the overflowing step, whatever its
+        // finish reason, then the loop continues from the compacted history.
+        (
+            CompactionMode::Compact,
+            vec![big(120_000, 10), final_text("summary"), final_text("done")],
+            Termination::Completed,
+            vec![Step, Compaction, Step],
+        ),
+        (
+            CompactionMode::Compact,
+            vec![
+                overflow_then_stop(),
+                final_text("summary"),
+                final_text("done"),
+            ],
+            Termination::Completed,
+            vec![Step, Compaction, Step],
+        ),
+        // A provider's overflow error: compacted with `compact`, the turn's end otherwise.
+        (
+            CompactionMode::Stop,
+            vec![overflow_error()],
+            Termination::ContextOverflow,
+            vec![Step],
+        ),
+        (
+            CompactionMode::Off,
+            vec![overflow_error()],
+            Termination::ContextOverflow,
+            vec![Step],
+        ),
+        (
+            CompactionMode::Compact,
+            vec![overflow_error(), final_text("summary"), final_text("done")],
+            Termination::Completed,
+            vec![Step, Compaction, Step],
+        ),
+    ];
+    for (mode, responses, finish, kinds) in cases {
+        let mut c = config();
+        c.compaction = mode;
+        let r = run(c, responses);
+        assert_eq!(r.outcome.termination, Some(finish), "{mode}");
+        assert_eq!(
+            r.sends.iter().map(|s| s.kind).collect::<Vec<_>>(),
+            kinds,
+            "{mode}"
+        );
+        for send in &r.sends {
+            let c = &send.conversation;
+            if send.kind == Compaction {
+                // opencode's compaction agent: its own system prompt, no tools.
+                assert_eq!(c.system.as_deref(), Some(COMPACTION_SYSTEM), "{mode}");
+                assert!(c.tools.is_empty(), "{mode}");
+            } else {
+                assert_eq!(
+                    c.system.as_deref(),
+                    Some("You are a coding agent."),
+                    "{mode}"
+                );
+                assert_eq!(c.tools.len(), 1, "{mode}");
+            }
+        }
+    }
+}

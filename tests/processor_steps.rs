@@ -210,20 +210,9 @@ fn invalid_arguments_become_a_tool_error() {
 
 #[test]
 fn provider_executed_tools_are_recorded_not_executed() {
-    let step = vec![
-        StreamEvent::StartStep,
-        StreamEvent::ToolInputStart {
-            id: "ws".into(),
-            tool: "web_search".into(),
-            provider_executed: true,
-        },
-        StreamEvent::ToolCall {
-            id: "ws".into(),
-            tool: "web_search".into(),
-            input: json!({"q": "rust"}),
-            provider_executed: true,
-            metadata: None,
-        },
+    let mut step = vec![StreamEvent::StartStep];
+    step.extend(server_call("ws", "web_search", json!({"q": "rust"})));
+    step.extend([
         StreamEvent::ToolResult {
             id: "ws".into(),
             tool: "web_search".into(),
@@ -237,7 +226,7 @@ fn provider_executed_tools_are_recorded_not_executed() {
             is_error: false,
         },
         finish(FinishReason::Stop, usage(10, 1)),
-    ];
+    ]);
     let r = run(config(), vec![step]);
     assert!(r.executed.is_empty());
     // Server tools are recorded in the history but are not the loop's tool calls.
@@ -403,6 +392,74 @@ fn an_unanswered_request_is_not_a_step() {
     assert_eq!(r.outcome.termination, Some(Termination::CassetteExhausted));
     assert_eq!(r.outcome.steps.len(), 1);
     assert_eq!(r.sends.len(), 2);
+}
+
+/// A step is a model request with its retries: opencode's assistant message, created before
+/// the request. A step whose every attempt failed (no 2xx, so no `start-step`) still counts,
+/// once, however many attempts it made.
+#[test]
+fn a_step_that_only_failed_counts_once() {
+    use tapeloop::processor::RetryPreset;
+    let storm = |n: usize| -> Vec<Vec<StreamEvent>> {
+        (0..n)
+            .map(|_| http_error(500, ErrorClass::Server, true, None))
+            .collect()
+    };
+    let before = |mut first: Vec<Vec<StreamEvent>>, rest: Vec<Vec<StreamEvent>>| {
+        first.extend(rest);
+        first
+    };
+    // (case, retry preset, responses, finish, steps, attempts of the last step)
+    let cases = [
+        (
+            "5xx storm: opencode gives up after 5 retries",
+            RetryPreset::Opencode,
+            storm(6),
+            Termination::RetriesExhausted,
+            1,
+            6,
+        ),
+        (
+            "a non-retryable error",
+            RetryPreset::Opencode,
+            vec![http_error(400, ErrorClass::InvalidRequest, false, None)],
+            Termination::ProviderError,
+            1,
+            1,
+        ),
+        // The fourth attempt is sent and never answered: it counts as an attempt, not a step.
+        (
+            "5xx storm until the cassette runs out",
+            RetryPreset::OpencodeClassic,
+            storm(3),
+            Termination::CassetteExhausted,
+            1,
+            4,
+        ),
+        (
+            "a storm after a successful step",
+            RetryPreset::Opencode,
+            before(
+                vec![tool_step(vec![call("1", "read", json!({}))])],
+                storm(6),
+            ),
+            Termination::RetriesExhausted,
+            2,
+            6,
+        ),
+    ];
+    for (case, preset, responses, finish, steps, attempts) in cases {
+        let mut c = config();
+        c.retry = preset;
+        let r = run(c, responses);
+        let o = &r.outcome;
+        assert_eq!(o.termination, Some(finish), "{case}");
+        assert_eq!(o.steps.len(), steps, "{case}");
+        let last = o.steps.last().unwrap();
+        assert_eq!(last.status, StepStatus::Error, "{case}");
+        assert_eq!(last.attempts, attempts, "{case}");
+        assert_eq!(last.finish_reason, None, "{case}");
+    }
 }
 
 #[test]

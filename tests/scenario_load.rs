@@ -85,6 +85,10 @@ fn formats_md_example_parses_completely() {
     assert_eq!(s.policy.compaction, CompactionMode::Stop);
     assert_eq!(s.policy.match_mode, MatchMode::Sequence);
     assert_eq!(s.tools.len(), 1);
+    assert_eq!(
+        s.tool_names(),
+        Some(std::collections::BTreeSet::from(["read".to_string()]))
+    );
     let read = &s.tools[0];
     assert_eq!(read.spec.name, "read");
     assert_eq!(read.spec.description, "Read a file");
@@ -144,13 +148,16 @@ fn name_defaults_to_file_stem_and_lists_parse() {
     let p = w.write(
         "stem-name.toml",
         &format!(
-            "{HEAD}[policy]\ndoom_loop = [\"opencode\", \"consecutive:4\", \"cycle:4:3\"]\nmatch = \"strict\"\n[expect]\ndoom_loop = false\nretries = {{ min = 1, max = 5 }}\ndetectors = {{ \"consecutive:4\" = 6, seed = false, \"cycle:4:3\" = true }}\n"
+            "{HEAD}[policy]\ndoom_loop = [\"opencode\", \"consecutive:4\", \"cycle:4:3\"]\nmatch = \"strict\"\ncompaction = \"off\"\n[expect]\ndoom_loop = false\nretries = {{ min = 1, max = 5 }}\ndetectors = {{ \"consecutive:4\" = 6, seed = false, \"cycle:4:3\" = true }}\n"
         ),
     );
     let s = scenario::load_checked(&p).unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(s.name, "stem-name");
+    // No [[tools]]: no tool set, every call counts as a call to a tool the agent has.
+    assert_eq!(s.tool_names(), None);
     assert_eq!(s.policy.doom_loop.len(), 3);
     assert_eq!(s.policy.match_mode, MatchMode::Strict);
+    assert_eq!(s.policy.compaction, CompactionMode::Off);
     assert_eq!(s.expect.doom_loop, Some(DoomExpect::None));
     assert_eq!(
         s.expect.retries,
@@ -279,7 +286,7 @@ fn bad_policy_names_and_api_suggest() {
         .starts_with("did you mean `openai-sdk`?"));
     assert_eq!(
         errors[2].suggestion.as_deref(),
-        Some("valid: stop, compact")
+        Some("valid: stop, compact, off")
     );
     assert!(errors[3].message.contains("match mode"));
     assert_eq!(

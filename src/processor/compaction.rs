@@ -9,6 +9,23 @@ pub const OUTPUT_TOKEN_MAX: u64 = 32_000;
 /// The user prompt of the compaction request (reference §6.3, era A wording).
 pub const COMPACTION_PROMPT: &str = "Provide a detailed prompt for continuing our conversation above. Focus on information that would be helpful for continuing the conversation, including what we did, what we're doing, which files we're working on, and what we're going to do next.";
 
+/// The system prompt of the compaction request: opencode's hidden `compaction` agent prompt
+/// (`agent/prompt/compaction.txt`, the era A text that goes with [`COMPACTION_PROMPT`]). It
+/// replaces the agent's system prompt (reference §6.3, §8).
+pub const COMPACTION_SYSTEM: &str = "You are a helpful AI assistant tasked with summarizing conversations.
+
+When asked to summarize, provide a detailed but concise summary of the conversation.
+Focus on information that would be helpful for continuing the conversation, including:
+- What was done
+- What is currently being worked on
+- Which files are being modified
+- What needs to be done next
+- Key user requests, constraints, or preferences that should persist
+- Important technical decisions and why they were made
+
+Your summary should be comprehensive enough to provide context but concise enough to be quickly understood.
+";
+
 /// The user text that replaces the compacted history (reference §6.3 history filter).
 pub const COMPACTED_QUESTION: &str = "What did we do so far?";
 

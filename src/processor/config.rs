@@ -2,6 +2,7 @@
 //! scenarios (`[policy]`, `[limits]`) and on the command line. Names are fixed by FORMATS.md;
 //! each policy type parses from and prints as that name.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -40,11 +41,16 @@ pub struct ProcessorConfig {
     /// message and the history, and the `opencode` detector never sees it; the AI SDK still
     /// executes it, so it is still executed and counted (reference §1.2, §8).
     pub ensure_tool_call: bool,
+    /// The names of the tools the agent has. `None`: every call is a call to one of them.
+    /// `Some`: a call to any other name is rerouted to opencode's internal `invalid` tool
+    /// (reference §7 tier 1, `toolset`). A scenario's `[[tools]]` or an
+    /// agent profile's list.
+    pub tools: Option<BTreeSet<String>>,
 }
 
 impl ProcessorConfig {
     /// Defaults: detectors `[opencode]`, `ask-reject`, retry `opencode`, seed 0, no step
-    /// limits, `max_retries` 10, compaction `stop`, the bundled price table.
+    /// limits, `max_retries` 10, compaction `stop`, the bundled price table, no tool set.
     pub fn new(model: impl Into<String>) -> Self {
         ProcessorConfig {
             model: model.into(),
@@ -61,6 +67,7 @@ impl ProcessorConfig {
             compaction: CompactionMode::Stop,
             prices: PriceTable::bundled(),
             ensure_tool_call: true,
+            tools: None,
         }
     }
 }
@@ -194,11 +201,15 @@ crate::string_enum! {
     /// What to do when the context overflows.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub enum CompactionMode: "compaction mode" {
-        /// End the run with `context-overflow`.
+        /// End the run with `context-overflow`. tapeloop's own: opencode has no such mode.
         #[default]
         Stop = "stop",
-        /// Send the summary request next and continue with the compacted history.
+        /// opencode's autocompact on: send the summary request after the overflowing step
+        /// and continue with the compacted history.
         Compact = "compact",
+        /// opencode's autocompact off (`OPENCODE_DISABLE_AUTOCOMPACT=1`): overflow is never
+        /// checked; the loop goes on as the finish reason says (reference §6.1).
+        Off = "off",
     }
 }
 

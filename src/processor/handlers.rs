@@ -4,11 +4,12 @@
 use serde_json::Value;
 
 use super::action::{Action, ToolInvocation};
-use super::config::DetectorSpec;
+use super::config::{CompactionMode, DetectorSpec};
 use super::detector::{self, opencode_fires, CallSig, PartView};
 use super::json;
 use super::outcome::RequestKind;
 use super::step::{Part, PartKind, ToolPart, ToolStatus, TOOL_IN_SUMMARY};
+use super::toolset::{self, Repair, INVALID_TOOL};
 use super::Processor;
 use crate::event::{FinishReason, ProviderError, Usage};
 
@@ -150,7 +151,8 @@ impl Processor {
         }
     }
 
-    /// `tool-call` (reference §1.2): pending → running, then the doom-loop check (§2).
+    /// `tool-call` (reference §1.2): a call to a tool the agent does not have is first
+    /// repaired (`toolset`), then pending → running, then the doom-loop check (§2).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_tool_call(
         &mut self,
@@ -185,6 +187,29 @@ impl Processor {
             ));
             return;
         }
+        // opencode repairs calls to tools the agent does not have before the processor sees
+        // them (`toolset`); provider-executed calls are the provider's, never repaired.
+        let repair = match &self.config.tools {
+            Some(tools) if !provider_executed => toolset::repair(tools, tool),
+            _ => Repair::Keep,
+        };
+        let (tool, input, invalid_output) = match repair {
+            Repair::Keep => (tool.to_string(), input.clone(), None),
+            Repair::Rename(name) => {
+                self.warn(format!(
+                    "step {number}: call to `{tool}` renamed to the agent's `{name}`"
+                ));
+                (name, input.clone(), None)
+            }
+            Repair::Invalid { input, output } => {
+                self.warn(format!(
+                    "step {number}: call to unavailable tool `{tool}` rerouted to `{INVALID_TOOL}`"
+                ));
+                (INVALID_TOOL.to_string(), input, Some(output))
+            }
+        };
+        let (tool, input) = (tool.as_str(), &input);
+        let step = self.step_mut();
         let existing = step.toolcalls.get(id).copied();
         let idx = match existing {
             Some(idx) => Some(idx),
@@ -211,9 +236,11 @@ impl Processor {
 
         let Some(idx) = idx else {
             // Era A: no part, but the AI SDK still executes the call.
-            let (index, fired) = self.detectors.on_call(number, tool, input, false);
+            let (index, mut fired) = self.detectors.on_call(number, tool, input, false);
             step.dropped.insert(id.to_string(), index);
-            if !provider_executed && input.is_object() {
+            if let Some(output) = &invalid_output {
+                fired.extend(self.detectors.on_result(index, output, false));
+            } else if !provider_executed && input.is_object() {
                 actions.push(Action::ExecuteTool(ToolInvocation {
                     step: number,
                     call_id: id.to_string(),
@@ -263,7 +290,13 @@ impl Processor {
             return;
         };
         tp.call_index = Some(index);
-        if !input.is_object() {
+        if let Some(output) = invalid_output {
+            // The `invalid` tool is opencode's own: it completes without the driver.
+            tp.status = ToolStatus::Completed;
+            tp.output = output.clone();
+            step.toolcalls.remove(id);
+            fired.extend(self.detectors.on_result(index, &output, false));
+        } else if !input.is_object() {
             // The AI SDK rejects the call (`invalid` tool) and opencode sees a tool error.
             let error = format!(
                 "Invalid arguments for tool `{tool}`: expected a JSON object, got {}",
@@ -330,10 +363,12 @@ impl Processor {
 
     /// `finish-step` (reference §1.2): usage and cost (committed when the attempt succeeds),
     /// the step-finish part, the step-level detectors, then the era A overflow check (§6.1),
-    /// which stops reading the stream.
+    /// which stops reading the stream. With compaction `off` there is no check
+    /// (`isOverflow` is false when `compaction.auto === false`).
     pub(super) fn on_finish_step(&mut self, reason: FinishReason, usage: &Usage, now_ms: u64) {
         let cost = self.cost.map(|c| c.cost_usd(usage)).unwrap_or(0.0);
-        let overflow = self.limits.is_overflow(usage);
+        let overflow =
+            self.config.compaction != CompactionMode::Off && self.limits.is_overflow(usage);
         let step = self.step_mut();
         let number = step.number;
         let repeated = step.finish.is_some();

@@ -2,7 +2,7 @@
 //! prefill or the compaction prompt) and the messages a closed step adds to the history.
 
 use super::action::SendRequest;
-use super::compaction::COMPACTION_PROMPT;
+use super::compaction::{COMPACTION_PROMPT, COMPACTION_SYSTEM};
 use super::outcome::RequestKind;
 use super::step::{Part, PartKind, ToolStatus, TOOL_INTERRUPTED};
 use super::Processor;
@@ -29,7 +29,8 @@ Any attempts to use tools is a violation of this constraint. Pause and respond w
 
 impl Processor {
     /// The request of step `number`: the history, plus the MAX_STEPS prefill from the soft
-    /// limit on (reference §4.2 step 9), or the compaction prompt without tools (§6.3). The
+    /// limit on (reference §4.2 step 9), or the compaction request: the compaction agent's
+    /// system prompt, no tools, the history and the compaction prompt (§6.3). The
     /// history does not change between attempts, so a retry rebuilds the same request.
     pub(super) fn build_request(
         &self,
@@ -53,7 +54,7 @@ impl Processor {
                 }
             }
             RequestKind::Compaction => {
-                conversation.system = None;
+                conversation.system = Some(COMPACTION_SYSTEM.to_string());
                 conversation.tools.clear();
                 conversation.messages.push(Message::User {
                     content: COMPACTION_PROMPT.to_string(),

@@ -61,6 +61,7 @@ pub mod pricing;
 pub mod retry;
 pub mod rng;
 mod step;
+pub mod toolset;
 
 pub use action::{Action, SendRequest, ToolInvocation};
 pub use config::{CompactionMode, DetectorSpec, DoomAction, ProcessorConfig, RetryPreset};

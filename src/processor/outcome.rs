@@ -21,8 +21,9 @@ crate::string_enum! {
         DoomLoop = "doom-loop",
         /// A retryable error outlived the retry policy or the `max_retries` guard.
         RetriesExhausted = "retries-exhausted",
-        /// The context overflowed (finish-step check or provider error) and compaction is
-        /// off, or the compaction request itself overflowed (reference §6).
+        /// The context overflowed and nothing compacts it: the finish-step check under
+        /// compaction `stop`, a provider's overflow error under `stop` or `off`, or the
+        /// compaction request itself overflowed (reference §6).
         ContextOverflow = "context-overflow",
         /// A non-retryable provider error (reference §7, tier 4).
         ProviderError = "provider-error",

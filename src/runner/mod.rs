@@ -167,6 +167,7 @@ pub fn processor_config(
     cfg.context_limit = sc.limits.context;
     cfg.output_limit = sc.limits.output;
     cfg.compaction = sc.policy.compaction;
+    cfg.tools = sc.tool_names();
     cfg.prices = Arc::clone(&opts.prices);
     cfg
 }

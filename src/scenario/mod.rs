@@ -12,6 +12,10 @@
 //!   (redacted values excepted); the first difference ends the run with `divergence`, and the
 //!   report names the first differing JSON path.
 //! - `[policy] doom_loop = []` runs no detector; absent, it is `"opencode"`.
+//! - `[policy] compaction = "off"`: opencode with autocompact off (no overflow check), beside
+//!   `stop` (tapeloop's own) and `compact`.
+//! - `[[tools]]` is the agent's tool set ([`Scenario::tool_names`]): calls to other names are
+//!   rerouted to opencode's `invalid` tool.
 //! - `[expect]`: `doom_loop = true` (any doom loop), `sim_ms` (number or `{min, max}`),
 //!   `detectors = { "seed" = 3, "consecutive:4" = false, "cycle:4:3" = true }` (per detector: the
 //!   step it first fires at, `false` = never fires, `true` = fires at some step), and

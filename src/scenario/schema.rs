@@ -1,6 +1,7 @@
 //! The parsed, validated scenario. Built only by the loader (`load`), so every value here has
 //! been checked: names parse, counts are in range, cassettes exist (unless not asked to check).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
@@ -40,6 +41,13 @@ impl Scenario {
     /// The tool specs to offer the model.
     pub fn tool_specs(&self) -> Vec<ToolSpec> {
         self.tools.iter().map(|t| t.spec.clone()).collect()
+    }
+
+    /// The agent's tool set: the `[[tools]]` names, or `None` when the scenario declares no
+    /// tools (then every call counts as a call to a tool the agent has). With a set, a call to
+    /// any other name is rerouted as opencode does (`processor::toolset`).
+    pub fn tool_names(&self) -> Option<BTreeSet<String>> {
+        (!self.tools.is_empty()).then(|| self.tools.iter().map(|t| t.spec.name.clone()).collect())
     }
 }
 

@@ -131,17 +131,26 @@ pub fn text(id: &str, s: &str) -> Vec<StreamEvent> {
 }
 
 pub fn call(id: &str, tool: &str, input: Value) -> Vec<StreamEvent> {
+    tool_events(id, tool, input, false)
+}
+
+/// A provider-executed (server) tool call: the provider runs it, the loop never does.
+pub fn server_call(id: &str, tool: &str, input: Value) -> Vec<StreamEvent> {
+    tool_events(id, tool, input, true)
+}
+
+fn tool_events(id: &str, tool: &str, input: Value, provider_executed: bool) -> Vec<StreamEvent> {
     vec![
         StreamEvent::ToolInputStart {
             id: id.into(),
             tool: tool.into(),
-            provider_executed: false,
+            provider_executed,
         },
         StreamEvent::ToolCall {
             id: id.into(),
             tool: tool.into(),
             input,
-            provider_executed: false,
+            provider_executed,
             metadata: None,
         },
     ]
