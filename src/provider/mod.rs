@@ -14,6 +14,7 @@ pub mod gemini;
 pub mod json_array;
 pub mod openai_chat;
 pub mod openai_responses;
+pub mod tool_results;
 pub mod wire;
 
 use serde::{Deserialize, Serialize};

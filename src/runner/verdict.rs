@@ -56,6 +56,7 @@ pub(super) fn build_record(
         step: d.step,
         tool: d.tool.clone(),
         detector: d.detector.to_string(),
+        ..Default::default()
     });
     rec.detectors = outcome
         .detectors
@@ -75,6 +76,7 @@ pub(super) fn build_record(
             status: r.status,
             delay_ms: r.delay_ms,
             reason: r.reason.clone(),
+            ..Default::default()
         })
         .collect();
     rec.tokens = outcome.usage;
