@@ -3,4 +3,6 @@
 //! working directory, watch what it asks for, and score it with the scenario's expectations
 //! like `run` scores the built-in processor.
 
+pub mod agent;
 pub mod observe;
+pub mod process;

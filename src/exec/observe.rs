@@ -120,6 +120,8 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
     let mut doom_at: Option<(crate::processor::Detection, usize)> = None;
     // Call index (detector numbering) by tool call id, for results sent back later.
     let mut call_index: Vec<(String, u64)> = Vec::new();
+    // Requests repeat the whole history: each result is fed to the detectors once.
+    let mut results_seen = std::collections::HashSet::new();
     for (i, s) in obs.served.iter().enumerate() {
         if after_error {
             attempt += 1;
@@ -128,9 +130,12 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
             attempt = 1;
         }
         // Results the agent sent back for earlier calls feed `no-progress`.
-        for (id, output, is_error) in tool_results(api, &s.body) {
-            if let Some((_, index)) = call_index.iter().find(|(c, _)| *c == id) {
-                for d in detectors.on_result(*index, &output, is_error) {
+        for r in tool_results(api, &s.body) {
+            if !results_seen.insert(r.call_id.clone()) {
+                continue;
+            }
+            if let Some((_, index)) = call_index.iter().find(|(c, _)| *c == r.call_id) {
+                for d in detectors.on_result(*index, &r.output_text(), r.error) {
                     doom_at.get_or_insert((d, i.saturating_sub(1)));
                 }
             }
@@ -245,7 +250,7 @@ fn doom_stopped(api: Api, served: &[Served], at: usize) -> bool {
         None => true,
         Some(next) => tool_results(api, &next.body)
             .iter()
-            .any(|(_, output, _)| output.contains(REJECTION_MARK)),
+            .any(|r| r.output_text().contains(REJECTION_MARK)),
     }
 }
 

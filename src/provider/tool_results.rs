@@ -1,147 +1,291 @@
-//! Reading an agent's request: the tool results it sends back, per wire API, so `tapeloop
-//! exec` can see how a black-box agent answered the calls it was served (a result, an error,
-//! or a rejection).
+//! Reading an agent's request: the tool results it sends back, with the calls they answer,
+//! per wire API. `import` turns them into cassette `tool` lines; `tapeloop exec` reads how a
+//! black-box agent answered the calls it was served (a result, an error, a rejection).
 
 use serde_json::Value;
 
 use super::Api;
 
-/// One tool result in a request: the call id it answers, its text, and whether the agent
-/// marked it as an error.
-pub type ToolResultSeen = (String, String, bool);
+/// One tool result in a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResultSeen {
+    pub call_id: String,
+    /// The tool of the call it answers (`unknown` when the call is not in the history).
+    pub tool: String,
+    pub input: Value,
+    /// A string for text results (text blocks joined), else the JSON as sent.
+    pub output: Value,
+    pub error: bool,
+}
 
-/// The tool results in `body`, in request order. Only the results of the request's last
-/// turn matter to a caller comparing requests in order, but all are returned: earlier ones
-/// repeat what earlier requests sent.
+impl ToolResultSeen {
+    /// The output as text.
+    pub fn output_text(&self) -> String {
+        match &self.output {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+fn parse_args(v: Option<&Value>) -> Value {
+    match v {
+        Some(Value::String(s)) => {
+            serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
+        }
+        Some(other) => other.clone(),
+        None => Value::Null,
+    }
+}
+
+/// Anthropic `tool_result.content` as a string when it is only text blocks.
+fn flatten_text(v: &Value) -> Value {
+    if let Value::Array(blocks) = v {
+        let texts: Option<Vec<&str>> = blocks
+            .iter()
+            .map(|b| {
+                (b.get("type").and_then(Value::as_str) == Some("text"))
+                    .then(|| b.get("text").and_then(Value::as_str))
+                    .flatten()
+            })
+            .collect();
+        if let Some(t) = texts {
+            return Value::String(t.concat());
+        }
+    }
+    v.clone()
+}
+
+/// Every tool result in a request body's history, in order, each with the call it answers
+/// (tool and input found by the call id in the same history).
 pub fn tool_results(api: Api, body: &Value) -> Vec<ToolResultSeen> {
     let mut out = Vec::new();
+    let record =
+        |call_id: String, tool: String, input: Value, output: Value, error: bool| ToolResultSeen {
+            call_id,
+            tool,
+            input,
+            output,
+            error,
+        };
+    let empty = Vec::new();
     match api {
         Api::OpenAiChat => {
-            for m in items(body, "messages") {
-                if m.get("role").and_then(Value::as_str) == Some("tool") {
-                    out.push((
-                        str_at(m, "tool_call_id"),
-                        content_text(m.get("content")),
-                        false,
-                    ));
+            let msgs = body
+                .get("messages")
+                .and_then(Value::as_array)
+                .unwrap_or(&empty);
+            let mut calls = std::collections::HashMap::new();
+            for m in msgs {
+                for c in m
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .unwrap_or(&empty)
+                {
+                    if let Some(id) = c.get("id").and_then(Value::as_str) {
+                        let f = c.get("function");
+                        let name = f.and_then(|f| f.get("name")).and_then(Value::as_str);
+                        calls.insert(
+                            id.to_string(),
+                            (
+                                name.unwrap_or("").to_string(),
+                                parse_args(f.and_then(|f| f.get("arguments"))),
+                            ),
+                        );
+                    }
                 }
             }
-        }
-        Api::OpenAiResponses => {
-            for it in items(body, "input") {
-                if it.get("type").and_then(Value::as_str) == Some("function_call_output") {
-                    out.push((str_at(it, "call_id"), content_text(it.get("output")), false));
+            for m in msgs {
+                if m.get("role").and_then(Value::as_str) != Some("tool") {
+                    continue;
                 }
+                let id = m
+                    .get("tool_call_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let (name, input) = calls.get(&id).cloned().unwrap_or_else(|| {
+                    let n = m.get("name").and_then(Value::as_str).unwrap_or("unknown");
+                    (n.to_string(), Value::Null)
+                });
+                let output = flatten_text(m.get("content").unwrap_or(&Value::Null));
+                out.push(record(id, name, input, output, false));
             }
         }
         Api::Anthropic => {
-            for m in items(body, "messages") {
-                for block in m
-                    .get("content")
-                    .and_then(Value::as_array)
-                    .into_iter()
+            let msgs = body
+                .get("messages")
+                .and_then(Value::as_array)
+                .unwrap_or(&empty);
+            let blocks = || {
+                msgs.iter()
+                    .filter_map(|m| m.get("content").and_then(Value::as_array))
                     .flatten()
-                {
-                    if block.get("type").and_then(Value::as_str) == Some("tool_result") {
-                        out.push((
-                            str_at(block, "tool_use_id"),
-                            content_text(block.get("content")),
-                            block.get("is_error").and_then(Value::as_bool) == Some(true),
-                        ));
+            };
+            let mut calls = std::collections::HashMap::new();
+            for b in blocks() {
+                if b.get("type").and_then(Value::as_str) == Some("tool_use") {
+                    if let Some(id) = b.get("id").and_then(Value::as_str) {
+                        let name = b.get("name").and_then(Value::as_str).unwrap_or("");
+                        calls.insert(
+                            id.to_string(),
+                            (
+                                name.to_string(),
+                                b.get("input").cloned().unwrap_or(Value::Null),
+                            ),
+                        );
                     }
                 }
             }
+            for b in blocks() {
+                if b.get("type").and_then(Value::as_str) != Some("tool_result") {
+                    continue;
+                }
+                let id = b
+                    .get("tool_use_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let (name, input) = calls
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or(("unknown".into(), Value::Null));
+                let output = flatten_text(b.get("content").unwrap_or(&Value::Null));
+                let error = b.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+                out.push(record(id, name, input, output, error));
+            }
         }
         Api::Gemini => {
-            for c in items(body, "contents") {
-                for part in c
-                    .get("parts")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(fr) = part.get("functionResponse") {
-                        let id = fr
-                            .get("id")
-                            .and_then(Value::as_str)
-                            .or_else(|| fr.get("name").and_then(Value::as_str))
-                            .unwrap_or_default()
-                            .to_string();
-                        let response = fr.get("response");
-                        let is_error = response.and_then(|r| r.get("error")).is_some();
-                        out.push((id, content_text(response), is_error));
+            let parts: Vec<&Value> = body
+                .get("contents")
+                .and_then(Value::as_array)
+                .unwrap_or(&empty)
+                .iter()
+                .filter_map(|c| c.get("parts").and_then(Value::as_array))
+                .flatten()
+                .collect();
+            let field = |p: &Value, camel: &str, snake: &str| {
+                p.get(camel).or_else(|| p.get(snake)).cloned()
+            };
+            let calls: Vec<Value> = parts
+                .iter()
+                .filter_map(|p| field(p, "functionCall", "function_call"))
+                .collect();
+            let mut used = vec![false; calls.len()];
+            let mut n = 0;
+            for p in &parts {
+                let Some(fr) = field(p, "functionResponse", "function_response") else {
+                    continue;
+                };
+                n += 1;
+                let name = fr.get("name").and_then(Value::as_str).unwrap_or("unknown");
+                let id = fr.get("id").and_then(Value::as_str);
+                // Match by id when present, else the first unused call of the same name.
+                let found = calls.iter().enumerate().position(|(k, c)| {
+                    !used[k]
+                        && match id {
+                            Some(id) => c.get("id").and_then(Value::as_str) == Some(id),
+                            None => c.get("name").and_then(Value::as_str) == Some(name),
+                        }
+                });
+                let input = match found {
+                    Some(k) => {
+                        used[k] = true;
+                        calls[k].get("args").cloned().unwrap_or(Value::Null)
+                    }
+                    None => Value::Null,
+                };
+                let call_id = id
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{name}#{n}"));
+                let output = fr.get("response").cloned().unwrap_or(Value::Null);
+                out.push(record(call_id, name.to_string(), input, output, false));
+            }
+        }
+        Api::OpenAiResponses => {
+            let items = body
+                .get("input")
+                .and_then(Value::as_array)
+                .unwrap_or(&empty);
+            let mut calls = std::collections::HashMap::new();
+            for it in items {
+                if it.get("type").and_then(Value::as_str) == Some("function_call") {
+                    if let Some(id) = it.get("call_id").and_then(Value::as_str) {
+                        let name = it.get("name").and_then(Value::as_str).unwrap_or("");
+                        calls.insert(
+                            id.to_string(),
+                            (name.to_string(), parse_args(it.get("arguments"))),
+                        );
                     }
                 }
+            }
+            for it in items {
+                if it.get("type").and_then(Value::as_str) != Some("function_call_output") {
+                    continue;
+                }
+                let id = it
+                    .get("call_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let (name, input) = calls
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or(("unknown".into(), Value::Null));
+                let output = flatten_text(it.get("output").unwrap_or(&Value::Null));
+                out.push(record(id, name, input, output, false));
             }
         }
     }
     out
 }
 
-fn items<'a>(body: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
-    body.get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-}
-
-fn str_at(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// A content field as text: a string as is, text parts joined, anything else as JSON.
-fn content_text(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .map(|p| match p.get("text").and_then(Value::as_str) {
-                Some(t) => t.to_string(),
-                None => p.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(""),
-        Some(other) => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn reads_each_apis_tool_results() {
-        let chat = json!({"messages": [
-            {"role": "user", "content": "hi"},
-            {"role": "assistant", "tool_calls": [{"id": "c1"}]},
-            {"role": "tool", "tool_call_id": "c1", "content": "42"}]});
+    fn tool_results_from_each_api() {
+        let chat = serde_json::json!({"messages":[
+            {"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"read","arguments":"{\"path\":\"a\"}"}}]},
+            {"role":"tool","tool_call_id":"c1","content":"hello"}]});
+        let t = tool_results(Api::OpenAiChat, &chat);
         assert_eq!(
-            tool_results(Api::OpenAiChat, &chat),
-            vec![("c1".into(), "42".into(), false)]
+            (t[0].tool.as_str(), &t[0].input, &t[0].output),
+            (
+                "read",
+                &serde_json::json!({"path":"a"}),
+                &Value::from("hello")
+            )
         );
-        let responses =
-            json!({"input": [{"type": "function_call_output", "call_id": "fc", "output": "ok"}]});
+
+        let anthropic = serde_json::json!({"messages":[
+            {"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"ls","input":{}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"x"}],"is_error":true}]}]});
+        let t = tool_results(Api::Anthropic, &anthropic);
         assert_eq!(
-            tool_results(Api::OpenAiResponses, &responses),
-            vec![("fc".into(), "ok".into(), false)]
+            (t[0].call_id.as_str(), t[0].tool.as_str(), t[0].error),
+            ("t1", "ls", true)
         );
-        let anthropic = json!({"messages": [{"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "tu", "is_error": true,
-             "content": [{"type": "text", "text": "The user rejected permission"}]}]}]});
+        assert_eq!(t[0].output, "x");
+
+        let gemini = serde_json::json!({"contents":[
+            {"role":"model","parts":[{"functionCall":{"name":"f","args":{"a":1}}},{"functionCall":{"name":"f","args":{"a":2}}}]},
+            {"role":"user","parts":[{"functionResponse":{"name":"f","response":{"r":1}}},{"functionResponse":{"name":"f","response":{"r":2}}}]}]});
+        let t = tool_results(Api::Gemini, &gemini);
+        assert_eq!(t.len(), 2);
         assert_eq!(
-            tool_results(Api::Anthropic, &anthropic),
-            vec![("tu".into(), "The user rejected permission".into(), true)]
+            (t[1].call_id.as_str(), &t[1].input),
+            ("f#2", &serde_json::json!({"a":2}))
         );
-        let gemini = json!({"contents": [{"role": "user", "parts": [
-            {"functionResponse": {"name": "f", "response": {"result": 1}}}]}]});
+
+        let responses = serde_json::json!({"input":[
+            {"type":"function_call","call_id":"fc","name":"g","arguments":"{}"},
+            {"type":"function_call_output","call_id":"fc","output":"done"}]});
+        let t = tool_results(Api::OpenAiResponses, &responses);
         assert_eq!(
-            tool_results(Api::Gemini, &gemini),
-            vec![("f".into(), "{\"result\":1}".into(), false)]
+            (t[0].tool.as_str(), &t[0].output),
+            ("g", &Value::from("done"))
         );
     }
 
@@ -149,12 +293,12 @@ mod tests {
     fn hostile_shapes_give_nothing_rather_than_panic() {
         for api in Api::ALL {
             for body in [
-                json!(null),
-                json!([]),
-                json!({"messages": 3}),
-                json!({"messages": [1, "x", null]}),
-                json!({"input": {"a": 1}}),
-                json!({"contents": [{"parts": "nope"}]}),
+                serde_json::json!(null),
+                serde_json::json!([]),
+                serde_json::json!({"messages": 3}),
+                serde_json::json!({"messages": [1, "x", null, {"role": "tool"}]}),
+                serde_json::json!({"input": {"a": 1}}),
+                serde_json::json!({"contents": [{"parts": "nope"}, {"parts": [{"functionResponse": 1}]}]}),
             ] {
                 let _ = tool_results(api, &body);
             }
