@@ -229,6 +229,21 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
             stopped: Some(stopped),
         });
     }
+    // An agent that exits with one of its stop codes says it stopped a loop itself, even
+    // where none of the scenario's detectors fired: the doom loop is its own, at its last step.
+    let stop_code = obs
+        .agent
+        .exit_code
+        .is_some_and(|c| c != 0 && obs.stop_exit_codes.contains(&c));
+    if stop_code && rec.doom_loop.is_none() && !obs.served.is_empty() {
+        let tool = last_tool_call(obs).unwrap_or_default();
+        rec.doom_loop = Some(DoomLoopHit {
+            step,
+            tool,
+            detector: "agent".into(),
+            stopped: Some(true),
+        });
+    }
     rec.finish = finish(obs, &rec);
     rec.unused_interactions = obs.cassette.interactions.len().saturating_sub(
         obs.served
@@ -241,6 +256,18 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
         rec.warnings.push(miss);
     }
     rec
+}
+
+/// The tool of the last call the agent was served.
+fn last_tool_call(obs: &Observation<'_>) -> Option<String> {
+    let api = obs.cassette.header.api;
+    obs.served.iter().rev().find_map(|s| {
+        let inter = obs.cassette.interactions.get(s.interaction?)?;
+        inter.decode(api).into_iter().rev().find_map(|e| match e {
+            StreamEvent::ToolCall { tool, .. } => Some(tool),
+            _ => None,
+        })
+    })
 }
 
 /// Whether the agent stopped at the response `at`: no further request, or the next request

@@ -65,13 +65,13 @@ pub fn run(agent: &Agent, p: &Placeholders, workdir: &Path) -> Result<AgentRun, 
     let Some((program, args)) = agent.command.split_first() else {
         return Err("the agent command is empty".into());
     };
-    let program = p.expand(program);
+    let program = anchored(&p.expand(program));
     let out_path = workdir.join(".tapeloop-stdout");
     let err_path = workdir.join(".tapeloop-stderr");
     let stdout = std::fs::File::create(&out_path).map_err(|e| e.to_string())?;
     let stderr = std::fs::File::create(&err_path).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(&program);
-    cmd.args(args.iter().map(|a| p.expand_arg(a)))
+    cmd.args(args.iter().map(|a| anchored(&p.expand_arg(a))))
         .current_dir(workdir)
         .stdin(Stdio::null())
         .stdout(stdout)
@@ -116,6 +116,19 @@ pub fn run(agent: &Agent, p: &Placeholders, workdir: &Path) -> Result<AgentRun, 
         stdout_tail: tail(&out_path),
         stderr_tail: tail(&err_path),
     })
+}
+
+/// The agent runs in its own working directory: an argument naming an existing file or
+/// directory relative to where tapeloop was started (`examples/agents/x.py`, `./my-agent`) is
+/// made absolute so it still names it there.
+fn anchored(arg: &str) -> String {
+    let path = Path::new(arg);
+    if arg.is_empty() || path.is_absolute() || arg.starts_with('-') || !path.exists() {
+        return arg.to_string();
+    }
+    std::fs::canonicalize(path)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| arg.to_string())
 }
 
 fn kill_group(child: &mut std::process::Child) {

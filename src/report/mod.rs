@@ -32,8 +32,8 @@ pub use compare::{compare_providers, compare_reports, Style};
 pub use findings::{Finding, FindingKind};
 pub use merge::{merge, partition_index, Partition};
 pub use model::{
-    AgentOutcome, DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord, RunReport,
-    StepDetail, Summary, FINISH_REASONS, REPORT_FORMAT,
+    AgentOutcome, DetectorResult, DoomLoopHit, Fidelity, FieldAgreement, Finish, RetryRecord,
+    RunRecord, RunReport, StepDetail, Summary, FINISH_REASONS, REPORT_FORMAT,
 };
 
 /// Errors reading, writing or combining reports. Each names its file (or origin) and, for

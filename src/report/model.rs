@@ -16,6 +16,7 @@
 //! Readers ([`RunReport::from_json`]) accept only `format == 1` and ignore unknown fields, so a
 //! newer tapeloop can add extras without breaking older consumers.
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::Usage;
@@ -176,6 +177,24 @@ pub struct RunRecord {
     /// `tapeloop exec` only: how the agent's process ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentOutcome>,
+    /// `tapeloop exec --vs-processor`: agreement with the built-in processor, per field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<Fidelity>,
+}
+
+/// `fidelity: {agree, fields: {NAME: {agent, processor, agree}}}` (`exec --vs-processor`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fidelity {
+    pub agree: bool,
+    pub fields: IndexMap<String, FieldAgreement>,
+}
+
+/// One compared field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldAgreement {
+    pub agent: serde_json::Value,
+    pub processor: serde_json::Value,
+    pub agree: bool,
 }
 
 /// How an agent under test ended (`tapeloop exec`).
@@ -227,6 +246,7 @@ impl RunRecord {
             step_details: Vec::new(),
             not_observable: Vec::new(),
             agent: None,
+            fidelity: None,
         }
     }
 

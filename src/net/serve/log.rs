@@ -62,6 +62,11 @@ pub struct LogEntry {
     /// The error message of a miss or an error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Milliseconds from server start to the end of the response (or the client's leaving).
+    pub end_ms: u64,
+    /// The request body, kept only when the server observes for `tapeloop exec`.
+    #[serde(skip)]
+    pub body: Option<Arc<serde_json::Value>>,
 }
 
 /// The log of one server.
@@ -69,11 +74,13 @@ pub struct RequestLog {
     started: Instant,
     lines: Mutex<VecDeque<String>>,
     file: Option<Mutex<BufWriter<File>>>,
+    /// Every finished entry with its request body, when observing (`tapeloop exec`).
+    observed: Option<Mutex<Vec<LogEntry>>>,
 }
 
 impl RequestLog {
     /// A log, appending to `file` when given (created or truncated now).
-    pub fn new(file: Option<&Path>) -> std::io::Result<RequestLog> {
+    pub fn new(file: Option<&Path>, observe: bool) -> std::io::Result<RequestLog> {
         let file = match file {
             Some(p) => {
                 if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -89,6 +96,7 @@ impl RequestLog {
             started: Instant::now(),
             lines: Mutex::new(VecDeque::new()),
             file,
+            observed: observe.then(|| Mutex::new(Vec::new())),
         })
     }
 
@@ -106,7 +114,15 @@ impl RequestLog {
 
     /// Write a finished entry.
     pub fn record(&self, entry: &LogEntry) {
-        let line = serde_json::to_string(entry).unwrap_or_default();
+        let mut entry = entry.clone();
+        entry.end_ms = self.started.elapsed().as_millis() as u64;
+        let line = serde_json::to_string(&entry).unwrap_or_default();
+        if let Some(observed) = &self.observed {
+            observed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(entry);
+        }
         if let Some(f) = &self.file {
             let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
             // A full disk must not stop the replay: say so once per failed line.
@@ -119,6 +135,15 @@ impl RequestLog {
             lines.pop_front();
         }
         lines.push_back(line);
+    }
+
+    /// Every finished entry with its request body, in the order they finished (empty unless
+    /// observing).
+    pub fn observed(&self) -> Vec<LogEntry> {
+        self.observed
+            .as_ref()
+            .map(|o| o.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default()
     }
 
     /// Every kept line, each ending in a newline.

@@ -63,6 +63,11 @@ pub struct ServeOptions {
     pub log_file: Option<PathBuf>,
     /// Larger request bodies get a 413 JSON error.
     pub max_request_body: usize,
+    /// Serve every request as this one session (as if each carried `x-tapeloop-session`):
+    /// `tapeloop exec` serves one agent run as one session.
+    pub session: Option<String>,
+    /// Keep every log entry with its request body for [`ServerHandle::observed`].
+    pub observe: bool,
 }
 
 impl ServeOptions {
@@ -77,6 +82,8 @@ impl ServeOptions {
             retry_after_scale: None,
             log_file: None,
             max_request_body: MAX_REQUEST_BODY,
+            session: None,
+            observe: false,
         }
     }
 }
@@ -162,6 +169,12 @@ impl ServerHandle {
         self.state.summary()
     }
 
+    /// Every request served so far with its body, in the order the responses ended (only with
+    /// [`ServeOptions::observe`]).
+    pub fn observed(&self) -> Vec<LogEntry> {
+        self.state.log.observed()
+    }
+
     /// The request log so far, as JSON lines.
     pub fn requests(&self) -> String {
         self.state.log.text()
@@ -183,7 +196,10 @@ pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Res
     let state = Arc::new(State {
         inner: Mutex::new(Sessions::new(&catalog)),
         catalog,
-        log: Arc::new(log::RequestLog::new(opts.log_file.as_deref())?),
+        log: Arc::new(log::RequestLog::new(
+            opts.log_file.as_deref(),
+            opts.observe,
+        )?),
         opts,
     });
     let listen = state.opts.listen;
@@ -266,7 +282,12 @@ async fn handle(
             entry,
         ));
     }
-    let headers = req.headers().clone();
+    let mut headers = req.headers().clone();
+    if let Some(session) = &state.opts.session {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(session) {
+            headers.insert("x-tapeloop-session", v);
+        }
+    }
     let limited = http_body_util::Limited::new(req.into_body(), max);
     let bytes = match limited.collect().await {
         Ok(c) => c.to_bytes(),
@@ -306,6 +327,9 @@ async fn handle(
             ))
         }
     };
+    if state.opts.observe {
+        entry.body = Some(Arc::new(body.clone()));
+    }
     let model = path_model.or_else(|| {
         body.get("model")
             .and_then(Value::as_str)
