@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cassette;
 pub mod conversation;
 pub mod event;
+pub mod exec;
 pub mod exit;
 pub mod http;
 pub mod matching;

@@ -8,7 +8,13 @@
 //! - [`strict_difference`] is strict matching as `run --strict`, `serve --strict` and
 //!   `record --mode new` apply it: the first difference of the two canonical bodies.
 //! - [`session_key`] groups requests into conversations (the `x-tapeloop-session` header, else
-//!   the conversation prefix), for `serve` and the recording proxy.
+//!   the conversation prefix), for `serve --match sequence|strict` and the recording proxy.
+//! - [`Matcher`] is how `serve` and the proxy's `--mode new` decide which recorded request a
+//!   sent one is ([`ServeMatch`]): `conversation` compares the canonical bodies with the
+//!   volatile fields of [`CONVERSATION_IGNORE`] (and any `--ignore` [`IgnorePath`]) removed,
+//!   so settings an agent changes between runs (stream, token limits, sampling, cache
+//!   breakpoints, ids it invents) never decide the answer, while the conversation (model,
+//!   system, messages / input / contents with tool calls and results, tools) always does.
 
 use std::sync::OnceLock;
 
@@ -263,6 +269,263 @@ fn normalize_text(s: &str) -> String {
     path.replace_all(&s, "<path>").into_owned()
 }
 
+crate::string_enum! {
+    /// How `serve` finds the recorded interaction for a request (`--match`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum ServeMatch: "match mode" {
+        /// By conversation, over every cassette served ([`Matcher`]).
+        #[default]
+        Conversation = "conversation",
+        /// In recorded order per session; bodies are not compared.
+        Sequence = "sequence",
+        /// In recorded order per session; a body that differs is refused.
+        Strict = "strict",
+    }
+}
+
+/// Fields conversation matching ignores by default: request settings rather than the
+/// conversation (streaming, token limits, sampling, storage and tracing fields), Anthropic
+/// cache breakpoints (agents move them every step) and ids a client invents for its own input
+/// items. [`canonical`] already drops `user`, `metadata`, `store`, `prompt_cache_key`,
+/// `safety_identifier` and `service_tier`.
+pub const CONVERSATION_IGNORE: &[&str] = &[
+    "$.stream",
+    "$.stream_options",
+    "$.max_tokens",
+    "$.max_completion_tokens",
+    "$.max_output_tokens",
+    "$.temperature",
+    "$.top_p",
+    "$.top_k",
+    "$.seed",
+    "$.n",
+    "$.presence_penalty",
+    "$.frequency_penalty",
+    "$.logprobs",
+    "$.top_logprobs",
+    "$.parallel_tool_calls",
+    "$.generationConfig",
+    "$.include",
+    "$.truncation",
+    "$..cache_control",
+    "$.messages[*].id",
+    "$.input[*].id",
+];
+
+/// A field pattern to leave out of matching: `$.a.b`, `$.a[*].b`, `$.a[0]`, `$..b` (key `b`
+/// at any depth), `$["odd key"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnorePath {
+    text: String,
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+    Any,
+    Anywhere(String),
+}
+
+impl std::fmt::Display for IgnorePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for IgnorePath {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!("ignore path `{text}`: {why} (write e.g. `$.temperature`, `$.messages[*].id` or `$..cache_control`)")
+        };
+        let Some(mut rest) = text.strip_prefix('$') else {
+            return Err(bad("it must start with `$`"));
+        };
+        let mut segments = Vec::new();
+        let key_len = |r: &str| r.find(['.', '[']).unwrap_or(r.len());
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix("..") {
+                let n = key_len(r);
+                if n == 0 {
+                    return Err(bad("`..` must be followed by a key"));
+                }
+                segments.push(Segment::Anywhere(r[..n].to_string()));
+                rest = &r[n..];
+            } else if let Some(r) = rest.strip_prefix('.') {
+                let n = key_len(r);
+                if n == 0 {
+                    return Err(bad("`.` must be followed by a key"));
+                }
+                segments.push(Segment::Key(r[..n].to_string()));
+                rest = &r[n..];
+            } else if let Some(r) = rest.strip_prefix('[') {
+                let Some(end) = r.find(']') else {
+                    return Err(bad("a `[` is not closed"));
+                };
+                let inner = &r[..end];
+                segments.push(if inner == "*" {
+                    Segment::Any
+                } else if let Ok(i) = inner.parse::<usize>() {
+                    Segment::Index(i)
+                } else if let Ok(Value::String(k)) = serde_json::from_str::<Value>(inner) {
+                    Segment::Key(k)
+                } else {
+                    return Err(bad("`[...]` holds `*`, an index or a quoted key"));
+                });
+                rest = &r[end + 1..];
+            } else {
+                return Err(bad("expected `.`, `..` or `[` after `$`"));
+            }
+        }
+        if segments.is_empty() {
+            return Err(bad("it names no field"));
+        }
+        Ok(IgnorePath {
+            text: text.to_string(),
+            segments,
+        })
+    }
+}
+
+impl IgnorePath {
+    /// Remove what the path names from `value`.
+    pub fn remove(&self, value: &mut Value) {
+        remove_at(value, &self.segments);
+    }
+}
+
+fn remove_at(value: &mut Value, segments: &[Segment]) {
+    let Some((first, rest)) = segments.split_first() else {
+        return;
+    };
+    let last = rest.is_empty();
+    match (first, value) {
+        (Segment::Key(k), Value::Object(m)) => {
+            if last {
+                m.shift_remove(k);
+            } else if let Some(v) = m.get_mut(k) {
+                remove_at(v, rest);
+            }
+        }
+        (Segment::Index(i), Value::Array(a)) => {
+            if last {
+                if *i < a.len() {
+                    a.remove(*i);
+                }
+            } else if let Some(v) = a.get_mut(*i) {
+                remove_at(v, rest);
+            }
+        }
+        (Segment::Any, Value::Array(a)) => {
+            if last {
+                a.clear();
+            } else {
+                a.iter_mut().for_each(|v| remove_at(v, rest));
+            }
+        }
+        (Segment::Any, Value::Object(m)) => {
+            if last {
+                m.clear();
+            } else {
+                m.values_mut().for_each(|v| remove_at(v, rest));
+            }
+        }
+        (Segment::Anywhere(k), v) => remove_anywhere(v, k, rest),
+        _ => {}
+    }
+}
+
+fn remove_anywhere(value: &mut Value, key: &str, rest: &[Segment]) {
+    match value {
+        Value::Object(m) => {
+            if rest.is_empty() {
+                m.shift_remove(key);
+            } else if let Some(v) = m.get_mut(key) {
+                remove_at(v, rest);
+            }
+            m.values_mut().for_each(|v| remove_anywhere(v, key, rest));
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| remove_anywhere(v, key, rest)),
+        _ => {}
+    }
+}
+
+/// A request body made ready for comparison under one [`Matcher`]: computed once per
+/// recorded request and once per sent one.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    value: Value,
+    /// The canonical text with sorted keys, to rank near misses.
+    text: String,
+}
+
+/// The match rule of `serve` and the proxy (module docs).
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pub mode: ServeMatch,
+    ignore: Vec<IgnorePath>,
+}
+
+impl Matcher {
+    /// `mode` with `extra` ignore paths: conversation mode adds them to
+    /// [`CONVERSATION_IGNORE`]; strict mode uses only them (none: exactly `run --strict`).
+    pub fn new(mode: ServeMatch, extra: Vec<IgnorePath>) -> Self {
+        let mut ignore: Vec<IgnorePath> = if mode == ServeMatch::Conversation {
+            CONVERSATION_IGNORE
+                .iter()
+                .map(|p| p.parse().expect("the default ignore paths parse"))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ignore.extend(extra);
+        Matcher { mode, ignore }
+    }
+
+    /// The ignore paths in force.
+    pub fn ignored(&self) -> &[IgnorePath] {
+        &self.ignore
+    }
+
+    /// `body` made canonical, without the ignored fields, with `model` filled in when the body
+    /// names none (Gemini carries it in the path, a cassette in its header).
+    pub fn prepare(&self, body: &Value, model: Option<&str>) -> Prepared {
+        let mut value = canonical(body);
+        for p in &self.ignore {
+            p.remove(&mut value);
+        }
+        if let (Value::Object(m), Some(model)) = (&mut value, model) {
+            if !m.contains_key("model") {
+                m.insert("model".into(), Value::String(model.to_string()));
+            }
+        }
+        let text = canonical_string(&value);
+        Prepared { value, text }
+    }
+
+    /// The first difference of two prepared bodies (`None`: they match).
+    pub fn difference(&self, recorded: &Prepared, sent: &Prepared) -> Option<JsonDifference> {
+        if recorded.text == sent.text {
+            return None;
+        }
+        first_difference(&recorded.value, &sent.value)
+    }
+
+    /// How close a recorded request is to a sent one, to name the nearest on a miss: the
+    /// length of the common prefix of their canonical texts (sorted keys, so the
+    /// conversation arrays weigh first).
+    pub fn closeness(recorded: &Prepared, sent: &Prepared) -> usize {
+        recorded
+            .text
+            .bytes()
+            .zip(sent.text.bytes())
+            .take_while(|(a, b)| a == b)
+            .count()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,5 +610,89 @@ mod tests {
         assert_ne!(session_key(&h, &input_a), session_key(&h, &input_b));
         h.insert("x-tapeloop-session", "abc".parse().unwrap());
         assert_eq!(session_key(&h, &body), "header:abc");
+    }
+
+    #[test]
+    fn ignore_paths_parse_and_remove() {
+        let mut v = json!({"a": {"b": 1, "c": 2}, "m": [{"id": 1, "x": 1}, {"id": 2}],
+            "deep": [{"cache_control": 1, "k": {"cache_control": 2}}], "odd key": 1});
+        for p in [
+            "$.a.b",
+            "$.m[*].id",
+            "$..cache_control",
+            "$[\"odd key\"]",
+            "$.m[1]",
+        ] {
+            p.parse::<IgnorePath>().unwrap().remove(&mut v);
+        }
+        assert_eq!(
+            v,
+            json!({"a": {"c": 2}, "m": [{"x": 1}], "deep": [{"k": {}}]})
+        );
+        for bad in ["", "a.b", "$", "$.", "$..", "$[", "$[x]", "$a"] {
+            let e = bad.parse::<IgnorePath>().unwrap_err();
+            assert!(e.contains("ignore path"), "{bad}: {e}");
+        }
+        // Removing what is absent, or through a scalar, changes nothing.
+        let mut s = json!(3);
+        "$.a[*].b".parse::<IgnorePath>().unwrap().remove(&mut s);
+        assert_eq!(s, json!(3));
+    }
+
+    #[test]
+    fn conversation_matching_ignores_settings_but_not_the_conversation() {
+        let m = Matcher::new(ServeMatch::Conversation, Vec::new());
+        let rec = json!({"model": "m", "stream": true, "max_tokens": 10, "temperature": 0.2,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}]});
+        let sent = json!({"model": "m", "stream": false, "max_tokens": 99,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]});
+        assert!(m
+            .difference(&m.prepare(&rec, None), &m.prepare(&sent, None))
+            .is_none());
+        let other = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "ho"}]}]});
+        let d = m
+            .difference(&m.prepare(&rec, None), &m.prepare(&other, None))
+            .unwrap();
+        assert_eq!(d.path, "$.messages[0].content[0].text");
+        // The model is part of the conversation, from the body or from outside it.
+        let gem = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+        assert!(m
+            .difference(&m.prepare(&gem, Some("a")), &m.prepare(&gem, Some("a")))
+            .is_none());
+        let d = m
+            .difference(&m.prepare(&gem, Some("a")), &m.prepare(&gem, Some("b")))
+            .unwrap();
+        assert_eq!(d.path, "$.model");
+        // Strict keeps the settings unless told otherwise.
+        let strict = Matcher::new(ServeMatch::Strict, Vec::new());
+        assert_eq!(
+            strict
+                .difference(&strict.prepare(&rec, None), &strict.prepare(&sent, None))
+                .unwrap()
+                .path,
+            "$.stream"
+        );
+        let strict = Matcher::new(
+            ServeMatch::Strict,
+            [
+                "$.max_tokens",
+                "$.stream",
+                "$.temperature",
+                "$..cache_control",
+            ]
+            .iter()
+            .map(|p| p.parse().unwrap())
+            .collect(),
+        );
+        assert!(strict
+            .difference(&strict.prepare(&rec, None), &strict.prepare(&sent, None))
+            .is_none());
+        // The nearest recorded request shares the longest canonical prefix.
+        let near = Matcher::closeness(&m.prepare(&rec, None), &m.prepare(&other, None));
+        let far = Matcher::closeness(
+            &m.prepare(&json!({"model": "z"}), None),
+            &m.prepare(&other, None),
+        );
+        assert!(near > far);
     }
 }

@@ -75,6 +75,7 @@ fn each_integer_metric_regresses_on_any_increase() {
         status: None,
         delay_ms: 1000,
         reason: "reset".into(),
+        ..Default::default()
     }];
     let regs = compare_to_baseline(
         &RunReport::new(vec![c]),
@@ -168,6 +169,7 @@ fn doom_loop_later_lost_and_new_are_named() {
             step,
             tool: "read".into(),
             detector: "opencode".into(),
+            ..Default::default()
         })
     };
     let mut base = rec("s", "openai");

@@ -274,6 +274,7 @@ fn malformed_requests_get_4xx_json_errors_and_the_server_keeps_serving() {
         expect_json_error(r, 404, "not_found").await;
         let r = http.get(&chat).send().await.unwrap();
         expect_json_error(r, 405, "invalid_request_error").await;
+        // Gemini routes answer in the Google API error shape google-genai parses.
         let r = http
             .get(url(
                 addr,
@@ -282,7 +283,12 @@ fn malformed_requests_get_4xx_json_errors_and_the_server_keeps_serving() {
             .send()
             .await
             .unwrap();
-        expect_json_error(r, 405, "invalid_request_error").await;
+        assert_eq!(r.status().as_u16(), 405);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], 405, "{v}");
+        assert_eq!(v["error"]["status"], "UNIMPLEMENTED", "{v}");
+        assert_eq!(v["error"]["details"][0]["reason"], "invalid_request_error", "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("takes POST"));
         // An API no served cassette speaks.
         let r = http
             .post(url(addr, "/v1/messages"))

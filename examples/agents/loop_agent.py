@@ -8,7 +8,7 @@ Two policies are configurable so tests can show tapeloop catching both a good an
   --doom-check N     stop (exit 3, no further request) when the last N tool calls, across
                      steps, are the same call (name and arguments); `off` never checks.
   --retry-after      honour | ignore: wait what the server's `retry-after` / `retry-after-ms`
-                     says before retrying a 429/5xx, or retry after a fixed short backoff.
+                     says before retrying a 429/5xx, or retry at once.
   --max-retries N    give up (exit 4) after N retries of one step.
 
 The conversation comes from the scenario file (`--scenario`, TOML: `system`, `prompt`,
@@ -72,7 +72,8 @@ def retry_wait_s(err, policy, attempt):
                 return float(secs)
             except ValueError:
                 pass
-    return 0.05 * attempt
+    # Ignoring the server: retry at once (what a careless loop does).
+    return 0.0
 
 
 def stream_step(client, model, messages, tools):

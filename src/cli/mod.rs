@@ -10,6 +10,7 @@ mod check;
 mod common;
 mod compare;
 mod events;
+mod exec;
 mod import;
 mod merge;
 mod record;
@@ -24,6 +25,7 @@ time, and scores doom-loop detection, retry behaviour, step counts and token cos
 const EXAMPLES: &str = "Examples:
   tapeloop run                          replay scenarios/ against recordings/, print a table
   tapeloop run --format junit --out report.xml
+  tapeloop exec --agent opencode       score the real opencode on the same scenarios
   tapeloop check recordings/*.jsonl     validate cassettes and scenarios
   tapeloop events stream.sse            decode a raw stream to normalized events";
 
@@ -39,6 +41,8 @@ struct Cli {
 enum Command {
     /// Replay scenarios against their cassettes, score expectations and report.
     Run(run::Args),
+    /// Run your own agent against the scenarios' cassettes and score it like `run`.
+    Exec(exec::Args),
     /// Record a scenario live against a provider, or record any agent's traffic as a proxy.
     Record(record::Args),
     /// Serve cassettes over HTTP as an OpenAI, Anthropic or Gemini endpoint.
@@ -64,6 +68,7 @@ pub fn main() -> Exit {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
+        Command::Exec(args) => exec::run(args),
         Command::Record(args) => record::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Compare(args) => compare::run(args),

@@ -1,12 +1,13 @@
 //! `tapeloop serve`: play cassettes back over HTTP to a real agent.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use tapeloop::cassette::Cassette;
 use tapeloop::exit::Exit;
+use tapeloop::matching::{IgnorePath, ServeMatch};
 use tapeloop::net::serve::{self, Pace, ServeOptions};
 use tapeloop::scenario;
 
@@ -14,19 +15,33 @@ use super::common::{print_errors, runtime, wait_for_stop};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  tapeloop serve recordings/read-loop.openai.jsonl
+  tapeloop serve recordings/call-with-tools.openai-chat.jsonl
       then point the agent at it, e.g. OPENAI_BASE_URL=http://127.0.0.1:8765/v1
-  tapeloop serve scenarios/retry-429.toml --pace instant
-  tapeloop serve recordings/*.jsonl --listen 127.0.0.1:0 --strict
+  tapeloop serve recordings/ --pace instant --listen 127.0.0.1:0 --log /tmp/tapeloop-requests.jsonl
+  tapeloop serve scenarios/retry-429-retry-after.toml --pace instant --retry-after-scale 0.01 --listen 127.0.0.1:0
+  tapeloop serve recordings/call-with-tools.anthropic.jsonl --match strict --ignore '$.max_tokens' --listen 127.0.0.1:0
 
 Endpoints: POST /v1/chat/completions, /v1/responses, /v1/messages,
-/v1beta/models/{model}:streamGenerateContent; GET /_tapeloop/status.
-Interactions play in order per session: the x-tapeloop-session header, else the
-conversation prefix (system prompt + first message).
-Exit status: 0 after Ctrl-C (or SIGTERM); with --strict, 1 when a request diverged or an interaction
-was never played; 2 on bad input.")]
+/v1beta/models/{model}:streamGenerateContent (and :generateContent); GET /v1/models,
+/v1beta/models; control: GET /_tapeloop/status, GET /_tapeloop/requests (the request log,
+JSON lines), POST /_tapeloop/reset[?session=NAME].
+
+Matching (--match): `conversation` (default) answers a request from the recorded interaction
+whose request is the same conversation (model, system, messages/input/contents, tools), over
+every cassette served, without any session header; retries of an identical request get the
+recorded attempts in order; a request nothing matches gets a 400 naming the closest recorded
+request and the first differing JSON path. Ignored by default: stream, stream_options, token
+limits, sampling settings, user, metadata, store, cache_control, client ids (README.md
+\"Serving cassettes\" lists them); --ignore adds more. `sequence` plays interactions in
+recorded order per session (x-tapeloop-session header, else the conversation prefix);
+`strict` does too and refuses a request whose body differs.
+
+Exit status: 0 after Ctrl-C (or SIGTERM); 1 with --require-all when an interaction was never
+requested, or in strict mode when a request diverged or an interaction was never played;
+2 on bad input.")]
 pub struct Args {
-    /// Cassettes (.jsonl) or scenarios (.toml, serving their cassettes).
+    /// Cassettes (.jsonl), scenarios (.toml, serving their cassettes) or directories (every
+    /// .jsonl below them).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
 
@@ -38,15 +53,71 @@ pub struct Args {
     #[arg(long, default_value = "recorded")]
     pub pace: Pace,
 
-    /// Reject requests that differ from the recorded ones; fail on unused interactions.
-    #[arg(long)]
+    /// How a request finds its recorded interaction: conversation, sequence or strict.
+    #[arg(long = "match", value_name = "MODE", default_value = "conversation")]
+    pub matching: ServeMatch,
+
+    /// Same as --match strict.
+    #[arg(long, conflicts_with = "matching")]
     pub strict: bool,
+
+    /// Leave this field out of matching (repeatable), e.g. '$.temperature',
+    /// '$.messages[*].id', '$..cache_control'.
+    #[arg(long, value_name = "JSONPATH")]
+    pub ignore: Vec<IgnorePath>,
+
+    /// Multiply the retry waits of served errors (retry-after, retry-after-ms, Gemini
+    /// retryDelay) by F, e.g. 0.01.
+    #[arg(long, value_name = "F", value_parser = parse_scale)]
+    pub retry_after_scale: Option<f64>,
+
+    /// Also write the request log (JSON lines) to FILE as requests are served.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Exit 1 at shutdown when any recorded interaction was never requested.
+    #[arg(long)]
+    pub require_all: bool,
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && *f >= 0.0)
+        .ok_or_else(|| format!("`{s}`: expected a number >= 0, e.g. 0.01"))
+}
+
+/// Every cassette below `dir`, in path order.
+fn cassettes_below(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading {}", dir.display()))?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            cassettes_below(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "jsonl") {
+            out.push(p);
+        }
+    }
+    Ok(())
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let mut cassettes = Vec::new();
+    let mut files = Vec::new();
     for input in &args.inputs {
-        if input.extension().is_some_and(|e| e == "toml") {
+        if input.is_dir() {
+            let before = files.len();
+            cassettes_below(input, &mut files)?;
+            if files.len() == before {
+                anyhow::bail!(
+                    "{}: no cassettes (*.jsonl) below this directory",
+                    input.display()
+                );
+            }
+        } else if input.extension().is_some_and(|e| e == "toml") {
             let sc = match scenario::load_checked(input) {
                 Ok(s) => s,
                 Err(errors) => {
@@ -54,26 +125,36 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                     return Ok(Exit::Error);
                 }
             };
-            for c in &sc.cassettes {
-                cassettes.push(Cassette::load(&c.path)?);
-            }
+            files.extend(sc.cassettes.iter().map(|c| c.path.clone()));
         } else {
-            cassettes.push(Cassette::load(input)?);
+            files.push(input.clone());
         }
     }
+    let mut cassettes = Vec::new();
+    for f in &files {
+        cassettes.push(Cassette::load(f)?);
+    }
+    let matching = if args.strict {
+        ServeMatch::Strict
+    } else {
+        args.matching
+    };
     runtime()?.block_on(async move {
         let opts = ServeOptions {
             pace: args.pace,
-            strict: args.strict,
+            matching,
+            ignore: args.ignore.clone(),
+            retry_after_scale: args.retry_after_scale,
+            log_file: args.log.clone(),
             ..ServeOptions::new(args.listen)
         };
         let handle = serve::start(cassettes, opts)
             .await
-            .with_context(|| format!("listening on {}", args.listen))?;
+            .with_context(|| format!("starting the server on {}", args.listen))?;
         let addr = handle.addr();
         let summary = handle.summary();
         eprintln!(
-            "tapeloop serve: {} cassette(s) on http://{addr}  (OpenAI base URL http://{addr}/v1, Anthropic http://{addr}, Gemini http://{addr}/v1beta); Ctrl-C to stop",
+            "tapeloop serve: {} cassette(s) on http://{addr}  (OpenAI base URL http://{addr}/v1, Anthropic http://{addr}, Gemini http://{addr}/v1beta), match {matching}; Ctrl-C to stop",
             summary.cassettes.len()
         );
         for c in &summary.cassettes {
@@ -83,7 +164,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         eprintln!("tapeloop serve: shutting down");
         let summary = handle.shutdown().await;
         eprintln!("served {} request(s)", summary.requests);
+        let mut unused = 0;
         for c in &summary.cassettes {
+            unused += c.unused.len();
             if c.unused.is_empty() {
                 eprintln!("  {}: all {} interactions played", c.path, c.interactions);
             } else {
@@ -102,10 +185,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 d.cassette, d.interaction, d.path, d.recorded, d.sent
             );
         }
-        let failed = args.strict && summary.strict_failed();
-        if failed {
+        let strict_failed = matching == ServeMatch::Strict && summary.strict_failed();
+        if strict_failed {
             eprintln!("tapeloop serve: strict mode failed (divergences or unused interactions)");
         }
-        Ok(Exit::verdict(!failed))
+        let unplayed = args.require_all && unused > 0;
+        if unplayed {
+            eprintln!("tapeloop serve: --require-all: {unused} recorded interaction(s) were never requested");
+        }
+        Ok(Exit::verdict(!strict_failed && !unplayed))
     })
 }

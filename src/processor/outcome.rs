@@ -33,6 +33,10 @@ crate::string_enum! {
         Divergence = "divergence",
         /// The cassette ran out of interactions.
         CassetteExhausted = "cassette-exhausted",
+        /// `tapeloop exec`: the agent exited non-zero and nothing above explains it.
+        AgentError = "agent-error",
+        /// `tapeloop exec`: the agent did not finish within its timeout and was stopped.
+        Timeout = "timeout",
     }
 }
 

@@ -16,6 +16,7 @@ pub mod json_array;
 pub mod openai_chat;
 pub mod openai_responses;
 pub mod reply;
+pub mod tool_results;
 pub mod wire;
 
 pub use reply::{assemble_json, stream_from_events};

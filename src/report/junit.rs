@@ -57,12 +57,18 @@ pub(crate) fn render(report: &RunReport) -> String {
     let failures = report.runs.iter().filter(|r| !r.passed).count();
     let total_ms: u64 = report.runs.iter().filter_map(|r| r.wall_ms).sum();
     let time = seconds(Some(total_ms));
+    // Runs of an agent under test (`tapeloop exec`) say so in the suite name.
+    let suite = if report.runs.iter().any(|r| r.agent.is_some()) {
+        "tapeloop exec"
+    } else {
+        "tapeloop"
+    };
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
-        "<testsuites name=\"tapeloop\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{time}\">\n"
+        "<testsuites name=\"{suite}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{time}\">\n"
     ));
     out.push_str(&format!(
-        "  <testsuite name=\"tapeloop\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time}\">\n"
+        "  <testsuite name=\"{suite}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time}\">\n"
     ));
     for r in &report.runs {
         out.push_str(&format!(

@@ -36,8 +36,8 @@ pub use findings::{Finding, FindingKind};
 pub use html_compare::compare_providers_html;
 pub use merge::{merge, partition_index, Partition};
 pub use model::{
-    DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord, RunReport, StepDetail, Summary,
-    FINISH_REASONS, REPORT_FORMAT,
+    AgentOutcome, DetectorResult, DoomLoopHit, Fidelity, FieldAgreement, Finish, RetryRecord,
+    RunRecord, RunReport, StepDetail, Summary, FINISH_REASONS, REPORT_FORMAT,
 };
 pub use trace::{AttemptTrace, RunTrace, ToolCallTrace};
 

@@ -18,6 +18,7 @@
 //! Readers ([`RunReport::from_json`]) accept only `format == 1` and ignore unknown fields, so a
 //! newer tapeloop can add extras without breaking older consumers.
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::Usage;
@@ -33,18 +34,9 @@ pub const REPORT_FORMAT: u32 = 1;
 /// the name reports and scenarios use.
 pub use crate::processor::Termination as Finish;
 
-/// Every termination reason name, in FORMATS.md order (for messages and suggestions).
-pub const FINISH_REASONS: &[&str] = &[
-    "completed",
-    "max-steps",
-    "doom-loop",
-    "retries-exhausted",
-    "context-overflow",
-    "provider-error",
-    "aborted",
-    "divergence",
-    "cassette-exhausted",
-];
+/// Every termination reason name, in FORMATS.md order (for messages and suggestions); the
+/// last two only `tapeloop exec` reports.
+pub const FINISH_REASONS: &[&str] = &Finish::NAMES;
 
 /// A whole report: every run of one `tapeloop run` plus the pass/fail summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,12 +58,17 @@ pub struct Summary {
 }
 
 /// The first detection that counted as the run's doom loop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DoomLoopHit {
     pub step: u32,
     pub tool: String,
     /// The detector name as written in scenarios (`opencode`, `consecutive:4`, …).
     pub detector: String,
+    /// `tapeloop exec` only: whether the agent stopped at the detection (no further request,
+    /// or a rejection sent as the call's result). Absent for the built-in processor, which
+    /// always acts on its own detection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<bool>,
 }
 
 /// One detector's own first detection; `step`/`tool` are `null` when it never fired.
@@ -83,7 +80,7 @@ pub struct DetectorResult {
 }
 
 /// One failed attempt that was retried (or that exhausted the retries).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryRecord {
     pub step: u32,
     /// The number of the attempt that failed.
@@ -93,6 +90,15 @@ pub struct RetryRecord {
     /// The (virtual) wait before the next attempt.
     pub delay_ms: u64,
     pub reason: String,
+    /// `tapeloop exec` only: the `retry-after` wait as recorded, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_ms: Option<u64>,
+    /// `tapeloop exec` only: the wait served to the agent (after `--retry-after-scale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_ms: Option<u64>,
+    /// `tapeloop exec` only: the agent's real gap between the error and its next attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_ms: Option<u64>,
 }
 
 /// Per-step detail (optional extra `step_details`).
@@ -170,6 +176,43 @@ pub struct RunRecord {
     /// Drill-down detail for the HTML report; never serialized ([`RunTrace`]).
     #[serde(skip)]
     pub trace: RunTrace,
+    /// Expected keys this run cannot show (`tapeloop exec`: a black-box agent has no virtual
+    /// time; `run`: the processor makes no real waits): neither passed nor failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_observable: Vec<String>,
+    /// `tapeloop exec` only: how the agent's process ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentOutcome>,
+    /// `tapeloop exec --vs-processor`: agreement with the built-in processor, per field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<Fidelity>,
+}
+
+/// `fidelity: {agree, fields: {NAME: {agent, processor, agree}}}` (`exec --vs-processor`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fidelity {
+    pub agree: bool,
+    pub fields: IndexMap<String, FieldAgreement>,
+}
+
+/// One compared field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldAgreement {
+    pub agent: serde_json::Value,
+    pub processor: serde_json::Value,
+    pub agree: bool,
+}
+
+/// How an agent under test ended (`tapeloop exec`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentOutcome {
+    /// `null` when it was killed (timeout) or ended by a signal.
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub wall_ms: u64,
+    /// The last lines of its output, for the report.
+    pub stdout_tail: String,
+    pub stderr_tail: String,
 }
 
 impl RunRecord {
@@ -208,6 +251,9 @@ impl RunRecord {
             wall_ms: None,
             step_details: Vec::new(),
             trace: RunTrace::default(),
+            not_observable: Vec::new(),
+            agent: None,
+            fidelity: None,
         }
     }
 
@@ -346,14 +392,5 @@ impl RunReport {
             source,
         })?;
         RunReport::from_json(&text, &path.display().to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn finish_reasons_name_every_termination() {
-        let names: Vec<&str> = super::Finish::ALL.iter().map(|t| t.as_str()).collect();
-        assert_eq!(names, super::FINISH_REASONS);
     }
 }

@@ -125,6 +125,10 @@ pub fn run_jobs(
     Ok(report)
 }
 
+/// Expectation keys a replay through the processor cannot show: it makes no real waits, so
+/// whether `retry-after` was honoured is a question for `tapeloop exec`.
+pub const NOT_OBSERVABLE: &[&str] = &["retry_after"];
+
 /// One job's replay: its scored record and how many normalized events it consumed.
 #[derive(Debug)]
 pub struct Replayed {
@@ -138,7 +142,13 @@ pub fn replay_job(job: &Job, opts: &RunOptions) -> Result<Replayed, RunError> {
     let stream = CassetteStream::open(&job.cassette)?;
     let sc = &job.scenario;
     let (mut record, events) = replay_stream(sc, stream, &job.cassette, opts)?;
-    let failures = sc.expect.check(&record);
+    let (failures, not_observable) = sc.expect.check_observable(&record, NOT_OBSERVABLE);
+    for key in &not_observable {
+        record.warnings.push(format!(
+            "expectation `{key}` is not observable in a replay through the built-in processor (neither passed nor failed)"
+        ));
+    }
+    record.not_observable = not_observable;
     record.set_failures(failures);
     record.wall_ms = Some(started.elapsed().as_millis() as u64);
     Ok(Replayed { record, events })

@@ -65,6 +65,7 @@ pub(super) fn build_record(
         step: d.step,
         tool: d.tool.clone(),
         detector: d.detector.to_string(),
+        ..Default::default()
     });
     rec.detectors = outcome
         .detectors
@@ -84,6 +85,7 @@ pub(super) fn build_record(
             status: r.status,
             delay_ms: r.delay_ms,
             reason: r.reason.clone(),
+            ..Default::default()
         })
         .collect();
     rec.tokens = outcome.usage;

@@ -11,6 +11,11 @@
 //! | `tokens` | `{ input, output, reasoning, cache_read, cache_write, total }`, each a number or `{ min, max }` | |
 //! | `sim_ms` | number or `{ min, max }` | simulated time, retry waits included |
 //! | `detectors` | `{ "<detector>" = step | true | false }` | each detector's own first detection |
+//! | `retry_after` | `"honoured"` | every retry waited at least the `retry-after` served (`exec`, 1 ms tolerance) |
+//!
+//! A key the run cannot show (`sim_ms` for an agent under test, `retry_after` for the built-in
+//! processor, which has no real waits) is *not observable*: [`Expectations::check_observable`]
+//! skips it and names it, so it is neither a pass nor a failure.
 
 use indexmap::IndexMap;
 
@@ -125,6 +130,16 @@ pub struct Expectations {
     pub sim_ms: Option<Bound>,
     /// Per detector, in file order.
     pub detectors: IndexMap<DetectorSpec, DetectorExpect>,
+    pub retry_after: Option<RetryAfterExpect>,
+}
+
+crate::string_enum! {
+    /// `[expect] retry_after`: how an agent must treat a server-requested wait.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RetryAfterExpect: "retry_after expectation" {
+        /// Every retry waited at least what `retry-after` asked (1 ms tolerance).
+        Honoured = "honoured",
+    }
 }
 
 fn describe_hit(step: u32, tool: Option<&str>, detector: Option<&str>) -> String {
@@ -251,6 +266,62 @@ impl Expectations {
                 out.push(format!("detectors.{name}: expected {expected}, got {got}"));
             }
         }
+        if self.retry_after == Some(RetryAfterExpect::Honoured) {
+            for r in &run.retries {
+                if let (Some(served), Some(waited)) = (r.served_ms, r.waited_ms) {
+                    if waited + 1 < served {
+                        out.push(format!(
+                            "retry_after: expected honoured, got step {} attempt {} retried after {waited} ms of the {served} ms served",
+                            r.step, r.attempt
+                        ));
+                    }
+                }
+            }
+        }
         out
+    }
+
+    /// The keys this scenario expects (in the table order above), as they start a failure line.
+    pub fn keys(&self) -> Vec<&'static str> {
+        let t = &self.tokens;
+        [
+            ("finish", self.finish.is_some()),
+            ("doom_loop", self.doom_loop.is_some()),
+            ("retries", self.retries.is_some()),
+            ("steps", self.steps.is_some()),
+            ("tool_calls", self.tool_calls.is_some()),
+            ("cost_usd", self.cost_usd.is_some()),
+            ("tokens", *t != TokenBounds::default()),
+            ("sim_ms", self.sim_ms.is_some()),
+            ("detectors", !self.detectors.is_empty()),
+            ("retry_after", self.retry_after.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
+
+    /// [`check`](Self::check) without the keys in `unobservable`; also returns which of those
+    /// keys this scenario expects (reported as not observable, neither pass nor fail).
+    pub fn check_observable(
+        &self,
+        run: &RunRecord,
+        unobservable: &[&str],
+    ) -> (Vec<String>, Vec<String>) {
+        let skipped: Vec<String> = self
+            .keys()
+            .into_iter()
+            .filter(|k| unobservable.contains(k))
+            .map(str::to_string)
+            .collect();
+        let failures = self
+            .check(run)
+            .into_iter()
+            .filter(|line| {
+                let key = line.split([':', '.']).next().unwrap_or_default();
+                !skipped.iter().any(|s| s == key)
+            })
+            .collect();
+        (failures, skipped)
     }
 }

@@ -26,6 +26,7 @@
 //! every problem in a file.
 
 pub mod accept;
+mod agent;
 mod error;
 pub mod expect;
 mod load;
@@ -36,8 +37,11 @@ mod suggest;
 pub mod tools;
 
 pub use accept::{plan as accept_plan, AcceptPlan};
+pub use agent::AgentTable;
 pub use error::{ScenarioError, ScenarioErrors};
-pub use expect::{Bound, DetectorExpect, DoomExpect, Expectations, FloatBound, TokenBounds};
+pub use expect::{
+    Bound, DetectorExpect, DoomExpect, Expectations, FloatBound, RetryAfterExpect, TokenBounds,
+};
 pub use load::{discover, load, load_checked, parse_str, LoadOptions};
 pub use schema::{
     CassetteRef, Limits, MatchMode, Policy, ResultRule, Scenario, ScenarioTool, ToolAnswer,

@@ -35,6 +35,8 @@ pub struct Scenario {
     /// Tools offered to the model, in file order.
     pub tools: Vec<ScenarioTool>,
     pub expect: Expectations,
+    /// `[agent]`: the agent `tapeloop exec` runs for this scenario, if the scenario names one.
+    pub agent: Option<super::AgentTable>,
 }
 
 impl Scenario {

@@ -13,7 +13,7 @@ use crate::processor::config::{CompactionMode, DoomAction, RetryPreset, DETECTOR
 use crate::provider::Api;
 use crate::report::{Finish, FINISH_REASONS};
 
-use super::expect::{DetectorExpect, DoomExpect, Expectations, TokenBounds};
+use super::expect::{DetectorExpect, DoomExpect, Expectations, RetryAfterExpect, TokenBounds};
 use super::load::LoadOptions;
 use super::reader::{did_you_mean, kind, Ctx, Tbl};
 use super::schema::{
@@ -34,6 +34,7 @@ const ROOT_KEYS: &[&str] = &[
     "policy",
     "tools",
     "expect",
+    "agent",
 ];
 const LIMITS_KEYS: &[&str] = &[
     "max_steps",
@@ -62,6 +63,7 @@ const EXPECT_KEYS: &[&str] = &[
     "tokens",
     "sim_ms",
     "detectors",
+    "retry_after",
 ];
 const TOKEN_KEYS: &[&str] = &[
     "input",
@@ -99,6 +101,7 @@ impl Ctx<'_> {
         let limits = self.limits(root);
         let policy = self.policy(root);
         let tools = self.tools(root);
+        let agent = self.agent(root);
         let expect = match self.sub_table(root, "expect", "[expect]") {
             Some(t) => self.expect(&t),
             None => Expectations::default(),
@@ -117,6 +120,7 @@ impl Ctx<'_> {
             policy,
             tools,
             expect,
+            agent,
         }
     }
 
@@ -438,6 +442,7 @@ impl Ctx<'_> {
         e.tool_calls = self.bound(t, "tool_calls");
         e.cost_usd = self.float_bound(t, "cost_usd");
         e.sim_ms = self.bound(t, "sim_ms");
+        e.retry_after = self.named(t, "retry_after", &RetryAfterExpect::NAMES);
         if let Some(tok) = self.sub_table(t, "tokens", "`tokens` in [expect]") {
             self.known_keys(&tok, TOKEN_KEYS);
             e.tokens = TokenBounds {

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use sha2::Digest;
 use tapeloop::cassette::{Cassette, Interaction};
 use tapeloop::event::StreamEvent;
+pub use tapeloop::matching::ServeMatch;
 use tapeloop::net::serve::{self, Pace, ServeOptions, ServerHandle};
 use tapeloop::provider::Api;
 
@@ -105,10 +106,23 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// Loopback, port 0, in recorded order per session (`strict` or `sequence`).
 pub fn options(pace: Pace, strict: bool) -> ServeOptions {
+    options_matching(
+        pace,
+        if strict {
+            ServeMatch::Strict
+        } else {
+            ServeMatch::Sequence
+        },
+    )
+}
+
+/// Loopback, port 0, the given match mode.
+pub fn options_matching(pace: Pace, matching: ServeMatch) -> ServeOptions {
     ServeOptions {
         pace,
-        strict,
+        matching,
         ..ServeOptions::new("127.0.0.1:0".parse().expect("loopback address"))
     }
 }

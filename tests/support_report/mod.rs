@@ -22,6 +22,7 @@ pub fn read_loop_run() -> RunRecord {
         step: 3,
         tool: "read".into(),
         detector: "opencode".into(),
+        ..Default::default()
     });
     r.retries = vec![RetryRecord {
         step: 1,
@@ -29,6 +30,7 @@ pub fn read_loop_run() -> RunRecord {
         status: Some(429),
         delay_ms: 3000,
         reason: "rate limited".into(),
+        ..Default::default()
     }];
     r.tokens = Usage {
         input: 1200,

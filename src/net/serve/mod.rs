@@ -1,61 +1,48 @@
 //! The replay server: plays cassettes back over HTTP as an OpenAI (`/v1/chat/completions`,
 //! `/v1/responses`), Anthropic (`/v1/messages`) or Gemini
-//! (`/v1beta/models/{model}:streamGenerateContent`) endpoint, so a real agent can be tested
-//! offline against a recorded situation.
+//! (`/v1beta/models/{model}:streamGenerateContent` and `:generateContent`) endpoint, so a real
+//! agent can be tested offline against a recorded situation.
 //!
-//! - **Routing.** The request path picks the wire API; among the cassettes of that API the one
-//!   whose model matches the request (else the first) serves it.
-//! - **Sessions.** Interactions play in order per client session. A session is the value of
-//!   the `x-tapeloop-session` request header when present; otherwise the conversation prefix —
-//!   the system prompt plus the first message of the request's `messages` / `input` /
-//!   `contents` — so every request of one agent run (and its retries) shares a session while
-//!   runs with different prompts do not interfere.
-//! - **Replay.** Status, headers (`retry-after` included; length and encoding headers are
-//!   recomputed), error bodies and the body chunks are sent as recorded; a recorded `reset`,
-//!   `timeout` or `aborted` end cuts the connection mid-body, and an interaction without a
-//!   response head closes the connection before any header. Timing ([`schedule`]):
-//!   `recorded` waits the recorded offsets, `instant` sends at once, `xN` runs N times faster.
-//!   A session that has played every interaction of its cassette moves on to the next
-//!   cassette of the same API and model, if any; after the last it gets a 400
-//!   `tapeloop_cassette_exhausted` error.
-//! - **Strict mode.** A request whose canonical body differs from the recorded one gets a 400
-//!   JSON error naming the first differing path, and is logged. Canonical means: object key
-//!   order ignored; the volatile top-level fields `user`, `metadata`, `store`,
-//!   `prompt_cache_key`, `safety_identifier` and `service_tier` dropped; and, inside strings,
-//!   ISO-8601 dates/times replaced by `<date>` and absolute paths under `/home`, `/Users`,
-//!   `/tmp`, `/private`, `/var/folders`, `/root` and `/work` replaced by `<path>` (cwd and date
-//!   lines in system prompts).
-//! - `GET /_tapeloop/status` reports the cassettes (with the ids never played), the
-//!   interactions each session was served in order, and the divergences.
+//! - **Matching and sessions** ([`pick`]): by conversation over every cassette served (the
+//!   default), or in recorded order per session (`sequence`, `strict`).
+//! - **Playing** ([`play`]): status, headers, body chunks and recorded cuts as recorded, on the
+//!   pace's schedule ([`pace`]); `--retry-after-scale` rewrites retry waits ([`retry`]).
+//! - **Control** ([`control`]): status, reset, the request log, model listings.
+//! - **The request log** ([`log`]): one JSON line per answered model request.
 //! - **Errors of the server itself** (unknown path, wrong method, a body that is not a JSON
-//!   object or is too large, an exhausted cassette, a strict-mode divergence) are 4xx JSON
-//!   bodies `{"type":"error","error":{"type":…,"message":…}}`, which the OpenAI and Anthropic
-//!   SDKs both surface. Shutdown closes idle connections at once and gives responses in flight
-//!   [`SHUTDOWN_GRACE`] to finish.
+//!   object or is too large, a miss, an exhausted session) are 4xx JSON bodies in the shape
+//!   the client's SDK parses ([`answer`]). Shutdown closes idle connections at once and gives
+//!   responses in flight [`SHUTDOWN_GRACE`] to finish.
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use serde_json::Value;
 
 pub use super::listener::SHUTDOWN_GRACE;
 use super::listener::{Body, Server};
-use crate::cassette::{Cassette, Interaction};
-use crate::event::EndOutcome;
-use crate::matching::{session_key, strict_difference};
+use crate::cassette::Cassette;
+use crate::matching::{IgnorePath, Matcher, ServeMatch};
+use crate::provider::wire;
 
+mod answer;
+mod control;
+mod log;
 mod pace;
+mod pick;
+mod play;
+mod retry;
 mod status;
 
-use crate::provider::wire;
+use answer::{error, Shape};
+pub use log::LogEntry;
 pub use pace::{schedule, Pace, Schedule};
+use pick::{Asked, Catalog, Pick, Sessions};
+pub use retry::RetryChange;
 pub use status::{CassetteStatus, Divergence, PlayedInteraction, ServeSummary, SessionStatus};
 
 /// Largest request body accepted by default (an agent's whole conversation).
@@ -66,43 +53,56 @@ pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 pub struct ServeOptions {
     pub listen: SocketAddr,
     pub pace: Pace,
-    pub strict: bool,
+    /// How a request finds its recorded interaction.
+    pub matching: ServeMatch,
+    /// Fields left out of matching besides the mode's own (`--ignore`).
+    pub ignore: Vec<IgnorePath>,
+    /// Multiply the retry waits of served error responses (`--retry-after-scale`).
+    pub retry_after_scale: Option<f64>,
+    /// Also write the request log here (`--log`).
+    pub log_file: Option<PathBuf>,
     /// Larger request bodies get a 413 JSON error.
     pub max_request_body: usize,
+    /// Serve every request as this one session (as if each carried `x-tapeloop-session`):
+    /// `tapeloop exec` serves one agent run as one session.
+    pub session: Option<String>,
+    /// Keep every log entry with its request body for [`ServerHandle::observed`].
+    pub observe: bool,
 }
 
 impl ServeOptions {
-    /// Listen on `listen`, recorded pacing, not strict, the default body limit.
+    /// Listen on `listen`: recorded pacing, conversation matching, no scaling, no log file,
+    /// the default body limit.
     pub fn new(listen: SocketAddr) -> Self {
         ServeOptions {
             listen,
             pace: Pace::Recorded,
-            strict: false,
+            matching: ServeMatch::Conversation,
+            ignore: Vec::new(),
+            retry_after_scale: None,
+            log_file: None,
             max_request_body: MAX_REQUEST_BODY,
+            session: None,
+            observe: false,
         }
     }
 }
 
 struct State {
-    cassettes: Vec<Arc<Cassette>>,
+    catalog: Catalog,
     opts: ServeOptions,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    /// (cassette index, session key) → next interaction index.
-    cursors: BTreeMap<(usize, String), usize>,
-    /// Session key → (cassette index, interaction index) in serving order.
-    history: BTreeMap<String, Vec<(usize, usize)>>,
-    played: Vec<Vec<bool>>,
-    requests: u64,
-    divergences: Vec<Divergence>,
+    inner: Mutex<Sessions>,
+    log: Arc<log::RequestLog>,
 }
 
 impl State {
+    fn sessions(&self) -> MutexGuard<'_, Sessions> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn summary(&self) -> ServeSummary {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self.sessions();
+        let cassettes = &self.catalog.cassettes;
         let sessions = inner
             .history
             .iter()
@@ -110,8 +110,8 @@ impl State {
                 let interactions: Vec<PlayedInteraction> = served
                     .iter()
                     .map(|&(c, i)| PlayedInteraction {
-                        cassette: self.cassettes[c].path.display().to_string(),
-                        id: self.cassettes[c].interactions[i].id,
+                        cassette: cassettes[c].path.display().to_string(),
+                        id: cassettes[c].interactions[i].id,
                     })
                     .collect();
                 (
@@ -125,9 +125,9 @@ impl State {
             .collect();
         ServeSummary {
             pace: self.opts.pace.to_string(),
-            strict: self.opts.strict,
-            cassettes: self
-                .cassettes
+            matching: self.opts.matching.to_string(),
+            strict: self.opts.matching == ServeMatch::Strict,
+            cassettes: cassettes
                 .iter()
                 .enumerate()
                 .map(|(i, c)| CassetteStatus {
@@ -169,6 +169,17 @@ impl ServerHandle {
         self.state.summary()
     }
 
+    /// Every request served so far with its body, in the order the responses ended (only with
+    /// [`ServeOptions::observe`]).
+    pub fn observed(&self) -> Vec<LogEntry> {
+        self.state.log.observed()
+    }
+
+    /// The request log so far, as JSON lines.
+    pub fn requests(&self) -> String {
+        self.state.log.text()
+    }
+
     /// Stop accepting, close idle keep-alive connections, let in-flight responses finish (up
     /// to [`SHUTDOWN_GRACE`]), and return the summary.
     pub async fn shutdown(self) -> ServeSummary {
@@ -177,19 +188,19 @@ impl ServerHandle {
     }
 }
 
-/// Bind and start serving `cassettes`.
+/// Bind and start serving `cassettes`. Fails when the address cannot be bound or the log
+/// file cannot be created.
 pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Result<ServerHandle> {
-    let played = cassettes
-        .iter()
-        .map(|c| vec![false; c.interactions.len()])
-        .collect();
+    let matcher = Matcher::new(opts.matching, opts.ignore.clone());
+    let catalog = Catalog::new(cassettes, matcher);
     let state = Arc::new(State {
-        cassettes: cassettes.into_iter().map(Arc::new).collect(),
+        inner: Mutex::new(Sessions::new(&catalog)),
+        catalog,
+        log: Arc::new(log::RequestLog::new(
+            opts.log_file.as_deref(),
+            opts.observe,
+        )?),
         opts,
-        inner: Mutex::new(Inner {
-            played,
-            ..Inner::default()
-        }),
     });
     let listen = state.opts.listen;
     let st = Arc::clone(&state);
@@ -201,28 +212,14 @@ pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Res
     Ok(ServerHandle { server, state })
 }
 
-fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never: Infallible| match never {})
-        .boxed()
-}
-
-fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
-    let mut r = Response::new(full(value.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-/// A JSON error both SDK families parse: OpenAI reads `error.message`, Anthropic reads the
-/// top-level `type: "error"` envelope.
-fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
-    json_response(
-        status,
-        &json!({"type": "error", "error": {"type": kind, "message": message}}),
+/// A response, logged when its body is over.
+fn logged(state: &State, response: Response<Body>, entry: LogEntry) -> Response<Body> {
+    let mut entry = entry;
+    entry.status = Some(response.status().as_u16());
+    let (parts, body) = response.into_parts();
+    Response::from_parts(
+        parts,
+        log::Tracked::wrap(body, entry, Arc::clone(&state.log)),
     )
 }
 
@@ -231,30 +228,46 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, std::io::Error> {
     let path = req.uri().path().to_string();
-    if req.method() == Method::GET && path == "/_tapeloop/status" {
-        let summary = state.summary();
-        return Ok(json_response(
-            StatusCode::OK,
-            &serde_json::to_value(summary).unwrap_or(Value::Null),
-        ));
+    if let Some(r) = control::answer(
+        &state,
+        req.method(),
+        &path,
+        req.uri().query(),
+        req.headers(),
+    ) {
+        return Ok(r);
     }
-    let Some((api, path_model)) = wire::route(&path) else {
-        return Ok(error_response(
+    let mut entry = state
+        .log
+        .begin(req.method().as_str(), &path, state.opts.matching.as_str());
+    entry.result = "error".into();
+    let route = wire::route(&path);
+    let shape = Shape::of(route.as_ref().map(|r| r.0), &path);
+    let fail = |status: StatusCode, kind: &str, message: String, mut entry: LogEntry| {
+        entry.error = Some(message.clone());
+        logged(&state, error(shape, status, kind, &message, None), entry)
+    };
+    let Some((api, path_model)) = route else {
+        return Ok(fail(
             StatusCode::NOT_FOUND,
             "not_found",
-            &format!(
-                "tapeloop serve has no endpoint {path}; it serves /v1/chat/completions, /v1/responses, /v1/messages, /v1beta/models/{{model}}:streamGenerateContent and GET /_tapeloop/status"
+            format!(
+                "tapeloop serve has no endpoint {path}; it serves POST /v1/chat/completions, /v1/responses, /v1/messages, /v1beta/models/{{model}}:streamGenerateContent, GET /v1/models, /v1beta/models and /_tapeloop/status, /_tapeloop/requests, POST /_tapeloop/reset"
             ),
+            entry,
         ));
     };
     if req.method() != Method::POST {
-        return Ok(error_response(
+        return Ok(fail(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
-            &format!("{path} takes POST"),
+            format!("{path} takes POST"),
+            entry,
         ));
     }
     let max = state.opts.max_request_body;
+    let too_large =
+        format!("the request body is larger than the {max} bytes tapeloop serve accepts");
     let declared = req
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -262,234 +275,122 @@ async fn handle(
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         // Refuse before reading: the client learns at once, the server buffers nothing.
-        return Ok(error_response(
+        return Ok(fail(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request_error",
-            &format!("the request body is larger than the {max} bytes tapeloop serve accepts"),
+            too_large,
+            entry,
         ));
     }
-    let headers = req.headers().clone();
+    let mut headers = req.headers().clone();
+    if let Some(session) = &state.opts.session {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(session) {
+            headers.insert("x-tapeloop-session", v);
+        }
+    }
     let limited = http_body_util::Limited::new(req.into_body(), max);
     let bytes = match limited.collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e) => {
-            let too_large = e.is::<http_body_util::LengthLimitError>();
-            return Ok(error_response(
-                if too_large {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                } else {
-                    StatusCode::BAD_REQUEST
-                },
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Ok(fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
-                &if too_large {
-                    format!(
-                        "the request body is larger than the {max} bytes tapeloop serve accepts"
-                    )
-                } else {
-                    format!("could not read the request body: {e}")
-                },
-            ));
+                too_large,
+                entry,
+            ))
+        }
+        Err(e) => {
+            return Ok(fail(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("could not read the request body: {e}"),
+                entry,
+            ))
         }
     };
     let body: Value = match serde_json::from_slice(&bytes) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
-            return Ok(error_response(
+            return Ok(fail(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
-                "the request body must be a JSON object",
+                "the request body must be a JSON object".into(),
+                entry,
             ))
         }
         Err(e) => {
-            return Ok(error_response(
+            return Ok(fail(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
-                &format!("the request body is not JSON: {e}"),
+                format!("the request body is not JSON: {e}"),
+                entry,
             ))
         }
     };
+    if state.opts.observe {
+        entry.body = Some(Arc::new(body.clone()));
+    }
     let model = path_model.or_else(|| {
         body.get("model")
             .and_then(Value::as_str)
             .map(str::to_string)
     });
-    let session = session_key(&headers, &body);
-
-    // Pick the cassette and the interaction under the lock; stream outside it.
-    let picked = {
-        let mut inner = state.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.requests += 1;
-        let candidates: Vec<usize> = state
-            .cassettes
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.header.api == api)
-            .map(|(i, _)| i)
-            .collect();
-        if candidates.is_empty() {
-            return Ok(error_response(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                &format!("no cassette with api `{api}` is being served"),
-            ));
-        }
-        let by_model: Vec<usize> = candidates
-            .iter()
-            .copied()
-            .filter(|i| {
-                model.is_some() && state.cassettes[*i].header.model.as_deref() == model.as_deref()
-            })
-            .collect();
-        let pool = if by_model.is_empty() {
-            candidates
-        } else {
-            by_model
-        };
-        let idx = pool
-            .iter()
-            .copied()
-            .find(|i| {
-                let next = inner
-                    .cursors
-                    .get(&(*i, session.clone()))
-                    .copied()
-                    .unwrap_or(0);
-                next < state.cassettes[*i].interactions.len()
-            })
-            .unwrap_or(pool[0]);
-        let cassette = Arc::clone(&state.cassettes[idx]);
-        let next = inner
-            .cursors
-            .get(&(idx, session.clone()))
-            .copied()
-            .unwrap_or(0);
-        let Some(inter) = cassette.interactions.get(next) else {
-            return Ok(error_response(
-                StatusCode::BAD_REQUEST,
-                "tapeloop_cassette_exhausted",
-                &format!(
-                    "{}: all {} recorded interactions were already played for this session",
-                    cassette.path.display(),
-                    cassette.interactions.len()
-                ),
-            ));
-        };
-        if state.opts.strict {
-            if let Some(d) = strict_difference(&inter.request.body, &body) {
-                let div = Divergence {
-                    cassette: cassette.path.display().to_string(),
-                    session: session.clone(),
-                    interaction: inter.id,
-                    path: d.path.clone(),
-                    recorded: d.left.clone(),
-                    sent: d.right.clone(),
-                };
-                eprintln!(
-                    "tapeloop serve: divergence in {} (interaction {}) at {}: recorded {}, sent {}",
-                    div.cassette, div.interaction, div.path, div.recorded, div.sent
-                );
-                inner.divergences.push(div);
-                return Ok(json_response(
-                    StatusCode::BAD_REQUEST,
-                    &json!({"error": {
-                        "type": "tapeloop_divergence",
-                        "message": format!("request differs from recorded interaction {} at {}: recorded {}, sent {}", inter.id, d.path, d.left, d.right),
-                        "path": d.path,
-                        "interaction": inter.id,
-                    }}),
-                ));
-            }
-        }
-        inner.cursors.insert((idx, session.clone()), next + 1);
-        inner.history.entry(session).or_default().push((idx, next));
-        inner.played[idx][next] = true;
-        (cassette, next)
+    let asked = Asked {
+        api,
+        model: model.as_deref(),
+        body: &body,
+        headers: &headers,
     };
-    let (cassette, index) = picked;
-    replay_interaction(cassette, index, state.opts.pace).await
-}
-
-/// Headers never replayed as recorded: the server recomputes framing.
-const SKIP_HEADERS: &[&str] = &[
-    "content-length",
-    "transfer-encoding",
-    "content-encoding",
-    "connection",
-    "keep-alive",
-];
-
-async fn replay_interaction(
-    cassette: Arc<Cassette>,
-    index: usize,
-    pace: Pace,
-) -> Result<Response<Body>, std::io::Error> {
-    let inter: &Interaction = &cassette.interactions[index];
-    let plan = schedule(inter, pace);
-    let Some(head) = inter.response.as_ref() else {
-        // The recorded connection failed before any header: fail this one the same way
-        // (hyper closes the connection without writing a response).
-        tokio::time::sleep(plan.head).await;
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "recorded connection failure",
-        ));
-    };
-    tokio::time::sleep(plan.head).await;
-    let mut response = Response::new(Body::default());
-    *response.status_mut() = StatusCode::from_u16(head.status).map_err(|e| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("interaction {}: status {}: {e}", inter.id, head.status),
-        )
-    })?;
-    for (k, v) in head.headers.iter() {
-        if SKIP_HEADERS.iter().any(|s| k.eq_ignore_ascii_case(s)) {
-            continue;
+    let pick = state.sessions().pick(&state.catalog, &asked);
+    match pick {
+        Pick::Miss {
+            status,
+            kind,
+            result,
+            message,
+            session,
+            extra,
+        } => {
+            entry.result = result.into();
+            entry.session = session;
+            entry.error = Some(message.clone());
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            Ok(logged(
+                &state,
+                error(shape, status, kind, &message, extra),
+                entry,
+            ))
         }
-        // A hand-written cassette may hold a header hyper cannot send; drop that one header
-        // rather than the whole response.
-        match (
-            hyper::header::HeaderName::from_bytes(k.as_bytes()),
-            hyper::header::HeaderValue::from_str(v),
-        ) {
-            (Ok(name), Ok(value)) => {
-                response.headers_mut().append(name, value);
+        Pick::Play {
+            cassette,
+            index,
+            session,
+            result,
+        } => {
+            let c = Arc::clone(&state.catalog.cassettes[cassette]);
+            let inter = &c.interactions[index];
+            entry.result = result.into();
+            entry.session = Some(session);
+            entry.cassette = Some(c.path.display().to_string());
+            entry.interaction = Some(inter.id);
+            entry.step = Some(inter.step);
+            entry.attempt = Some(inter.attempt);
+            let played = play::play(
+                Arc::clone(&c),
+                index,
+                state.opts.pace,
+                state.opts.retry_after_scale,
+            )
+            .await;
+            entry.retry_after = played.retry_after;
+            match played.response {
+                Ok(r) => Ok(logged(&state, r, entry)),
+                Err(e) => {
+                    entry.outcome = "closed".into();
+                    state.log.record(&entry);
+                    Err(e)
+                }
             }
-            _ => eprintln!(
-                "tapeloop serve: {} interaction {}: skipping header {k:?} that cannot be sent",
-                cassette.path.display(),
-                inter.id
-            ),
         }
     }
-    let (tx, mut rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(8);
-    tokio::spawn(async move {
-        let inter = &cassette.interactions[index];
-        for (chunk, wait) in inter.chunks.iter().zip(&plan.chunks) {
-            if !wait.is_zero() {
-                tokio::time::sleep(*wait).await;
-            }
-            if tx
-                .send(Ok(Frame::data(Bytes::copy_from_slice(&chunk.bytes))))
-                .await
-                .is_err()
-            {
-                return; // client went away
-            }
-        }
-        let outcome = inter.end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
-        if outcome != EndOutcome::Complete {
-            tokio::time::sleep(plan.end).await;
-            // An error frame makes hyper drop the connection without finishing the body.
-            let _ = tx
-                .send(Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    format!("recorded stream ended: {}", outcome.as_str()),
-                )))
-                .await;
-        }
-    });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    *response.body_mut() = StreamBody::new(stream).boxed();
-    Ok(response)
 }

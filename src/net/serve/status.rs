@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::provider::Api;
 
-/// A divergence seen in strict mode.
+/// A request no recorded one matched (conversation and strict modes).
 #[derive(Debug, Clone, Serialize)]
 pub struct Divergence {
     pub cassette: String,
@@ -22,6 +22,8 @@ pub struct Divergence {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServeSummary {
     pub pace: String,
+    /// `conversation`, `sequence` or `strict`.
+    pub matching: String,
     pub strict: bool,
     pub cassettes: Vec<CassetteStatus>,
     /// Per session key, the interactions it was served, in order.

@@ -1,0 +1,428 @@
+//! Which recorded interaction answers a request, and the per-session state that decides it.
+//!
+//! - **`conversation`** (the default). A request is answered by a recorded interaction whose
+//!   request is the same conversation ([`Matcher`]), over every cassette served. Sessions are
+//!   *tracks*: a cassette and a cursor. A request first continues a track: the first
+//!   interaction at or after a track's cursor that matches it (the fewest skipped wins, then
+//!   the oldest track), so the next step of a conversation, and a retry of an identical
+//!   request (the next recorded attempt), are found by their content without any header.
+//!   Otherwise it opens a new track where it matches — a conversation's first request
+//!   preferred, then the cassette fewest tracks use — so two clients with the same prompt each
+//!   get a complete replay. A retry past the last recorded attempt (the track's last request
+//!   was the same and failed) is `exhausted`. No match anywhere is a `miss`, naming the
+//!   closest recorded request and the first differing path. With `x-tapeloop-session`, only
+//!   that session's tracks are continued.
+//! - **`sequence`** and **`strict`**: interactions play in recorded order per session (the
+//!   header, else the conversation prefix, [`session_key`]) on the cassette of the request's
+//!   API and model, moving on to the next such cassette when one is used up; `strict` refuses
+//!   a request whose body differs from the recorded one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::status::Divergence;
+use crate::cassette::{Cassette, Interaction};
+use crate::event::EndOutcome;
+use crate::matching::{session_key, Matcher, Prepared, ServeMatch};
+use crate::provider::Api;
+
+/// The cassettes served, with their requests prepared for matching.
+pub(super) struct Catalog {
+    pub cassettes: Vec<Arc<Cassette>>,
+    pub matcher: Matcher,
+    /// Conversation mode: every recorded request, prepared once (empty otherwise).
+    prepared: Vec<Vec<Prepared>>,
+}
+
+impl Catalog {
+    pub fn new(cassettes: Vec<Cassette>, matcher: Matcher) -> Catalog {
+        let prepared = if matcher.mode == ServeMatch::Conversation {
+            cassettes
+                .iter()
+                .map(|c| {
+                    c.interactions
+                        .iter()
+                        .map(|i| matcher.prepare(&i.request.body, c.header.model.as_deref()))
+                        .collect()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Catalog {
+            cassettes: cassettes.into_iter().map(Arc::new).collect(),
+            matcher,
+            prepared,
+        }
+    }
+
+    fn matches(&self, c: usize, i: usize, sent: &Prepared) -> bool {
+        self.matcher
+            .difference(&self.prepared[c][i], sent)
+            .is_none()
+    }
+
+    fn inter(&self, c: usize, i: usize) -> &Interaction {
+        &self.cassettes[c].interactions[i]
+    }
+
+    fn path(&self, c: usize) -> String {
+        self.cassettes[c].path.display().to_string()
+    }
+}
+
+/// A request as matching sees it.
+pub(super) struct Asked<'a> {
+    pub api: Api,
+    pub model: Option<&'a str>,
+    pub body: &'a Value,
+    pub headers: &'a hyper::HeaderMap,
+}
+
+/// The answer chosen.
+pub(super) enum Pick {
+    Play {
+        cassette: usize,
+        index: usize,
+        session: String,
+        /// `opened`, `continued`, `retry` or `in-order` (see the request log).
+        result: &'static str,
+    },
+    Miss {
+        /// 404 for an API no cassette speaks, else 400 (a status agents do not retry).
+        status: u16,
+        kind: &'static str,
+        /// `miss` or `exhausted`.
+        result: &'static str,
+        message: String,
+        session: Option<String>,
+        extra: Option<Value>,
+    },
+}
+
+/// How a cassette position ranks for opening a session (lower first).
+type OpenRank = (bool, usize, usize, usize);
+
+struct Track {
+    session: String,
+    explicit: bool,
+    cassette: usize,
+    cursor: usize,
+    last: Option<usize>,
+}
+
+/// The mutable state: sessions, what was played, divergences.
+#[derive(Default)]
+pub(super) struct Sessions {
+    tracks: Vec<Track>,
+    anonymous: u64,
+    /// Sequence and strict: (cassette, session key) → next interaction index.
+    cursors: BTreeMap<(usize, String), usize>,
+    /// Session key → (cassette, interaction) in serving order.
+    pub history: BTreeMap<String, Vec<(usize, usize)>>,
+    pub played: Vec<Vec<bool>>,
+    pub requests: u64,
+    pub divergences: Vec<Divergence>,
+}
+
+fn succeeded(inter: &Interaction) -> bool {
+    inter.response.as_ref().is_some_and(|h| h.status < 400)
+        && inter.end.is_some_and(|e| e.outcome == EndOutcome::Complete)
+}
+
+impl Sessions {
+    pub fn new(catalog: &Catalog) -> Sessions {
+        Sessions {
+            played: catalog
+                .cassettes
+                .iter()
+                .map(|c| vec![false; c.interactions.len()])
+                .collect(),
+            ..Sessions::default()
+        }
+    }
+
+    /// Forget every session (`None`) or one; returns how many were forgotten. What was played
+    /// stays counted (for the unused report at shutdown).
+    pub fn reset(&mut self, session: Option<&str>) -> usize {
+        let Some(name) = session else {
+            let n = self.history.len();
+            self.tracks.clear();
+            self.cursors.clear();
+            self.history.clear();
+            return n;
+        };
+        let header = format!("header:{name}");
+        let is = |k: &str| k == name || k == header;
+        let n = self.history.keys().filter(|k| is(k)).count();
+        self.tracks.retain(|t| !is(&t.session));
+        self.cursors.retain(|(_, k), _| !is(k));
+        self.history.retain(|k, _| !is(k));
+        n
+    }
+
+    /// Choose the answer to `asked` and record it as played.
+    pub fn pick(&mut self, catalog: &Catalog, asked: &Asked) -> Pick {
+        self.requests += 1;
+        if !catalog.cassettes.iter().any(|c| c.header.api == asked.api) {
+            return Pick::Miss {
+                status: 404,
+                kind: "not_found",
+                result: "miss",
+                message: format!("no cassette with api `{}` is being served", asked.api),
+                session: None,
+                extra: None,
+            };
+        }
+        let pick = match catalog.matcher.mode {
+            ServeMatch::Conversation => self.by_conversation(catalog, asked),
+            ServeMatch::Sequence | ServeMatch::Strict => self.in_order(catalog, asked),
+        };
+        if let Pick::Play {
+            cassette,
+            index,
+            session,
+            ..
+        } = &pick
+        {
+            self.played[*cassette][*index] = true;
+            self.history
+                .entry(session.clone())
+                .or_default()
+                .push((*cassette, *index));
+        }
+        pick
+    }
+
+    fn by_conversation(&mut self, catalog: &Catalog, asked: &Asked) -> Pick {
+        let sent = catalog.matcher.prepare(asked.body, asked.model);
+        let explicit = asked
+            .headers
+            .get("x-tapeloop-session")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| format!("header:{v}"));
+        let mine = |t: &Track| match &explicit {
+            Some(k) => &t.session == k,
+            None => !t.explicit,
+        };
+        // 1. Continue a track.
+        let mut best: Option<(usize, usize, usize)> = None; // (skipped, track, index)
+        for (ti, t) in self.tracks.iter().enumerate() {
+            if !mine(t) || catalog.cassettes[t.cassette].header.api != asked.api {
+                continue;
+            }
+            let n = catalog.cassettes[t.cassette].interactions.len();
+            if let Some(i) = (t.cursor..n).find(|&i| catalog.matches(t.cassette, i, &sent)) {
+                let skipped = i - t.cursor;
+                if best.is_none_or(|(s, _, _)| skipped < s) {
+                    best = Some((skipped, ti, i));
+                }
+            }
+        }
+        if let Some((_, ti, i)) = best {
+            let t = &mut self.tracks[ti];
+            let retry = t.last.is_some_and(|l| {
+                catalog.inter(t.cassette, l).step == catalog.inter(t.cassette, i).step
+            });
+            t.cursor = i + 1;
+            t.last = Some(i);
+            return Pick::Play {
+                cassette: t.cassette,
+                index: i,
+                session: t.session.clone(),
+                result: if retry { "retry" } else { "continued" },
+            };
+        }
+        // 2. A retry past the recorded attempts: the same request as a track's last, which failed.
+        if let Some(t) = self.tracks.iter().find(|t| {
+            mine(t)
+                && t.last.is_some_and(|l| {
+                    catalog.matches(t.cassette, l, &sent)
+                        && (explicit.is_some() || !succeeded(catalog.inter(t.cassette, l)))
+                })
+        }) {
+            return Pick::Miss {
+                status: 400,
+                kind: "tapeloop_cassette_exhausted",
+                result: "exhausted",
+                message: format!(
+                    "{}: every recorded attempt of this request was already played for session {} (POST /_tapeloop/reset to replay again)",
+                    catalog.path(t.cassette),
+                    t.session
+                ),
+                session: Some(t.session.clone()),
+                extra: None,
+            };
+        }
+        // 3. Open a track where the request matches: a first request first, then the cassette
+        //    fewest tracks use, then file order.
+        // (rank, cassette, index); rank = (not a first request, tracks on it, cassette, index)
+        let mut open: Option<(OpenRank, usize, usize)> = None;
+        for (c, cassette) in catalog.cassettes.iter().enumerate() {
+            if cassette.header.api != asked.api {
+                continue;
+            }
+            let users = self.tracks.iter().filter(|t| t.cassette == c).count();
+            if let Some(i) =
+                (0..cassette.interactions.len()).find(|&i| catalog.matches(c, i, &sent))
+            {
+                let rank = (i != 0, users, c, i);
+                if open.as_ref().is_none_or(|(r, _, _)| rank < *r) {
+                    open = Some((rank, c, i));
+                }
+            }
+        }
+        if let Some((_, c, i)) = open {
+            let session = explicit.clone().unwrap_or_else(|| {
+                self.anonymous += 1;
+                format!("conversation-{}", self.anonymous)
+            });
+            self.tracks.push(Track {
+                session: session.clone(),
+                explicit: explicit.is_some(),
+                cassette: c,
+                cursor: i + 1,
+                last: Some(i),
+            });
+            return Pick::Play {
+                cassette: c,
+                index: i,
+                session,
+                result: "opened",
+            };
+        }
+        // 4. A miss: name the closest recorded request of the same API.
+        let closest = catalog
+            .cassettes
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.header.api == asked.api)
+            .flat_map(|(c, k)| (0..k.interactions.len()).map(move |i| (c, i)))
+            .max_by_key(|&(c, i)| {
+                (
+                    Matcher::closeness(&catalog.prepared[c][i], &sent),
+                    std::cmp::Reverse((c, i)),
+                )
+            });
+        let (message, extra) = match closest {
+            Some((c, i)) => {
+                let inter = catalog.inter(c, i);
+                let d = catalog
+                    .matcher
+                    .difference(&catalog.prepared[c][i], &sent)
+                    .expect("a closest request that matched would have been served");
+                self.divergences.push(Divergence {
+                    cassette: catalog.path(c),
+                    session: explicit.clone().unwrap_or_default(),
+                    interaction: inter.id,
+                    path: d.path.clone(),
+                    recorded: d.left.clone(),
+                    sent: d.right.clone(),
+                });
+                (
+                    format!(
+                        "no recorded request matches this one (match mode conversation); the closest is {} interaction {} (step {}, attempt {}), which differs at {}: recorded {}, sent {}",
+                        catalog.path(c), inter.id, inter.step, inter.attempt, d.path, d.left, d.right
+                    ),
+                    Some(json!({"cassette": catalog.path(c), "interaction": inter.id, "path": d.path})),
+                )
+            }
+            None => ("no recorded request matches this one".to_string(), None),
+        };
+        Pick::Miss {
+            status: 400,
+            kind: "tapeloop_no_match",
+            result: "miss",
+            message,
+            session: explicit,
+            extra,
+        }
+    }
+
+    fn in_order(&mut self, catalog: &Catalog, asked: &Asked) -> Pick {
+        let session = session_key(asked.headers, asked.body);
+        let candidates: Vec<usize> = (0..catalog.cassettes.len())
+            .filter(|&i| catalog.cassettes[i].header.api == asked.api)
+            .collect();
+        let by_model: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&i| {
+                asked.model.is_some() && catalog.cassettes[i].header.model.as_deref() == asked.model
+            })
+            .collect();
+        let pool = if by_model.is_empty() {
+            candidates
+        } else {
+            by_model
+        };
+        let next_of = |c: usize| {
+            self.cursors
+                .get(&(c, session.clone()))
+                .copied()
+                .unwrap_or(0)
+        };
+        let idx = pool
+            .iter()
+            .copied()
+            .find(|&c| next_of(c) < catalog.cassettes[c].interactions.len())
+            .unwrap_or(pool[0]);
+        let cassette = &catalog.cassettes[idx];
+        let next = next_of(idx);
+        let Some(inter) = cassette.interactions.get(next) else {
+            return Pick::Miss {
+                status: 400,
+                kind: "tapeloop_cassette_exhausted",
+                result: "exhausted",
+                message: format!(
+                    "{}: all {} recorded interactions were already played for this session",
+                    cassette.path.display(),
+                    cassette.interactions.len()
+                ),
+                session: Some(session),
+                extra: None,
+            };
+        };
+        if catalog.matcher.mode == ServeMatch::Strict {
+            let m = &catalog.matcher;
+            if let Some(d) = m.difference(
+                &m.prepare(&inter.request.body, None),
+                &m.prepare(asked.body, None),
+            ) {
+                let div = Divergence {
+                    cassette: catalog.path(idx),
+                    session: session.clone(),
+                    interaction: inter.id,
+                    path: d.path.clone(),
+                    recorded: d.left.clone(),
+                    sent: d.right.clone(),
+                };
+                eprintln!(
+                    "tapeloop serve: divergence in {} (interaction {}) at {}: recorded {}, sent {}",
+                    div.cassette, div.interaction, div.path, div.recorded, div.sent
+                );
+                self.divergences.push(div);
+                return Pick::Miss {
+                    status: 400,
+                    kind: "tapeloop_divergence",
+                    result: "miss",
+                    message: format!(
+                        "request differs from recorded interaction {} at {}: recorded {}, sent {}",
+                        inter.id, d.path, d.left, d.right
+                    ),
+                    session: Some(session),
+                    extra: Some(json!({"path": d.path, "interaction": inter.id})),
+                };
+            }
+        }
+        self.cursors.insert((idx, session.clone()), next + 1);
+        Pick::Play {
+            cassette: idx,
+            index: next,
+            session,
+            result: "in-order",
+        }
+    }
+}
