@@ -58,6 +58,24 @@ struct ProfileFile {
     env: IndexMap<String, String>,
     #[serde(default)]
     files: IndexMap<String, String>,
+    #[serde(default)]
+    processor: Option<ProcessorEquivalent>,
+}
+
+/// A profile's `[processor]`: the built-in processor's settings that model this agent, used by
+/// `--vs-processor` in place of the scenario's policy (e.g. opencode: its own detector, retry
+/// preset and doom action, compaction off as `OPENCODE_DISABLE_AUTOCOMPACT` sets it).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorEquivalent {
+    #[serde(default)]
+    pub doom_loop: Option<Vec<crate::processor::config::DetectorSpec>>,
+    #[serde(default)]
+    pub doom_action: Option<crate::processor::config::DoomAction>,
+    #[serde(default)]
+    pub retry: Option<crate::processor::config::RetryPreset>,
+    #[serde(default)]
+    pub compaction: Option<crate::processor::config::CompactionMode>,
 }
 
 /// A resolved agent: everything needed to run it, placeholders not yet expanded.
@@ -74,6 +92,8 @@ pub struct Agent {
     /// The wire APIs the agent speaks; empty = any.
     pub apis: Vec<Api>,
     pub description: String,
+    /// The processor settings that model this agent (`--vs-processor`).
+    pub processor: Option<ProcessorEquivalent>,
 }
 
 impl Agent {
@@ -142,6 +162,7 @@ impl Agent {
             stop_exit_codes: p.stop_exit_codes,
             apis: p.apis,
             description: p.description,
+            processor: p.processor,
         })
     }
 
@@ -316,6 +337,13 @@ mod tests {
         assert_eq!(a.name, "opencode");
         assert_eq!(a.apis, vec![Api::OpenAiChat]);
         assert!(a.env.contains_key("OPENCODE_CONFIG"));
+        let p = a
+            .processor
+            .expect("opencode names its processor equivalent");
+        assert_eq!(
+            p.compaction,
+            Some(crate::processor::config::CompactionMode::Off)
+        );
         let cfg = ph().expand(&a.files[".tapeloop/opencode.json"]);
         let v: serde_json::Value = serde_json::from_str(&cfg).expect("the config expands to JSON");
         assert_eq!(

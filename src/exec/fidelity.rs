@@ -7,11 +7,13 @@ use serde_json::{json, Value};
 
 use crate::report::{Fidelity, FieldAgreement, RunRecord};
 
-/// How far apart two retry waits may be and still agree (the agent's waits are real time).
+/// How far apart two retry waits may be and still agree: the agent's waits are real time
+/// and real backoffs carry jitter, so 250 ms or a fifth of the wait, whichever is larger.
 pub const WAIT_TOLERANCE_MS: u64 = 250;
 
 /// Compare an agent's record with the processor's: finish, doom step and tool, steps, tool
-/// calls, retries and their waits (within [`WAIT_TOLERANCE_MS`]), tokens and cost.
+/// calls, retries and their waits (within [`WAIT_TOLERANCE_MS`] or 20 %, the processor's
+/// wait scaled as the server scaled the agent's), tokens and cost.
 pub fn compare(agent: &RunRecord, processor: &RunRecord) -> Fidelity {
     let mut fields: IndexMap<String, FieldAgreement> = IndexMap::new();
     let mut field = |name: &str, a: Value, p: Value, agree: bool| {
@@ -62,13 +64,24 @@ pub fn compare(agent: &RunRecord, processor: &RunRecord) -> Fidelity {
         let agree = eq(&a, &p);
         field(name, a, p, agree);
     }
-    let waits = |r: &RunRecord| -> Vec<u64> { r.retries.iter().map(|x| x.delay_ms).collect() };
-    let (aw, pw) = (waits(agent), waits(processor));
+    // The agent waited what the server served (a `retry-after` scaled by
+    // `--retry-after-scale`); the processor's virtual wait is scaled the same way to compare.
+    let aw: Vec<u64> = agent.retries.iter().map(|x| x.delay_ms).collect();
+    let pw: Vec<u64> = processor.retries.iter().map(|x| x.delay_ms).collect();
+    let expected: Vec<u64> = agent
+        .retries
+        .iter()
+        .zip(&processor.retries)
+        .map(|(a, p)| match (a.recorded_ms, a.served_ms) {
+            (Some(r), Some(s)) if r > 0 => p.delay_ms * s / r,
+            _ => p.delay_ms,
+        })
+        .collect();
     let waits_agree = aw.len() == pw.len()
         && aw
             .iter()
-            .zip(&pw)
-            .all(|(a, p)| a.abs_diff(*p) <= WAIT_TOLERANCE_MS);
+            .zip(&expected)
+            .all(|(a, e)| a.abs_diff(*e) <= WAIT_TOLERANCE_MS.max(e / 5));
     field("retry_waits_ms", json!(aw), json!(pw), waits_agree);
     let cost_agree =
         (agent.cost_usd - processor.cost_usd).abs() <= 1e-9_f64.max(processor.cost_usd * 1e-6);

@@ -17,6 +17,7 @@ use crate::event::StreamEvent;
 use crate::matching::ServeMatch;
 use crate::net::serve::{self, LogEntry, Pace, ServeOptions};
 use crate::processor::PriceTable;
+use crate::provider::tool_results;
 use crate::report::{AgentOutcome, RunRecord, RunReport};
 use crate::runner::{Job, RunOptions};
 
@@ -242,8 +243,21 @@ pub fn exec_job(
     rec.not_observable = not_observable;
     rec.set_failures(failures);
     if opts.vs_processor {
+        // The processor gets what models this agent: the profile's policy, and the tools the
+        // agent itself declared in its first request (calls to others are rerouted as the
+        // agent reroutes them).
+        let eq = agent.processor.clone().unwrap_or_default();
+        let declared = served
+            .first()
+            .map(|s| tool_results::declared_tools(api, &s.body))
+            .filter(|t| !t.is_empty());
         let run_opts = RunOptions {
             prices: Arc::clone(&opts.prices),
+            detectors: eq.doom_loop,
+            doom_action: eq.doom_action,
+            retry: eq.retry,
+            compaction: eq.compaction,
+            tools: declared.map(|t| t.into_iter().collect()),
             ..RunOptions::default()
         };
         let processor = crate::runner::replay(sc, &cassette, &job.cassette, &run_opts);

@@ -240,6 +240,27 @@ pub fn tool_results(api: Api, body: &Value) -> Vec<ToolResultSeen> {
     out
 }
 
+/// The names of the tools a request declares (the agent's tool set), in request order.
+pub fn declared_tools(api: Api, body: &Value) -> Vec<String> {
+    let tools = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    let name = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_string);
+    match api {
+        Api::OpenAiChat => tools
+            .filter_map(|t| t.get("function").and_then(name))
+            .collect(),
+        Api::OpenAiResponses | Api::Anthropic => tools.filter_map(name).collect(),
+        Api::Gemini => tools
+            .filter_map(|t| t.get("functionDeclarations").and_then(Value::as_array))
+            .flatten()
+            .filter_map(name)
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +308,18 @@ mod tests {
             (t[0].tool.as_str(), &t[0].output),
             ("g", &Value::from("done"))
         );
+    }
+
+    #[test]
+    fn declared_tools_per_api() {
+        let chat =
+            serde_json::json!({"tools": [{"type": "function", "function": {"name": "read"}}]});
+        assert_eq!(declared_tools(Api::OpenAiChat, &chat), ["read"]);
+        let anthropic = serde_json::json!({"tools": [{"name": "bash"}, {"name": "edit"}]});
+        assert_eq!(declared_tools(Api::Anthropic, &anthropic), ["bash", "edit"]);
+        let gemini = serde_json::json!({"tools": [{"functionDeclarations": [{"name": "f"}]}]});
+        assert_eq!(declared_tools(Api::Gemini, &gemini), ["f"]);
+        assert!(declared_tools(Api::OpenAiResponses, &serde_json::json!({"tools": 1})).is_empty());
     }
 
     #[test]

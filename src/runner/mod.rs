@@ -47,6 +47,11 @@ pub struct RunOptions {
     pub retry: Option<crate::processor::config::RetryPreset>,
     /// Override every scenario's doom action.
     pub doom_action: Option<crate::processor::config::DoomAction>,
+    /// Override every scenario's compaction mode.
+    pub compaction: Option<crate::processor::config::CompactionMode>,
+    /// Override the agent's tool set (default: the scenario's `[[tools]]`): `tapeloop exec
+    /// --vs-processor` gives the processor the tools the real agent declared.
+    pub tools: Option<std::collections::BTreeSet<String>>,
     pub prices: Arc<PriceTable>,
 }
 
@@ -58,6 +63,8 @@ impl Default for RunOptions {
             detectors: None,
             retry: None,
             doom_action: None,
+            compaction: None,
+            tools: None,
             prices: PriceTable::bundled(),
         }
     }
@@ -176,8 +183,8 @@ pub fn processor_config(
     }
     cfg.context_limit = sc.limits.context;
     cfg.output_limit = sc.limits.output;
-    cfg.compaction = sc.policy.compaction;
-    cfg.tools = sc.tool_names();
+    cfg.compaction = opts.compaction.unwrap_or(sc.policy.compaction);
+    cfg.tools = opts.tools.clone().or_else(|| sc.tool_names());
     cfg.prices = Arc::clone(&opts.prices);
     cfg
 }
