@@ -12,6 +12,7 @@ pub mod conversation;
 pub mod event;
 pub mod exit;
 pub mod http;
+pub mod limits;
 pub mod matching;
 pub mod names;
 pub mod net;
