@@ -46,26 +46,18 @@ pub enum LimitError {
 impl Limits {
     /// `Err` when `depth` is over [`max_depth`](Self::max_depth).
     pub fn check_depth(&self, what: &'static str, depth: usize) -> Result<(), LimitError> {
-        if depth > self.max_depth {
-            Err(LimitError::Depth {
-                what,
-                limit: self.max_depth,
-            })
-        } else {
-            Ok(())
-        }
+        let limit = self.max_depth;
+        (depth <= limit)
+            .then_some(())
+            .ok_or(LimitError::Depth { what, limit })
     }
 
     /// `Err` when `bytes` is over [`max_bytes`](Self::max_bytes).
     pub fn check_bytes(&self, what: &'static str, bytes: usize) -> Result<(), LimitError> {
-        if bytes > self.max_bytes {
-            Err(LimitError::Size {
-                what,
-                limit: self.max_bytes,
-            })
-        } else {
-            Ok(())
-        }
+        let limit = self.max_bytes;
+        (bytes <= limit)
+            .then_some(())
+            .ok_or(LimitError::Size { what, limit })
     }
 
     /// A running byte budget of [`max_bytes`](Self::max_bytes) for `what`.

@@ -10,7 +10,7 @@ use tapeloop::exit::Exit;
 use tapeloop::net::serve::{self, Pace, ServeOptions};
 use tapeloop::scenario;
 
-use super::common::{print_errors, runtime, wait_for_stop};
+use super::common::{print_errors, runtime, wait_for_stop, ConnArgs};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -41,9 +41,13 @@ pub struct Args {
     /// Reject requests that differ from the recorded ones; fail on unused interactions.
     #[arg(long)]
     pub strict: bool,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
+    args.conn.apply();
     let mut cassettes = Vec::new();
     for input in &args.inputs {
         if input.extension().is_some_and(|e| e == "toml") {
