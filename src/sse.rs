@@ -8,10 +8,15 @@
 //!
 //! Line splitting works on bytes: `\r` and `\n` never occur inside a UTF-8 multi-byte sequence,
 //! so a line is only decoded once it is complete and a split character cannot be corrupted.
+//!
+//! A line or an event's data longer than [`Limits::max_bytes`] stops the decoder: nothing more
+//! is buffered or dispatched, and [`SseDecoder::limit_exceeded`] says which limit was hit.
 
 use std::borrow::Cow;
 
 use serde::Serialize;
+
+use crate::limits::{LimitError, Limits};
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,6 +84,9 @@ pub struct SseDecoder {
     retry_ms: Option<u64>,
     /// Comment lines seen (keep-alives such as `: OPENROUTER PROCESSING`).
     comments: u64,
+    limits: Limits,
+    /// The limit that stopped decoding, if one did.
+    limit: Option<LimitError>,
 }
 
 /// `bytes` as text: borrowed when valid UTF-8 (the common case, checked with the fast
@@ -92,11 +100,44 @@ fn utf8(bytes: &[u8]) -> Cow<'_, str> {
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
+/// What the limits name in their errors.
+const LINE: &str = "an SSE line";
+const DATA: &str = "the data of one SSE event";
+
 impl SseDecoder {
     pub fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    /// A decoder whose lines and event data may each take at most `limits.max_bytes`.
+    pub fn with_limits(limits: Limits) -> Self {
         SseDecoder {
             bom_seen: Some(0),
+            limits,
             ..Default::default()
+        }
+    }
+
+    /// The limit that stopped decoding, if one did.
+    pub fn limit_exceeded(&self) -> Option<&LimitError> {
+        self.limit.as_ref()
+    }
+
+    /// Record that a buffer would grow to `len` bytes; `false` (and the decoder stopped) when
+    /// that passes the limit.
+    fn within(&mut self, what: &'static str, len: usize) -> bool {
+        if self.limit.is_some() {
+            return false;
+        }
+        match self.limits.check_bytes(what, len) {
+            Ok(()) => true,
+            Err(e) => {
+                self.limit = Some(e);
+                self.line = Vec::new();
+                self.data = Vec::new();
+                self.has_data = false;
+                false
+            }
         }
     }
 
@@ -123,6 +164,9 @@ impl SseDecoder {
     /// Decode a chunk, lending each completed event to `sink`: nothing is allocated per event
     /// unless the data is not valid UTF-8.
     pub fn feed_ref(&mut self, bytes: &[u8], sink: &mut impl FnMut(SseEventRef<'_>)) {
+        if self.limit.is_some() {
+            return;
+        }
         let mut input: &[u8] = bytes;
         // Strip a leading BOM, which may itself arrive split over chunks.
         while let Some(seen) = self.bom_seen {
@@ -151,11 +195,16 @@ impl SseDecoder {
         while !input.is_empty() {
             match memchr::memchr2(b'\n', b'\r', input) {
                 None => {
-                    self.line.extend_from_slice(input);
+                    if self.within(LINE, self.line.len() + input.len()) {
+                        self.line.extend_from_slice(input);
+                    }
                     break;
                 }
                 Some(pos) => {
                     let is_cr = input[pos] == b'\r';
+                    if !self.within(LINE, self.line.len() + pos) {
+                        return;
+                    }
                     if self.line.is_empty() {
                         self.process_line(&input[..pos], sink);
                     } else {
@@ -164,6 +213,9 @@ impl SseDecoder {
                         self.process_line(&line, sink);
                         self.line = line;
                         self.line.clear();
+                    }
+                    if self.limit.is_some() {
+                        return;
                     }
                     input = &input[pos + 1..];
                     if is_cr {
@@ -192,6 +244,9 @@ impl SseDecoder {
 
     /// [`finish_cut`](Self::finish_cut) with a borrowing sink.
     pub fn finish_cut_ref(&mut self, sink: &mut impl FnMut(SseEventRef<'_>)) {
+        if self.limit.is_some() {
+            return;
+        }
         self.line.clear();
         self.bom_seen = None;
         self.dispatch(sink);
@@ -205,6 +260,9 @@ impl SseDecoder {
 
     /// [`finish`](Self::finish) with a borrowing sink.
     pub fn finish_ref(&mut self, sink: &mut impl FnMut(SseEventRef<'_>)) {
+        if self.limit.is_some() {
+            return;
+        }
         if let Some(seen) = self.bom_seen.take() {
             // The whole stream was a BOM prefix: those bytes are content.
             self.line.extend_from_slice(&BOM[..seen as usize]);
@@ -237,6 +295,9 @@ impl SseDecoder {
         };
         match field {
             b"data" => {
+                if !self.within(DATA, self.data.len() + value.len() + 1) {
+                    return;
+                }
                 self.data.extend_from_slice(value);
                 self.data.push(b'\n');
                 self.has_data = true;
@@ -292,6 +353,36 @@ pub fn decode_all(bytes: &[u8]) -> Vec<SseEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_or_event_past_the_limit_stops_the_decoder() {
+        let lim = Limits {
+            max_depth: 8,
+            max_bytes: 16,
+        };
+        // An endless line fed in pieces never grows past the limit.
+        let mut d = SseDecoder::with_limits(lim);
+        let mut out = Vec::new();
+        d.feed(b"data: ok\n\n", &mut out);
+        for _ in 0..1000 {
+            d.feed(b"data: xxxxxxxx", &mut out);
+        }
+        d.finish(&mut out);
+        assert_eq!(out.len(), 1);
+        assert!(d.line.capacity() <= 32, "{}", d.line.capacity());
+        let err = d.limit_exceeded().expect("limit hit").to_string();
+        assert_eq!(err, "an SSE line exceeds the 16-byte limit");
+        // Many short data lines in one event: the data limit.
+        let mut d = SseDecoder::with_limits(lim);
+        d.feed(&b"data: abc\n".repeat(100), &mut out);
+        d.feed(b"\n", &mut out);
+        assert_eq!(out.len(), 1, "the oversized event is not dispatched");
+        assert!(d
+            .limit_exceeded()
+            .unwrap()
+            .to_string()
+            .contains("data of one SSE event"));
+    }
 
     fn ev(event: Option<&str>, data: &str, id: Option<&str>) -> SseEvent {
         SseEvent {

@@ -113,6 +113,7 @@ async fn record_in_process(
 fn replay(dir: &Path, cassette: &Cassette) -> RunRecord {
     let sc = load_scenario(&dir.join("secrets.toml"));
     runner::replay(&sc, cassette, &cassette.path, &RunOptions::default())
+        .expect("replayable cassette")
 }
 
 /// The live verdict and the replayed one agree on everything the report scores.

@@ -235,7 +235,8 @@ fn serve_plays_interactions_in_the_runners_order() {
             tapeloop::scenario::load_checked(&path).unwrap_or_else(|e| panic!("{name}: {e:?}"));
         for c in &sc.cassettes {
             let cassette = load(&c.path);
-            let rec = replay(&sc, &cassette, &c.path, &RunOptions::default());
+            let rec = replay(&sc, &cassette, &c.path, &RunOptions::default())
+                .expect("replayable cassette");
             let consumed = cassette.interactions.len() - rec.unused_interactions as usize;
             let want: Vec<u64> = cassette.interactions[..consumed]
                 .iter()

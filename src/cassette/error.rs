@@ -14,6 +14,11 @@ pub struct CassetteError {
 
 impl CassetteError {
     pub(crate) fn new(path: impl Into<PathBuf>, line: Option<u64>, kind: ErrorKind) -> Self {
+        Self::at(path, line, kind)
+    }
+
+    /// An error of `kind` at `path` (and `line`): for checks made outside the reader.
+    pub fn at(path: impl Into<PathBuf>, line: Option<u64>, kind: ErrorKind) -> Self {
         CassetteError {
             path: path.into(),
             line,
@@ -31,6 +36,7 @@ impl CassetteError {
                 | ErrorKind::HeaderNotFirst { .. }
                 | ErrorKind::NotACassette { .. }
                 | ErrorKind::UnknownVersion(_)
+                | ErrorKind::NoInteractions
         )
     }
 }
@@ -88,4 +94,16 @@ pub enum ErrorKind {
     },
     #[error("interaction {0} has no `end` line although the cassette has a footer")]
     MissingEnd(u64),
+    /// What the reader would hold in memory passes a limit ([`crate::limits`]).
+    #[error("{0}: split the recording, or raise the limit if the response is genuine")]
+    Limit(crate::limits::LimitError),
+    /// An interaction's response cannot be decoded within the limits: `run` would refuse it.
+    #[error("interaction {id} cannot be decoded: {error}")]
+    Undecodable {
+        id: u64,
+        error: crate::limits::LimitError,
+    },
+    /// Nothing to replay: a replay of it would score nothing and pass.
+    #[error("no usable interaction: the cassette holds no request with its `end` line (recording cut short before the first response finished?); re-record it")]
+    NoInteractions,
 }

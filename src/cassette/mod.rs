@@ -188,6 +188,30 @@ impl Interaction {
 
     /// Decode this attempt through `api`'s adapter, exactly as replay does. Without a response
     /// head the attempt failed at the network level and yields one `network` error.
+    /// Decode a 2xx response the way a replay does and say whether a limit
+    /// ([`crate::limits`]) stops it: what `check` reports and `run` refuses.
+    pub fn check_decodable(&self, api: Api) -> Result<(), crate::limits::LimitError> {
+        let Some(head) = &self.response else {
+            return Ok(());
+        };
+        if !(200..300).contains(&head.status) {
+            return Ok(());
+        }
+        let mut decoder = crate::provider::ResponseDecoder::new(api);
+        let mut events = Vec::new();
+        for c in &self.chunks {
+            decoder.feed(&c.bytes, &mut events);
+            // Only the limit matters here: the events are dropped as they come.
+            events.clear();
+            if let Some(e) = decoder.limit_exceeded() {
+                return Err(e.clone());
+            }
+        }
+        let outcome = self.end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
+        decoder.finish(outcome, &mut events);
+        decoder.limit_exceeded().map_or(Ok(()), |e| Err(e.clone()))
+    }
+
     pub fn decode(&self, api: Api) -> Vec<StreamEvent> {
         let outcome = self.end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
         match &self.response {

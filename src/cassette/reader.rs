@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use crate::limits::Limits;
 use base64::Engine;
 use indexmap::IndexMap;
 
@@ -16,7 +17,7 @@ use super::{
 };
 
 /// The longest line accepted by default (64 MiB). A longer line is an error, not an allocation.
-pub const DEFAULT_MAX_LINE_LEN: usize = 64 << 20;
+pub const DEFAULT_MAX_LINE_LEN: usize = crate::limits::DEFAULT.max_bytes;
 
 /// What the reader yields, in file order.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +66,16 @@ struct Pending {
     request: Request,
     response: Option<ResponseHead>,
     chunks: Vec<Chunk>,
+    /// Bytes this interaction's lines put in memory so far (charged to `open_bytes`).
+    bytes: usize,
 }
+
+/// The most bytes the interactions still open (no `end` yet) may hold together: a file of
+/// requests that never end, or one endless response, must not grow memory with the file.
+pub const OPEN_INTERACTION_LIMITS: Limits = Limits {
+    max_bytes: 256 << 20,
+    ..crate::limits::DEFAULT
+};
 
 /// One physical line as read.
 enum RawLine {
@@ -102,6 +112,8 @@ pub struct CassetteReader<R> {
     partial_last_line: bool,
     eof_errors: Vec<CassetteError>,
     finished: bool,
+    /// Bytes held by `pending`, bounded by [`OPEN_INTERACTION_LIMITS`].
+    open_bytes: usize,
 }
 
 impl CassetteReader<BufReader<File>> {
@@ -160,6 +172,7 @@ impl<R: BufRead> CassetteReader<R> {
             partial_last_line: false,
             eof_errors: Vec::new(),
             finished: false,
+            open_bytes: 0,
         };
         r.header = r.read_header()?;
         Ok(r)
@@ -408,6 +421,7 @@ impl<R: BufRead> CassetteReader<R> {
             });
         }
         self.pending.clear();
+        self.open_bytes = 0;
     }
 
     /// Apply one parsed interaction/tool line to the assembly state.
@@ -420,6 +434,8 @@ impl<R: BufRead> CassetteReader<R> {
                 if !self.seen.insert(r.id) {
                     return Err(ErrorKind::DuplicateRequest(r.id));
                 }
+                let bytes = self.buf.len();
+                self.charge_open(bytes)?;
                 self.requests += 1;
                 self.pending.insert(
                     r.id,
@@ -435,6 +451,7 @@ impl<R: BufRead> CassetteReader<R> {
                         },
                         response: None,
                         chunks: Vec::new(),
+                        bytes,
                     },
                 );
                 Ok(None)
@@ -485,6 +502,10 @@ impl<R: BufRead> CassetteReader<R> {
                         problem: "before its response: a `response` line must come first",
                     });
                 }
+                let n = bytes.len();
+                self.charge_open(n)?;
+                let p = self.pending.get_mut(&c.id).expect("checked just above");
+                p.bytes += n;
                 p.chunks.push(Chunk { ms: c.ms, bytes });
                 Ok(None)
             }
@@ -494,6 +515,7 @@ impl<R: BufRead> CassetteReader<R> {
                     .pending
                     .shift_remove(&e.id)
                     .expect("open_interaction checked the id");
+                self.open_bytes -= p.bytes;
                 Ok(Some((
                     p.seq,
                     Record::Interaction(Interaction {
@@ -511,6 +533,16 @@ impl<R: BufRead> CassetteReader<R> {
                 )))
             }
         }
+    }
+
+    /// Charge `bytes` more to the open interactions.
+    fn charge_open(&mut self, bytes: usize) -> Result<(), ErrorKind> {
+        let total = self.open_bytes.saturating_add(bytes);
+        OPEN_INTERACTION_LIMITS
+            .check_bytes("the interactions open at this line (no `end` yet)", total)
+            .map_err(ErrorKind::Limit)?;
+        self.open_bytes = total;
+        Ok(())
     }
 
     fn open_interaction(&mut self, kind: &'static str, id: u64) -> Result<&mut Pending, ErrorKind> {

@@ -4,7 +4,13 @@
 //! Rules (named as in the header's `redacted` list):
 //! - `header:<name>`: the whole value of `authorization`, `x-api-key`, `api-key`,
 //!   `x-goog-api-key`, `proxy-authorization`, `cookie`, `set-cookie` (any case);
-//! - `query:key`, `query:api_key`: those URL query parameters;
+//! - `query:<name>`: the values of URL query parameters named `key`, `api_key`,
+//!   `access_token`, `token`, `sig`, `signature`, `secret`, `password`, `auth` (any case;
+//!   extend with [`Redactor::query_param`]);
+//! - `header:allowlist`: response headers outside [`RESPONSE_HEADER_ALLOWLIST`] (content type,
+//!   length and encoding, retry and rate-limit headers, request ids; extend with
+//!   [`Redactor::keep_response_header`]) are not stored at all: organisation and project ids,
+//!   cookies and tracing headers never reach the cassette;
 //! - `body:sk-ant-key`, `body:sk-key`, `body:google-key`, `body:bearer`: key-shaped strings
 //!   anywhere in URLs, header values, request bodies, chunk data and tool lines;
 //! - `secret:explicit`: values registered with [`Redactor::secret`] (the API key in use),
@@ -27,7 +33,7 @@ use crate::http::Headers;
 /// What replaces a secret.
 pub const REDACTED: &str = "[REDACTED]";
 
-const SECRET_HEADERS: [&str; 7] = [
+const SECRET_HEADERS: [&str; 10] = [
     "authorization",
     "x-api-key",
     "api-key",
@@ -35,8 +41,49 @@ const SECRET_HEADERS: [&str; 7] = [
     "proxy-authorization",
     "cookie",
     "set-cookie",
+    "openai-organization",
+    "openai-project",
+    "x-goog-user-project",
 ];
-const SECRET_QUERY: [&str; 2] = ["key", "api_key"];
+/// Query parameters whose values are secrets (compared case-insensitively).
+pub const SECRET_QUERY: [&str; 9] = [
+    "key",
+    "api_key",
+    "access_token",
+    "token",
+    "sig",
+    "signature",
+    "secret",
+    "password",
+    "auth",
+];
+/// Response headers stored in cassettes; a trailing `*` matches a prefix. Everything a replay
+/// or a report uses: the body's type and encoding, retry hints, rate limits, request ids.
+pub const RESPONSE_HEADER_ALLOWLIST: [&str; 12] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "retry-after",
+    "retry-after-ms",
+    "x-should-retry",
+    "x-ratelimit-*",
+    "ratelimit*",
+    "anthropic-ratelimit-*",
+    "x-request-id",
+    "request-id",
+    "x-goog-request-id",
+];
+
+fn allowlisted(list: &[String], name: &str) -> bool {
+    RESPONSE_HEADER_ALLOWLIST
+        .iter()
+        .copied()
+        .chain(list.iter().map(String::as_str))
+        .any(|pat| match pat.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == pat,
+        })
+}
 const BODY_RULES: [&str; 4] = [
     "body:sk-ant-key",
     "body:sk-key",
@@ -77,6 +124,10 @@ fn rule_for(names: impl Fn(&str) -> bool) -> (&'static str, &'static str) {
 pub struct Redactor {
     secrets: Vec<String>,
     removed: IndexSet<String>,
+    /// Query parameters redacted besides [`SECRET_QUERY`] (lowercase).
+    extra_query: Vec<String>,
+    /// Response headers kept besides [`RESPONSE_HEADER_ALLOWLIST`] (lowercase).
+    extra_headers: Vec<String>,
 }
 
 impl Redactor {
@@ -96,6 +147,44 @@ impl Redactor {
         self
     }
 
+    /// Also redact the query parameter `name` (any case).
+    pub fn query_param(mut self, name: &str) -> Self {
+        let n = name.to_ascii_lowercase();
+        if !SECRET_QUERY.contains(&n.as_str()) && !self.extra_query.contains(&n) {
+            self.extra_query.push(n);
+        }
+        self
+    }
+
+    /// Also keep the response header `name` (a trailing `*` matches a prefix).
+    pub fn keep_response_header(mut self, name: &str) -> Self {
+        self.extra_headers.push(name.to_ascii_lowercase());
+        self
+    }
+
+    fn secret_query(&self, name: &str) -> bool {
+        let n = name.to_ascii_lowercase();
+        SECRET_QUERY.contains(&n.as_str()) || self.extra_query.contains(&n)
+    }
+
+    /// Response headers as stored: only allowlisted names, their values redacted by pattern.
+    pub fn response_headers(&mut self, h: &Headers) -> Headers {
+        let mut dropped = false;
+        let kept = h
+            .iter()
+            .filter(|(name, _)| {
+                let keep = allowlisted(&self.extra_headers, &name.to_ascii_lowercase());
+                dropped |= !keep;
+                keep
+            })
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        if dropped {
+            self.note("header:allowlist");
+        }
+        self.headers(&kept)
+    }
+
     /// The rules in force, for the header's `redacted` list.
     pub fn rules(&self) -> Vec<String> {
         let mut rules: Vec<String> = SECRET_HEADERS
@@ -103,6 +192,8 @@ impl Redactor {
             .map(|h| format!("header:{h}"))
             .collect();
         rules.extend(SECRET_QUERY.iter().map(|q| format!("query:{q}")));
+        rules.extend(self.extra_query.iter().map(|q| format!("query:{q}")));
+        rules.push("header:allowlist".into());
         rules.extend(BODY_RULES.iter().map(|r| r.to_string()));
         if !self.secrets.is_empty() {
             rules.push("secret:explicit".into());
@@ -234,11 +325,12 @@ impl Redactor {
                             Some(i) => (&pair[..i], Some(&pair[i + 1..])),
                             None => (pair, None),
                         };
-                        let decoded = name.replace("%5F", "_").replace("%5f", "_");
+                        let decoded = name
+                            .replace("%5F", "_")
+                            .replace("%5f", "_")
+                            .to_ascii_lowercase();
                         match value {
-                            Some(v)
-                                if SECRET_QUERY.contains(&decoded.as_str()) && v != REDACTED =>
-                            {
+                            Some(v) if self.secret_query(&decoded) && v != REDACTED => {
                                 self.note(&format!("query:{decoded}"));
                                 format!("{name}={REDACTED}")
                             }
@@ -297,6 +389,39 @@ mod tests {
             "https://x/y?api_key=[REDACTED]&keys=1"
         );
         assert_eq!(r.removed(), ["query:key", "query:api_key"]);
+        let mut r = Redactor::new().query_param("X-Amz-Credential");
+        assert_eq!(
+            r.url("https://x/y?Access_Token=t0k&SIG=s&password=p&x-amz-credential=c&q=1"),
+            "https://x/y?Access_Token=[REDACTED]&SIG=[REDACTED]&password=[REDACTED]&x-amz-credential=[REDACTED]&q=1"
+        );
+    }
+
+    #[test]
+    fn only_allowlisted_response_headers_are_kept() {
+        let mut r = Redactor::new().keep_response_header("x-custom-*");
+        let h: Headers = [
+            ("Content-Type", "text/event-stream"),
+            ("openai-organization", "org-123"),
+            ("x-ratelimit-remaining-requests", "9"),
+            ("set-cookie", "a=b"),
+            ("x-custom-thing", "1"),
+            ("request-id", "req_1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let kept = r.response_headers(&h);
+        let names: Vec<&str> = kept.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Content-Type",
+                "x-ratelimit-remaining-requests",
+                "x-custom-thing",
+                "request-id"
+            ]
+        );
+        assert_eq!(r.removed(), ["header:allowlist"]);
     }
 
     #[test]

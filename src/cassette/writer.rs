@@ -119,7 +119,7 @@ impl<W: Write> CassetteWriter<W> {
         let line = Line::Response(ResponseLine {
             id,
             status: head.status,
-            headers: self.redactor.headers(&head.headers),
+            headers: self.redactor.response_headers(&head.headers),
             ms: head.ms,
         });
         self.line(&line)?;

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use tapeloop::cassette::{rewrite_footer, CassetteReader, FooterHash, Record, Rewrite};
+use tapeloop::cassette::{
+    rewrite_footer, CassetteError, CassetteReader, ErrorKind, FooterHash, Record, Rewrite,
+};
 use tapeloop::exit::Exit;
 use tapeloop::scenario::{self, ScenarioError};
 
@@ -184,9 +186,23 @@ fn check_file(path: &Path) -> FileReport {
         }
     };
     let mut interactions = 0u64;
+    let api = reader.header().api;
+    let problem = |report: &mut FileReport, e: CassetteError| {
+        report.problems += 1;
+        if report.problems <= MAX_SHOWN {
+            println!("{e}");
+        }
+    };
     for item in reader.by_ref() {
         match item {
-            Ok(Record::Interaction(_)) => interactions += 1,
+            Ok(Record::Interaction(i)) => {
+                interactions += 1;
+                // What `run` refuses: a response that cannot be decoded within the limits.
+                if let Err(error) = i.check_decodable(api) {
+                    let kind = ErrorKind::Undecodable { id: i.id, error };
+                    problem(&mut report, CassetteError::at(path, None, kind));
+                }
+            }
             Ok(Record::Tool(_)) => {}
             Err(e) => {
                 report.problems += 1;
@@ -204,6 +220,13 @@ fn check_file(path: &Path) -> FileReport {
             "{}: ... and {} more problems",
             path.display(),
             report.problems - MAX_SHOWN
+        );
+    }
+    if interactions == 0 && report.problems == 0 {
+        // `run` refuses a cassette with nothing to replay.
+        problem(
+            &mut report,
+            CassetteError::at(path, None, ErrorKind::NoInteractions),
         );
     }
     if report.problems == 0 {

@@ -230,3 +230,42 @@ pub async fn wait_for_stop() -> anyhow::Result<()> {
         .context("waiting for Ctrl-C")?;
     Ok(())
 }
+
+/// How `serve` and `record --proxy` shed slow and idle clients
+/// ([`tapeloop::net::listener::ConnLimits`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnArgs {
+    /// Seconds a client has to send a complete request head (from connecting, or from the
+    /// head's first byte) before its connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = positive_secs)]
+    pub header_read_timeout: f64,
+
+    /// Seconds a connection may stay open with no request in flight before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = positive_secs)]
+    pub idle_timeout: f64,
+
+    /// Connections served at once; more wait in the accept queue until one closes.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+}
+
+impl ConnArgs {
+    /// Make these the limits of every server this process starts.
+    pub fn apply(&self) {
+        tapeloop::net::listener::ConnLimits {
+            header_read_timeout: std::time::Duration::from_secs_f64(self.header_read_timeout),
+            idle_timeout: std::time::Duration::from_secs_f64(self.idle_timeout),
+            max_connections: self.max_connections as usize,
+        }
+        .set_process_default();
+    }
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}`: expected seconds between 0 and 86400, e.g. 10 or 0.5"
+        )),
+    }
+}

@@ -80,6 +80,10 @@ pub struct Args {
     /// Longest silence between two body reads, in seconds, before the attempt times out.
     #[arg(long, default_value_t = 120)]
     pub read_timeout: u64,
+
+    /// Slow and idle client limits of the proxy (--proxy only).
+    #[command(flatten)]
+    pub conn: super::common::ConnArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
@@ -95,6 +99,7 @@ async fn run_proxy(args: Args) -> anyhow::Result<Exit> {
         bail!("--proxy needs --upstream URL (e.g. https://api.openai.com)");
     };
     url::Url::parse(&upstream).with_context(|| format!("--upstream `{upstream}` is not a URL"))?;
+    args.conn.apply();
     let out_dir = args
         .output
         .clone()

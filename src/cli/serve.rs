@@ -11,7 +11,7 @@ use tapeloop::matching::{IgnorePath, ServeMatch};
 use tapeloop::net::serve::{self, Pace, ServeOptions};
 use tapeloop::scenario;
 
-use super::common::{print_errors, runtime, wait_for_stop};
+use super::common::{print_errors, runtime, wait_for_stop, ConnArgs};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -78,6 +78,9 @@ pub struct Args {
     /// Exit 1 at shutdown when any recorded interaction was never requested.
     #[arg(long)]
     pub require_all: bool,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 fn parse_scale(s: &str) -> Result<f64, String> {
@@ -106,6 +109,7 @@ fn cassettes_below(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
+    args.conn.apply();
     let mut files = Vec::new();
     for input in &args.inputs {
         if input.is_dir() {

@@ -260,7 +260,9 @@ pub fn exec_job(
             tools: declared.map(|t| t.into_iter().collect()),
             ..RunOptions::default()
         };
-        let processor = crate::runner::replay(sc, &cassette, &job.cassette, &run_opts);
+        // The agent already ran on this cassette, so it loaded; a cassette the processor
+        // refuses (nothing to replay, undecodable) is the same harness error as in `run`.
+        let processor = crate::runner::replay(sc, &cassette, &job.cassette, &run_opts)?;
         rec.fidelity = Some(fidelity::compare(&rec, &processor));
     }
     Ok(JobResult::Scored(Box::new(rec)))

@@ -4,24 +4,212 @@
 //! or replayed chunk leaves at once instead of waiting for the client's delayed ACK. Shutdown
 //! stops accepting, lets every in-flight exchange finish, closes idle keep-alive connections
 //! at once, and cuts what is still running after [`SHUTDOWN_GRACE`].
+//!
+//! Slow and idle clients are shed by [`ConnLimits`]: a request head must arrive within the
+//! header-read timeout (counted from the connection's start or the head's first byte), a
+//! connection with no request in flight is closed after the idle timeout, and at most
+//! `max_connections` are served at once (more wait in the kernel's accept queue). A watchdog
+//! per connection enforces the timeouts from what the connection reads and how many responses
+//! are in flight, for HTTP/1.1 and HTTP/2 alike; a response in flight is never cut by them.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
 
 /// Response body type of both servers.
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
 /// How long shutdown waits for in-flight responses before cutting them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How the server layer sheds slow and idle clients (flags `--header-read-timeout`,
+/// `--idle-timeout`, `--max-connections` on `serve` and `record --proxy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// A request head must be complete this long after the connection opened or after its
+    /// first byte arrived; else the connection is closed (slowloris).
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no bytes arriving is closed after this long.
+    pub idle_timeout: Duration,
+    /// Connections served at once; further ones wait in the accept queue until one closes.
+    pub max_connections: usize,
+}
+
+impl ConnLimits {
+    /// 10 s for a request head, 60 s idle, 256 connections (well under the usual 1 024
+    /// descriptors per process, leaving room for cassette files and upstream sockets).
+    pub const DEFAULT: ConnLimits = ConnLimits {
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+        max_connections: 256,
+    };
+
+    /// The limits [`Server::bind`] uses: [`ConnLimits::DEFAULT`] unless the command line set
+    /// others with [`ConnLimits::set_process_default`].
+    pub fn process_default() -> ConnLimits {
+        PROCESS_LIMITS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or(Self::DEFAULT)
+    }
+
+    /// Make `self` the limits of every server this process binds with [`Server::bind`]: how
+    /// the `serve` and `record --proxy` flags reach the one accept loop.
+    pub fn set_process_default(self) {
+        *PROCESS_LIMITS.lock().unwrap_or_else(|e| e.into_inner()) = Some(self);
+    }
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+static PROCESS_LIMITS: Mutex<Option<ConnLimits>> = Mutex::new(None);
+
+/// What one connection's watchdog sees.
+#[derive(Default)]
+struct Activity {
+    /// Responses started and not yet fully sent (or dropped).
+    in_flight: AtomicUsize,
+    /// Bytes read from the client so far.
+    read: AtomicU64,
+    /// Responses finished so far (a short exchange may start and end between two ticks).
+    served: AtomicU64,
+}
+
+/// Counts a response as in flight until its body is dropped (sent, or the connection gone).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(act: &Arc<Activity>) -> Self {
+        act.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(Arc::clone(act))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.served.fetch_add(1, Ordering::SeqCst);
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The client socket, counting the bytes it reads for the watchdog.
+struct Watched {
+    io: TcpStream,
+    act: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        if n > 0 {
+            self.act.read.fetch_add(n as u64, Ordering::SeqCst);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// Resolves when the connection has been waiting too long for a request head, or idle too
+/// long; never while a response is in flight.
+async fn watchdog(act: &Activity, limits: ConnLimits) {
+    #[derive(PartialEq)]
+    enum Phase {
+        /// Waiting for (the rest of) a request head since `since`.
+        Head,
+        /// A response is in flight.
+        Busy,
+        /// Nothing in flight and nothing read since `since`.
+        Idle,
+    }
+    let tick = (limits.header_read_timeout.min(limits.idle_timeout) / 4)
+        .clamp(Duration::from_millis(5), Duration::from_millis(500));
+    // A new connection owes its first request head at once.
+    let mut phase = Phase::Head;
+    let mut since = Instant::now();
+    let mut read_at_idle = 0;
+    let mut served = 0;
+    loop {
+        tokio::time::sleep(tick).await;
+        let read = act.read.load(Ordering::SeqCst);
+        if act.in_flight.load(Ordering::SeqCst) > 0 {
+            phase = Phase::Busy;
+            continue;
+        }
+        let now_served = act.served.load(Ordering::SeqCst);
+        if now_served != served {
+            // A response ended since the last tick.
+            served = now_served;
+            phase = Phase::Busy;
+        }
+        match phase {
+            Phase::Busy => {
+                phase = Phase::Idle;
+                since = Instant::now();
+                read_at_idle = read;
+            }
+            Phase::Idle if read != read_at_idle => {
+                phase = Phase::Head;
+                since = Instant::now();
+            }
+            Phase::Idle if since.elapsed() >= limits.idle_timeout => return,
+            Phase::Head if since.elapsed() >= limits.header_read_timeout => return,
+            Phase::Idle | Phase::Head => {}
+        }
+    }
+}
 
 /// A running accept loop.
 pub struct Server {
@@ -31,7 +219,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Bind `listen` and serve every request with `handler`. `name` prefixes log lines.
+    /// Bind `listen` and serve every request with `handler` under the process's
+    /// [`ConnLimits`]. `name` prefixes log lines.
     pub async fn bind<H, F>(
         listen: SocketAddr,
         name: &'static str,
@@ -41,6 +230,21 @@ impl Server {
         H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<Response<Body>, std::io::Error>> + Send + 'static,
     {
+        Self::bind_with(listen, name, ConnLimits::process_default(), handler).await
+    }
+
+    /// [`bind`](Self::bind) with explicit connection limits.
+    pub async fn bind_with<H, F>(
+        listen: SocketAddr,
+        name: &'static str,
+        limits: ConnLimits,
+        handler: H,
+    ) -> std::io::Result<Server>
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<Response<Body>, std::io::Error>> + Send + 'static,
+    {
+        let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (stop_tx, mut stop_rx) = watch::channel(false);
@@ -50,9 +254,9 @@ impl Server {
                 tokio::select! {
                     // A send or a dropped handle both stop the loop.
                     _ = stop_rx.changed() => break,
-                    accepted = listener.accept() => {
-                        let stream = match accepted {
-                            Ok((stream, _)) => stream,
+                    accepted = accept_slot(&listener, &slots) => {
+                        let (stream, slot) = match accepted {
+                            Ok(got) => got,
                             Err(e) => {
                                 // Out of descriptors and the like: back off instead of spinning.
                                 eprintln!("{name}: accept failed: {e}");
@@ -64,12 +268,32 @@ impl Server {
                         let handler = handler.clone();
                         let mut stop = stop_rx.clone();
                         conns.spawn(async move {
-                            let svc = hyper::service::service_fn(handler);
+                            let _slot = slot;
+                            let act = Arc::new(Activity::default());
+                            let svc_act = Arc::clone(&act);
+                            let svc = hyper::service::service_fn(move |req| {
+                                let guard = InFlight::new(&svc_act);
+                                let resp = handler(req);
+                                async move {
+                                    let resp = resp.await?;
+                                    // The guard lives as long as the body is being sent.
+                                    Ok::<_, std::io::Error>(resp.map(|b| {
+                                        b.map_frame(move |f| {
+                                            let _ = &guard;
+                                            f
+                                        })
+                                        .boxed()
+                                    }))
+                                }
+                            });
                             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                            let io = Watched { io: stream, act: Arc::clone(&act) };
+                            let conn = builder.serve_connection(TokioIo::new(io), svc);
                             tokio::pin!(conn);
                             tokio::select! {
                                 _ = conn.as_mut() => return,
+                                // Slow or idle: close without waiting for the client.
+                                _ = watchdog(&act, limits) => return,
                                 _ = stop.changed() => {}
                             }
                             // Finish the exchange in flight, then close (idle keep-alive
@@ -107,4 +331,17 @@ impl Server {
         }
         let _ = (&mut self.task).await;
     }
+}
+
+/// Wait for a free connection slot, then accept: at the cap, clients queue in the kernel.
+async fn accept_slot(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> std::io::Result<(TcpStream, tokio::sync::OwnedSemaphorePermit)> {
+    let slot = Arc::clone(slots)
+        .acquire_owned()
+        .await
+        .map_err(|_| std::io::Error::other("connection slots closed"))?;
+    let (stream, _) = listener.accept().await?;
+    Ok((stream, slot))
 }

@@ -38,6 +38,16 @@ pub(crate) fn protocol_error(
     )
 }
 
+/// A decoder stopped at a limit ([`crate::limits`]); the message states the limit. Never
+/// retryable: the same bytes hit the same limit.
+pub(crate) fn limit_error(err: &crate::limits::LimitError) -> ProviderError {
+    stream_error(
+        ErrorClass::Protocol,
+        format!("stream refused: {err}"),
+        false,
+    )
+}
+
 /// A stream cut off before its terminal event (Anthropic and Gemini wording: the caller writes
 /// the message); always retryable.
 pub(crate) fn network_error(message: String) -> ProviderError {

@@ -1,6 +1,10 @@
 //! Incremental splitter for a streamed JSON array (`[{…}\n,\r\n{…}]`), the body Gemini's
 //! `streamGenerateContent` sends without `alt=sse`. It yields each top-level element's text as
-//! soon as the element closes, so decoding stays incremental.
+//! soon as the element closes, so decoding stays incremental. An element longer than
+//! [`Limits::max_bytes`] or nested deeper than [`Limits::max_depth`] stops the splitter
+//! ([`JsonArraySplitter::limit_exceeded`]).
+
+use crate::limits::{LimitError, Limits};
 
 /// Splits a JSON array body into its top-level elements.
 #[derive(Debug, Default)]
@@ -15,6 +19,9 @@ pub struct JsonArraySplitter {
     opened: bool,
     /// The closing `]` has been seen.
     closed: bool,
+    limits: Limits,
+    /// The limit that stopped splitting, if one did.
+    limit: Option<LimitError>,
 }
 
 impl JsonArraySplitter {
@@ -25,7 +32,7 @@ impl JsonArraySplitter {
     /// Feed bytes; `sink` receives each complete element's text.
     pub fn feed(&mut self, bytes: &[u8], sink: &mut impl FnMut(&str)) {
         for &b in bytes {
-            if self.closed {
+            if self.closed || self.limit.is_some() {
                 return;
             }
             if !self.opened {
@@ -46,6 +53,13 @@ impl JsonArraySplitter {
                 }
                 continue;
             }
+            if let Err(e) = self
+                .limits
+                .check_bytes("one element of a JSON-array stream", self.elem.len() + 1)
+            {
+                self.stop(e);
+                return;
+            }
             self.elem.push(b);
             if self.in_string {
                 if self.escaped {
@@ -59,7 +73,16 @@ impl JsonArraySplitter {
             }
             match b {
                 b'"' => self.in_string = true,
-                b'{' | b'[' => self.depth += 1,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    if let Err(e) = self
+                        .limits
+                        .check_depth("one element of a JSON-array stream", self.depth as usize)
+                    {
+                        self.stop(e);
+                        return;
+                    }
+                }
                 b'}' | b']' => {
                     self.depth -= 1;
                     if self.depth == 0 {
@@ -81,6 +104,16 @@ impl JsonArraySplitter {
         self.elem.clear();
     }
 
+    /// The limit that stopped splitting, if one did.
+    pub fn limit_exceeded(&self) -> Option<&LimitError> {
+        self.limit.as_ref()
+    }
+
+    fn stop(&mut self, e: LimitError) {
+        self.limit = Some(e);
+        self.elem = Vec::new();
+    }
+
     /// Whether the closing `]` was seen.
     pub fn is_closed(&self) -> bool {
         self.closed
@@ -90,6 +123,29 @@ impl JsonArraySplitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_or_long_elements_stop_at_the_limit() {
+        let mut s = JsonArraySplitter::new();
+        let mut n = 0;
+        s.feed(&[b'['; 10_000], &mut |_| n += 1);
+        assert_eq!(n, 0);
+        assert!(s
+            .limit_exceeded()
+            .unwrap()
+            .to_string()
+            .contains("128-level"));
+        let mut s = JsonArraySplitter {
+            limits: Limits {
+                max_depth: 4,
+                max_bytes: 8,
+            },
+            ..Default::default()
+        };
+        s.feed(b"[{\"a\":1},{\"long\":\"xxxxxxxxx\"}]", &mut |_| n += 1);
+        assert_eq!(n, 1, "the short element is split, the long one refused");
+        assert!(s.limit_exceeded().unwrap().to_string().contains("8-byte"));
+    }
 
     fn split(chunks: &[&[u8]]) -> Vec<String> {
         let mut s = JsonArraySplitter::new();

@@ -27,6 +27,7 @@ use serde_json::Value;
 use crate::conversation::{Conversation, RequestOptions};
 use crate::event::{EndOutcome, ProviderError, StreamEvent};
 use crate::http::Headers;
+use crate::limits::LimitError;
 use crate::sse::{SseDecoder, SseEventRef};
 
 crate::string_enum! {
@@ -95,6 +96,12 @@ pub trait PayloadDecoder: Send {
     /// Anthropic finishes at `message_stop` and ignores it; Gemini has no terminal event, so
     /// any cut is an error.
     fn end(&mut self, outcome: EndOutcome, out: &mut Vec<StreamEvent>);
+
+    /// The limit ([`crate::limits`]) that stopped this decoder, if one did: the stream then
+    /// ended in a protocol error naming it, and a replay refuses the cassette.
+    fn limit_exceeded(&self) -> Option<&LimitError> {
+        None
+    }
 }
 
 /// Append `items` to `turns` as `{"role": role, key: items}`, or into the previous turn when it
@@ -142,6 +149,8 @@ pub struct ResponseDecoder {
     json_allowed: bool,
     /// A JSON reply failed to decode and its error was emitted: nothing more follows.
     failed: bool,
+    /// A framing limit that stopped decoding (already reported as an `Error` event).
+    framing_limit: Option<LimitError>,
 }
 
 impl ResponseDecoder {
@@ -155,6 +164,33 @@ impl ResponseDecoder {
             started: false,
             json_allowed: true,
             failed: false,
+            framing_limit: None,
+        }
+    }
+
+    /// The limit ([`crate::limits`]) that stopped decoding this body, if one did: a body
+    /// that cannot be decoded within the limits, which `run` and `check` refuse.
+    pub fn limit_exceeded(&self) -> Option<&LimitError> {
+        self.framing_limit
+            .as_ref()
+            .or_else(|| self.inner.limit_exceeded())
+    }
+
+    /// After framing: report a framing limit once, as the stream's error.
+    fn note_framing_limit(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.framing_limit.is_some() {
+            return;
+        }
+        let hit = match &self.framing {
+            Framing::Undecided(_) => None,
+            Framing::Sse(d) => d.limit_exceeded(),
+            Framing::JsonArray(s) => s.limit_exceeded(),
+            // A JSON reply is bounded by `reply::MAX_JSON_REPLY_BYTES` and refused whole.
+            Framing::Json(_) => None,
+        };
+        if let Some(e) = hit.cloned() {
+            out.push(StreamEvent::Error(error::limit_error(&e)));
+            self.framing_limit = Some(e);
         }
     }
 
@@ -180,10 +216,19 @@ impl ResponseDecoder {
     /// Feed body bytes as they arrive.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) {
         self.start(out);
+        if self.framing_limit.is_some() {
+            return;
+        }
         if let Framing::Undecided(buf) = &mut self.framing {
             buf.extend_from_slice(bytes);
             let body = buf.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(buf);
             let Some(&first) = body.iter().find(|b| !b.is_ascii_whitespace()) else {
+                if let Err(e) = crate::limits::DEFAULT.check_bytes("leading whitespace", buf.len())
+                {
+                    self.framing = Framing::Undecided(Vec::new());
+                    out.push(StreamEvent::Error(error::limit_error(&e)));
+                    self.framing_limit = Some(e);
+                }
                 return;
             };
             if buf.len() < 3 && b"\xEF\xBB\xBF".starts_with(buf) {
@@ -221,12 +266,14 @@ impl ResponseDecoder {
                 }
             }
         }
+        self.note_framing_limit(out);
     }
 
     /// The body ended.
     pub fn finish(&mut self, outcome: EndOutcome, out: &mut Vec<StreamEvent>) {
         self.start(out);
-        if self.failed {
+        if self.failed || self.framing_limit.is_some() {
+            // The stream already ended in its error (a JSON reply's or a limit's).
             return;
         }
         match &mut self.framing {

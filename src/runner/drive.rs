@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::cassette::{Cassette, CassetteError, CassetteStream, Header};
+use crate::cassette::{Cassette, CassetteError, CassetteStream, ErrorKind, Header};
 use crate::event::{EndOutcome, StreamEvent};
 use crate::processor::{Action, Processor, Termination};
 use crate::provider::ResponseDecoder;
@@ -18,18 +18,17 @@ use super::verdict::{build_record, DriverStats};
 use super::{initial_conversation, processor_config, RunOptions};
 
 /// Replay a scenario against a loaded cassette. Pure: the same inputs give the same record
-/// (`wall_ms` is left for the caller).
+/// (`wall_ms` is left for the caller). `Err` when the cassette has no usable interaction or
+/// one that cannot be decoded within the limits ([`crate::limits`]).
 pub fn replay(
     sc: &Scenario,
     cassette: &Cassette,
     cassette_path: &Path,
     opts: &RunOptions,
-) -> RunRecord {
+) -> Result<RunRecord, CassetteError> {
     let mode = opts.match_mode.unwrap_or(sc.policy.match_mode);
     let replay = CassetteReplay::new(cassette, mode);
-    drive(sc, replay, &cassette.header, cassette_path, opts)
-        .expect("a loaded cassette has no unread lines to fail on")
-        .0
+    drive(sc, replay, &cassette.header, cassette_path, opts).map(|(record, _)| record)
 }
 
 /// Replay a scenario while reading its cassette (what `tapeloop run` does): memory holds the
@@ -153,8 +152,23 @@ fn drive(
                     Some(head) if (200..300).contains(&head.status) => {
                         // A stream: events reach the processor at their chunk's recorded time.
                         let mut decoder = ResponseDecoder::for_response(api, &head.headers);
+                        let undecodable = |d: &ResponseDecoder| {
+                            d.limit_exceeded().map(|e| {
+                                CassetteError::new(
+                                    cassette_path,
+                                    None,
+                                    ErrorKind::Undecodable {
+                                        id: inter.id,
+                                        error: e.clone(),
+                                    },
+                                )
+                            })
+                        };
                         for chunk in &inter.chunks {
                             decoder.feed(&chunk.bytes, &mut events);
+                            if let Some(e) = undecodable(&decoder) {
+                                return Err(e);
+                            }
                             if attempt_ttft.is_none() && events.iter().any(is_content) {
                                 attempt_ttft = Some(chunk.ms);
                             }
@@ -171,6 +185,9 @@ fn drive(
                             }
                         }
                         decoder.finish(outcome, &mut events);
+                        if let Some(e) = undecodable(&decoder) {
+                            return Err(e);
+                        }
                     }
                     // An error response, or none at all: one classified error at the end.
                     _ => events.extend(inter.decode(api)),
@@ -187,6 +204,14 @@ fn drive(
     }
 
     let end = replay.finish()?;
+    if end.interactions == 0 {
+        // Nothing was replayed, so nothing could fail: a PASS here would be a lie.
+        return Err(CassetteError::new(
+            cassette_path,
+            None,
+            ErrorKind::NoInteractions,
+        ));
+    }
     let session = session.finish();
     if end.truncated {
         stats.warnings.push(format!(

@@ -5,7 +5,8 @@ use serde_json::{json, Map, Value};
 use super::error::classify;
 use super::*;
 use crate::event::{EndOutcome, FinishReason, ProviderError, StreamEvent, Usage};
-use crate::provider::error::{network_error, protocol_error};
+use crate::limits::{Budget, LimitError, DEFAULT as LIMITS};
+use crate::provider::error::{limit_error, network_error, protocol_error};
 
 #[derive(Debug, Default, Clone, Copy)]
 struct UsageAcc {
@@ -68,6 +69,11 @@ pub struct Decoder {
     finish: Option<String>,
     usage: UsageAcc,
     done: bool,
+    /// Memory the assembled `partialArgs` of this response may take (JSON paths can ask for
+    /// far more than their own size: `$[10000][10000]…`).
+    args_budget: Budget,
+    /// The limit that stopped decoding, if one did.
+    limit: Option<LimitError>,
 }
 
 impl Decoder {
@@ -82,6 +88,8 @@ impl Decoder {
             finish: None,
             usage: UsageAcc::default(),
             done: false,
+            args_budget: LIMITS.budget("the streamed function-call arguments of one response"),
+            limit: None,
         }
     }
 
@@ -90,6 +98,13 @@ impl Decoder {
         self.pending = None;
         self.open = None;
         out.push(StreamEvent::Error(err));
+    }
+
+    /// Stop at a limit: the stream ends in a protocol error naming it, and
+    /// [`limit_exceeded`](crate::provider::PayloadDecoder::limit_exceeded) reports it.
+    fn fail_limit(&mut self, err: LimitError, out: &mut Vec<StreamEvent>) {
+        self.fail(limit_error(&err), out);
+        self.limit = Some(err);
     }
 
     fn close_block(&mut self, out: &mut Vec<StreamEvent>) {
@@ -247,7 +262,14 @@ impl Decoder {
                     signature,
                     continuing: None,
                 };
-                apply_partial_args(&mut pending, fc.partial_args.unwrap_or_default());
+                let applied = apply_partial_args(
+                    &mut pending,
+                    fc.partial_args.unwrap_or_default(),
+                    &mut self.args_budget,
+                );
+                if let Err(e) = applied {
+                    return self.fail_limit(e, out);
+                }
                 self.pending = Some(pending);
                 if !will_continue {
                     self.finish_pending(out);
@@ -266,7 +288,14 @@ impl Decoder {
             if p.signature.is_none() {
                 p.signature = signature;
             }
-            apply_partial_args(p, fc.partial_args.unwrap_or_default());
+            let applied = apply_partial_args(
+                p,
+                fc.partial_args.unwrap_or_default(),
+                &mut self.args_budget,
+            );
+            if let Err(e) = applied {
+                return self.fail_limit(e, out);
+            }
             if !will_continue {
                 self.finish_pending(out);
             }
@@ -302,14 +331,20 @@ impl Decoder {
     }
 }
 
-/// Set the values of Vertex `partialArgs` into the call's argument object.
-fn apply_partial_args(call: &mut PendingCall, args: Vec<PartialArg>) {
+/// Set the values of Vertex `partialArgs` into the call's argument object, charging what
+/// they build to `budget`.
+fn apply_partial_args(
+    call: &mut PendingCall,
+    args: Vec<PartialArg>,
+    budget: &mut Budget,
+) -> Result<(), LimitError> {
     for arg in args {
         let Some(path) = arg.json_path else { continue };
         let cont = arg.will_continue == Some(true);
         if let Some(s) = arg.string_value {
             let appending = call.continuing.as_deref() == Some(path.as_str());
-            if let Some(slot) = json_path_slot(&mut call.args, &path) {
+            budget.charge(s.len())?;
+            if let Some(slot) = json_path_slot(&mut call.args, &path, budget)? {
                 match slot {
                     Value::String(existing) if appending => existing.push_str(&s),
                     _ => *slot = Value::String(s),
@@ -324,34 +359,59 @@ fn apply_partial_args(call: &mut PendingCall, args: Vec<PartialArg>) {
         } else if let Some(b) = arg.bool_value {
             Value::Bool(b)
         } else if let Some(v) = arg.struct_value.or(arg.list_value) {
+            // Parsed by serde_json, so at most 128 levels deep itself; its size was the
+            // payload's.
             v
         } else if arg.null_value.is_some() {
             Value::Null
         } else {
             continue;
         };
-        if let Some(slot) = json_path_slot(&mut call.args, &path) {
+        if let Some(slot) = json_path_slot(&mut call.args, &path, budget)? {
             *slot = value;
         }
     }
+    Ok(())
 }
 
+/// Memory charged for one JSON value slot an argument path creates.
+const SLOT_BYTES: usize = std::mem::size_of::<Value>();
+
 /// The value at a simple JSON path (`$.a.b[2].c`, `$['k']`), creating objects and array
-/// elements on the way. `None` for paths it cannot follow (a bad path, an index over 10 000).
-fn json_path_slot<'v>(root: &'v mut Value, path: &str) -> Option<&'v mut Value> {
-    let mut rest = path.trim().strip_prefix('$')?;
+/// elements on the way. `Ok(None)` for paths it cannot follow (a bad path, an index over
+/// 10 000); `Err` when the path has more segments than the depth limit or what it creates
+/// would pass `budget`.
+fn json_path_slot<'v>(
+    root: &'v mut Value,
+    path: &str,
+    budget: &mut Budget,
+) -> Result<Option<&'v mut Value>, LimitError> {
+    let Some(mut rest) = path.trim().strip_prefix('$') else {
+        return Ok(None);
+    };
+    let max_depth = budget.limits().max_depth;
     let mut cur = root;
+    let mut depth = 0usize;
     while !rest.is_empty() {
+        depth += 1;
+        if depth > max_depth {
+            return Err(LimitError::Depth {
+                what: "a partialArgs jsonPath",
+                limit: max_depth,
+            });
+        }
         if let Some(r) = rest.strip_prefix('.') {
             let end = r.find(['.', '[']).unwrap_or(r.len());
             let key = &r[..end];
             if key.is_empty() {
-                return None;
+                return Ok(None);
             }
             rest = &r[end..];
-            cur = object_entry(cur, key);
+            cur = object_entry(cur, key, budget)?;
         } else if let Some(r) = rest.strip_prefix('[') {
-            let close = r.find(']')?;
+            let Some(close) = r.find(']') else {
+                return Ok(None);
+            };
             let inner = &r[..close];
             rest = &r[close + 1..];
             if let Some(key) = inner
@@ -359,36 +419,48 @@ fn json_path_slot<'v>(root: &'v mut Value, path: &str) -> Option<&'v mut Value> 
                 .and_then(|k| k.strip_suffix('\''))
                 .or_else(|| inner.strip_prefix('"').and_then(|k| k.strip_suffix('"')))
             {
-                cur = object_entry(cur, key);
+                cur = object_entry(cur, key, budget)?;
             } else {
-                let idx: usize = inner.trim().parse().ok()?;
+                let Ok(idx) = inner.trim().parse::<usize>() else {
+                    return Ok(None);
+                };
                 if idx > 10_000 {
-                    return None;
+                    return Ok(None);
                 }
                 if !cur.is_array() {
                     *cur = Value::Array(Vec::new());
                 }
-                let arr = cur.as_array_mut()?;
+                let Some(arr) = cur.as_array_mut() else {
+                    return Ok(None);
+                };
                 if arr.len() <= idx {
+                    budget.charge((idx + 1 - arr.len()) * SLOT_BYTES)?;
                     arr.resize(idx + 1, Value::Null);
                 }
                 cur = &mut arr[idx];
             }
         } else {
-            return None;
+            return Ok(None);
         }
     }
-    Some(cur)
+    Ok(Some(cur))
 }
 
-fn object_entry<'v>(v: &'v mut Value, key: &str) -> &'v mut Value {
+fn object_entry<'v>(
+    v: &'v mut Value,
+    key: &str,
+    budget: &mut Budget,
+) -> Result<&'v mut Value, LimitError> {
     if !v.is_object() {
         *v = Value::Object(Map::new());
     }
-    match v {
-        Value::Object(m) => m.entry(key.to_string()).or_insert(Value::Null),
-        _ => unreachable!("just made an object"),
+    let Value::Object(m) = v else {
+        unreachable!("just made an object")
+    };
+    if !m.contains_key(key) {
+        budget.charge(key.len() + 2 * SLOT_BYTES)?;
     }
+    Ok(m.entry(key.to_string()).or_insert(Value::Null))
 }
 
 /// Gemini `finishReason` → normalized reason (the AI SDK's mapping, unknown values → other).
@@ -412,6 +484,10 @@ impl Default for Decoder {
 }
 
 impl crate::provider::PayloadDecoder for Decoder {
+    fn limit_exceeded(&self) -> Option<&LimitError> {
+        self.limit.as_ref()
+    }
+
     fn payload(&mut self, _event: Option<&str>, data: &str, out: &mut Vec<StreamEvent>) {
         if self.done {
             return;
