@@ -27,6 +27,12 @@ pub fn compare(agent: &RunRecord, processor: &RunRecord) -> Fidelity {
         );
     };
     let eq = |a: &Value, p: &Value| a == p;
+    // The processor acts on its own detection; the agent's detection counts as its doom loop
+    // only where it stopped there (a detector firing on what an agent went past is not).
+    let agent_doom = agent
+        .doom_loop
+        .as_ref()
+        .filter(|d| d.stopped != Some(false));
     let pairs = [
         (
             "finish",
@@ -35,12 +41,12 @@ pub fn compare(agent: &RunRecord, processor: &RunRecord) -> Fidelity {
         ),
         (
             "doom_step",
-            json!(agent.doom_loop.as_ref().map(|d| d.step)),
+            json!(agent_doom.map(|d| d.step)),
             json!(processor.doom_loop.as_ref().map(|d| d.step)),
         ),
         (
             "doom_tool",
-            json!(agent.doom_loop.as_ref().map(|d| d.tool.clone())),
+            json!(agent_doom.map(|d| d.tool.clone())),
             json!(processor.doom_loop.as_ref().map(|d| d.tool.clone())),
         ),
         ("steps", json!(agent.steps), json!(processor.steps)),

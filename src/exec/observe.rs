@@ -4,9 +4,9 @@
 //! served for each (an interaction of the cassette, or an error of the server), whether it read
 //! the response to the end, and how the process ended. From these alone:
 //!
-//! - **steps**: requests that are not a retry; a request after an error response is a retry of
-//!   the same step (so a run that never got a 2xx has one step, like opencode's one assistant
-//!   message);
+//! - **steps**: answered requests that are not a retry; a request after an error response is a
+//!   retry of the same step (so a run that never got a 2xx has one step, like opencode's one
+//!   assistant message), and one the cassette could not answer is no step (as in replay);
 //! - **tool calls, tokens, cost**: from the responses the agent consumed (2xx, read to the
 //!   end), decoded by the same adapters as replay, priced with the pinned price table;
 //! - **retries**: each error response followed by another request, with the recorded wait,
@@ -123,12 +123,6 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
     // Requests repeat the whole history: each result is fed to the detectors once.
     let mut results_seen = std::collections::HashSet::new();
     for (i, s) in obs.served.iter().enumerate() {
-        if after_error {
-            attempt += 1;
-        } else {
-            step += 1;
-            attempt = 1;
-        }
         // Results the agent sent back for earlier calls feed `no-progress`.
         for r in tool_results(api, &s.body) {
             if !results_seen.insert(r.call_id.clone()) {
@@ -140,10 +134,16 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
                 }
             }
         }
+        // A request the cassette could not answer is no step (as in replay).
         let Some(inter) = s.interaction.and_then(|k| obs.cassette.interactions.get(k)) else {
-            after_error = false;
             continue;
         };
+        if after_error {
+            attempt += 1;
+        } else {
+            step += 1;
+            attempt = 1;
+        }
         let events = inter.decode(api);
         let error = events.iter().find_map(|e| match e {
             StreamEvent::Error(err) => Some(err.clone()),
@@ -231,11 +231,14 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
     }
     // An agent that exits with one of its stop codes says it stopped a loop itself, even
     // where none of the scenario's detectors fired: the doom loop is its own, at its last step.
+    // Not when its last request got an error or went unanswered: that exit is the error's
+    // (opencode exits 1 for both).
     let stop_code = obs
         .agent
         .exit_code
         .is_some_and(|c| c != 0 && obs.stop_exit_codes.contains(&c));
-    if stop_code && rec.doom_loop.is_none() && !obs.served.is_empty() {
+    let explained = last_error(obs).is_some() || obs.served.iter().any(|s| s.interaction.is_none());
+    if stop_code && !explained && rec.doom_loop.is_none() && !obs.served.is_empty() {
         let tool = last_tool_call(obs).unwrap_or_default();
         rec.doom_loop = Some(DoomLoopHit {
             step,
@@ -256,6 +259,17 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
         rec.warnings.push(miss);
     }
     rec
+}
+
+/// The error the agent's last request was answered with, if it was.
+fn last_error(obs: &Observation<'_>) -> Option<crate::event::ProviderError> {
+    let api = obs.cassette.header.api;
+    let last = obs.served.last()?;
+    let inter = obs.cassette.interactions.get(last.interaction?)?;
+    inter.decode(api).into_iter().find_map(|e| match e {
+        StreamEvent::Error(err) => Some(err),
+        _ => None,
+    })
 }
 
 /// The tool of the last call the agent was served.
@@ -300,24 +314,12 @@ fn finish(obs: &Observation<'_>, rec: &RunRecord) -> Finish {
     {
         return Termination::DoomLoop;
     }
-    let api = obs.cassette.header.api;
-    if let Some(last) = obs.served.last() {
-        let last_error = last
-            .interaction
-            .and_then(|k| obs.cassette.interactions.get(k))
-            .and_then(|inter| {
-                inter.decode(api).into_iter().find_map(|e| match e {
-                    StreamEvent::Error(err) => Some(err),
-                    _ => None,
-                })
-            });
-        if let Some(err) = last_error {
-            return if err.retryable {
-                Termination::RetriesExhausted
-            } else {
-                Termination::ProviderError
-            };
-        }
+    if let Some(err) = last_error(obs) {
+        return if err.retryable {
+            Termination::RetriesExhausted
+        } else {
+            Termination::ProviderError
+        };
     }
     match obs.agent.exit_code {
         Some(0) => Termination::Completed,
