@@ -17,8 +17,10 @@ use crate::provider::Api;
 use crate::scenario::{AgentTable, Scenario};
 
 /// Profiles shipped with tapeloop: name → file text.
-pub const BUNDLED_PROFILES: &[(&str, &str)] =
-    &[("opencode", include_str!("../../agents/opencode.toml"))];
+pub const BUNDLED_PROFILES: &[(&str, &str)] = &[
+    ("opencode", include_str!("../../agents/opencode.toml")),
+    ("codex", include_str!("../../agents/codex.toml")),
+];
 
 /// Default time an agent gets for one run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);

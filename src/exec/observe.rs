@@ -177,8 +177,13 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
         for ev in &events {
             match ev {
                 StreamEvent::TextDelta { text: t, .. } => text.push_str(t),
+                // Server tools the provider ran itself (web search) are not the agent's calls.
                 StreamEvent::ToolCall {
-                    id, tool, input, ..
+                    id,
+                    tool,
+                    input,
+                    provider_executed: false,
+                    ..
                 } => {
                     rec.tool_calls += 1;
                     let views: Vec<PartView<'_>> = parts
