@@ -49,7 +49,7 @@ enum Command {
     Bench(bench::Args),
     /// Decode a raw stream file or a cassette into normalized events.
     Events(events::Args),
-    /// Convert a vcrpy YAML cassette into a tapeloop cassette.
+    /// Convert vcrpy YAML cassettes (files or directories) into tapeloop cassettes.
     Import(import::Args),
     /// Validate cassettes (and scenarios), reporting every problem found.
     Check(check::Args),
