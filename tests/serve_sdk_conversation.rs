@@ -166,6 +166,10 @@ fn three_conversations_of_one_model_in_a_directory_each_get_their_own_answers_co
     }
     let log = rt.block_on(request_log(addr));
     let sessions = cassettes_by_session(&log);
+    assert_eq!(sessions.len(), 3, "one session per client: {sessions:?}");
+    for served in sessions.values() {
+        assert!(served.iter().all(|c| c == &served[0]), "{served:?}");
+    }
     // Every recorded interaction was served exactly once, each from its own conversation.
     assert!(log.iter().all(|l| l["status"] == 200), "{log:?}");
     let mut served: Vec<(String, u64)> = log
