@@ -17,9 +17,11 @@ note. Secrets are redacted as in any recording. An existing output is never
 overwritten without --force.
 
 Examples:
-  tapeloop import tests/fixtures/provider-streams/cassettes/llm-anthropic/tests/cassettes/test_anthropic/test_stream_events_text.yaml -o /tmp/tapeloop-import/text.anthropic.jsonl --force
-  tapeloop import tests/fixtures/provider-streams/cassettes/mirascope -o /tmp/tapeloop-import --force
+  tapeloop import tests/fixtures/provider-streams/cassettes/mirascope \\
+      -o /tmp/tapeloop-import --force
       every *.yaml below the directory, written under /tmp/tapeloop-import/mirascope/
+  tapeloop import tests/fixtures/provider-streams/cassettes/ -o /tmp/tapeloop-import --force
+      all 56 bundled vcrpy cassettes (one model-metadata GET is skipped with a note)
 Without -o, each cassette is written next to its input with the extension .jsonl."
 )]
 pub struct Args {

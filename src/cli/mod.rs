@@ -25,7 +25,8 @@ const EXAMPLES: &str = "Examples:
   tapeloop run                          replay scenarios/ against recordings/, print a table
   tapeloop run --format junit --out report.xml
   tapeloop check recordings/*.jsonl     validate cassettes and scenarios
-  tapeloop events stream.sse            decode a raw stream to normalized events";
+  tapeloop events recordings/call-with-tools.anthropic.jsonl
+                                        decode a cassette (or a raw stream) to normalized events";
 
 #[derive(Debug, Parser)]
 #[command(name = "tapeloop", version, about = ABOUT, after_help = common::with_exit_codes(EXAMPLES))]

@@ -14,15 +14,16 @@ use tapeloop::record::{self, LiveOptions, Progress, RecordMode};
 use tapeloop::runner::{self, RunOptions};
 use tapeloop::scenario;
 
-use super::common::{print_errors, runtime, wait_for_stop};
+use super::common::{print_errors, runtime, stop_signal};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  OPENAI_API_KEY=... tapeloop record scenarios/read-loop.toml -o recordings/read-loop.openai.jsonl
-  tapeloop record scenarios/read-loop.toml --api anthropic --model claude-sonnet-4-5
-  tapeloop record scenarios/x.toml --base-url http://127.0.0.1:11434 --provider ollama \\
+  OPENAI_API_KEY=... tapeloop record scenarios/call-with-tools.toml -o recordings/call-with-tools.openai.jsonl
+  tapeloop record scenarios/call-with-tools.toml --api anthropic --model claude-sonnet-4-5
+  tapeloop record scenarios/call-with-tools.toml --base-url http://127.0.0.1:11434 --provider ollama \\
       --api-key-env NONE --model qwen3:8b          (any OpenAI-compatible server)
-  tapeloop record --proxy --listen 127.0.0.1:8766 --upstream https://api.openai.com -o recordings/proxy/
+  tapeloop record --proxy --listen 127.0.0.1:8766 --upstream https://api.openai.com \\
+      -o recordings/proxy/
       then point the agent at http://127.0.0.1:8766/v1; Ctrl-C (or SIGTERM) writes the footers
 
 API keys come from OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY/GOOGLE_API_KEY,
@@ -109,12 +110,13 @@ async fn run_proxy(args: Args) -> anyhow::Result<Exit> {
     })
     .await
     .with_context(|| format!("starting the proxy on {}", args.listen))?;
+    let stop = stop_signal()?;
     eprintln!(
         "tapeloop record --proxy: http://{} → {upstream}, cassettes in {}; Ctrl-C to stop",
         handle.addr(),
         out_dir.display()
     );
-    wait_for_stop().await?;
+    stop.await;
     let paths = handle
         .shutdown()
         .await

@@ -18,12 +18,14 @@ use super::common::{
 
 const EXAMPLES: &str = "Examples:
   tapeloop run                                  every scenario under scenarios/, as a table
-  tapeloop run scenarios/read-loop.toml         one scenario
+  tapeloop run scenarios/doom-cycle.toml        one scenario
   tapeloop run --format junit --out junit.xml   JUnit for CI (the table still goes to stdout)
-  tapeloop run --doom-loop seed,opencode        replay the corpus under other detectors
+  tapeloop run --doom-loop seed,opencode        the corpus under other detectors (exit 1 when
+                                                an expectation fails under them)
   tapeloop run --save-baseline main             store this run as baseline `main`
   tapeloop run --baseline main                  exit 1 when a metric regressed against it
-  tapeloop run --accept scenarios/new.toml      write the observed outcome into [expect]
+  tapeloop run --accept scenarios/doom-cycle.toml --dry-run
+                                                show what --accept would write into [expect]
   tapeloop run --partition 2/3 --format json --out shard2.json";
 
 #[derive(Debug, clap::Args)]

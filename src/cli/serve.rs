@@ -11,15 +11,21 @@ use tapeloop::matching::{IgnorePath, ServeMatch};
 use tapeloop::net::serve::{self, Pace, ServeOptions};
 use tapeloop::scenario;
 
-use super::common::{print_errors, runtime, wait_for_stop};
+use super::common::{print_errors, runtime, stop_signal};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tapeloop serve recordings/call-with-tools.openai-chat.jsonl
       then point the agent at it, e.g. OPENAI_BASE_URL=http://127.0.0.1:8765/v1
-  tapeloop serve recordings/ --pace instant --listen 127.0.0.1:0 --log /tmp/tapeloop-requests.jsonl
-  tapeloop serve scenarios/retry-429-retry-after.toml --pace instant --retry-after-scale 0.01 --listen 127.0.0.1:0
-  tapeloop serve recordings/call-with-tools.anthropic.jsonl --match strict --ignore '$.max_tokens' --listen 127.0.0.1:0
+  tapeloop serve recordings/ --pace instant --log /tmp/tapeloop-requests.jsonl \\
+      --listen 127.0.0.1:0
+  tapeloop serve scenarios/retry-429-retry-after.toml --pace instant \\
+      --retry-after-scale 0.01 --listen 127.0.0.1:0
+  tapeloop serve recordings/call-with-tools.anthropic.jsonl --ignore '$.system' \\
+      --listen 127.0.0.1:0
+  tapeloop serve recordings/call-with-tools.anthropic.jsonl --match strict \\
+      --ignore '$.max_tokens' --listen 127.0.0.1:0
+      exit 1 at shutdown if a request diverged or an interaction was never played
 
 Endpoints: POST /v1/chat/completions, /v1/responses, /v1/messages,
 /v1beta/models/{model}:streamGenerateContent (and :generateContent); GET /v1/models,
@@ -151,6 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         let handle = serve::start(cassettes, opts)
             .await
             .with_context(|| format!("starting the server on {}", args.listen))?;
+        let stop = stop_signal()?;
         let addr = handle.addr();
         let summary = handle.summary();
         eprintln!(
@@ -160,7 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         for c in &summary.cassettes {
             eprintln!("  {} ({}, {} interactions)", c.path, c.api, c.interactions);
         }
-        wait_for_stop().await?;
+        stop.await;
         eprintln!("tapeloop serve: shutting down");
         let summary = handle.shutdown().await;
         eprintln!("served {} request(s)", summary.requests);
