@@ -432,21 +432,36 @@ impl BenchReport {
                 b as f64 / 1048576.0
             ));
         }
+        // Rows name the cassette too: one scenario may replay several (one row each).
+        let file = |s: &ScenarioTiming| s.cassette.rsplit('/').next().unwrap_or("").to_string();
         let w = self
             .per_scenario
             .iter()
-            .map(|s| s.scenario.len())
+            .map(|s| s.scenario.chars().count())
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        let cw = self
+            .per_scenario
+            .iter()
+            .map(|s| file(s).chars().count())
             .max()
             .unwrap_or(8)
             .max(8);
         out.push_str(&format!(
-            "\n{:<w$}  {:>8}  {:>6}  {:>11}  {:>11}  {:>11}\n",
-            "scenario", "events", "steps", "median µs", "min µs", "max µs"
+            "\n{:<w$}  {:<cw$}  {:>8}  {:>6}  {:>11}  {:>11}  {:>11}\n",
+            "scenario", "cassette", "events", "steps", "median µs", "min µs", "max µs"
         ));
         for s in &self.per_scenario {
             out.push_str(&format!(
-                "{:<w$}  {:>8}  {:>6}  {:>11.1}  {:>11.1}  {:>11.1}\n",
-                s.scenario, s.events, s.steps, s.median_us, s.min_us, s.max_us
+                "{:<w$}  {:<cw$}  {:>8}  {:>6}  {:>11.1}  {:>11.1}  {:>11.1}\n",
+                s.scenario,
+                file(s),
+                s.events,
+                s.steps,
+                s.median_us,
+                s.min_us,
+                s.max_us
             ));
         }
         out

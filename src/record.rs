@@ -25,31 +25,20 @@ use crate::replay::CassetteReplay;
 use crate::scenario::{MatchMode, Scenario, ToolScripts};
 use crate::session::{SessionDriver, ToolHost};
 
-/// How an existing output file is treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RecordMode {
-    /// Refuse to overwrite an existing cassette (the default).
-    #[default]
-    Once,
-    /// Re-record from scratch, replacing the file.
-    All,
-    /// Replay the existing cassette's interactions in order while each recorded request equals
-    /// the one the loop sends now (strict match), and record live from the first request the
-    /// cassette cannot answer (exhausted or diverged) on. Old and new go into the file.
-    New,
-}
-
-impl std::str::FromStr for RecordMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "once" => Ok(RecordMode::Once),
-            "all" => Ok(RecordMode::All),
-            "new" => Ok(RecordMode::New),
-            _ => Err(format!(
-                "unknown record mode `{s}`: expected once, all or new"
-            )),
-        }
+crate::string_enum! {
+    /// How an existing output file is treated.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum RecordMode: "record mode" {
+        /// Refuse to overwrite an existing cassette (the default).
+        #[default]
+        Once = "once",
+        /// Re-record from scratch, replacing the file.
+        All = "all",
+        /// Replay the existing cassette's interactions in order while each recorded request
+        /// equals the one the loop sends now (strict match), and record live from the first
+        /// request the cassette cannot answer (exhausted or diverged) on. Old and new go into
+        /// the file.
+        New = "new",
     }
 }
 
@@ -290,7 +279,7 @@ pub async fn record_scenario(
                     ms: exchange.head.ms,
                 });
                 let ok = (200..300).contains(&status);
-                let mut decoder = ResponseDecoder::new(opts.api);
+                let mut decoder = ResponseDecoder::for_response(opts.api, &exchange.head.headers);
                 let mut error_body = Vec::new();
                 let outcome = loop {
                     let mut tee = InteractionTee {

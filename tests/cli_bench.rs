@@ -156,3 +156,29 @@ fn python_reference_reads_the_same_bytes_and_checks_footers_when_asked() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("footer sha256 does not match"));
     assert!(run(&copy, false).unwrap().status.success());
 }
+
+#[test]
+fn table_rows_name_the_cassette() {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/call-with-tools.toml"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+        .args(["bench", scenario, "--iterations", "1"])
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let header = text.lines().find(|l| l.starts_with("scenario")).unwrap();
+    assert!(header.contains("cassette"), "{text}");
+    // Four rows of one scenario, each told apart by its cassette.
+    for api in ["anthropic", "gemini", "openai-chat", "openai-responses"] {
+        let file = format!("call-with-tools.{api}.jsonl");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("call-with-tools ") && l.contains(&file)),
+            "no row for {file}:\n{text}"
+        );
+    }
+}

@@ -28,12 +28,14 @@ impl Out {
     }
 }
 
-/// Run `tapeloop args…` in `dir`, piped (not a terminal), without CI or colour variables.
+/// Run `tapeloop args…` in `dir`, piped (not a terminal), without CI, colour or width
+/// (`COLUMNS`) variables.
 fn tapeloop_in(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Out {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tapeloop"));
     cmd.current_dir(dir)
         .args(args)
         .env_remove("CI")
+        .env_remove("COLUMNS")
         .env_remove("NO_COLOR")
         .env_remove("CLICOLOR_FORCE");
     for (k, v) in envs {
@@ -134,29 +136,38 @@ fn readme_command_replays_the_whole_corpus_and_prints_the_table() {
         readme.contains("cargo run --release -- run\n"),
         "the README's main command changed; update this test"
     );
-    let o = tapeloop(&["run"]);
+    // Issue 15: the default table is compact (provider, not cassette) and fits the terminal;
+    // a wide terminal shows the names whole, so every run's row can be found by them.
+    let o = tapeloop_in(Path::new(ROOT), &["run"], &[("COLUMNS", "200")]);
     assert_eq!(o.code, 0, "{}", o.all());
     let pairs = corpus_pairs();
     let header = o.stdout.lines().next().unwrap();
-    for col in [
-        "scenario",
-        "cassette (provider)",
-        "verdict",
-        "finish",
-        "steps",
-    ] {
+    for col in ["scenario", "provider", "verdict", "finish", "steps"] {
         assert!(header.contains(col), "header lacks {col}: {header}");
     }
+    let report = json(&tapeloop(&["run", "--format", "json"]).stdout);
     for (scenario, cassette) in &pairs {
-        let file = cassette.rsplit('/').next().unwrap();
+        let run = report["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["scenario"] == scenario.as_str() && r["cassette"] == cassette.as_str())
+            .expect("the run is in the JSON report");
+        let provider = run["provider"].as_str().unwrap();
+        let api = run["api"].as_str().unwrap();
+        let label = if provider == api {
+            provider.to_string()
+        } else {
+            format!("{provider}/{}", api.trim_start_matches("openai-"))
+        };
         assert!(
             o.stdout.lines().any(|l| {
                 let cells: Vec<&str> = l.split_whitespace().collect();
                 cells.first() == Some(&scenario.as_str())
-                    && cells.get(1) == Some(&file)
+                    && cells.get(1) == Some(&label.as_str())
                     && l.contains(" PASS ")
             }),
-            "no passing row for {scenario} × {file}:\n{}",
+            "no passing row for {scenario} × {label}:\n{}",
             o.stdout
         );
     }
@@ -1147,25 +1158,44 @@ fn accept_dry_run_fails_like_run_and_shows_the_diff() {
 fn compare_shows_the_four_providers_of_call_with_tools() {
     let o = tapeloop(&["compare", "scenarios/call-with-tools.toml"]);
     assert_eq!(o.code, 0, "{}", o.all());
-    for api in ["anthropic", "gemini", "openai-chat", "openai-responses"] {
+    for api in [
+        "anthropic",
+        "google/gemini",
+        "openai/chat",
+        "openai/responses",
+    ] {
+        assert!(o.stdout.contains(api), "{api} missing:\n{}", o.stdout);
+    }
+    // Issue 15: long format, one row per provider; the scenario names its first row.
+    assert!(
+        o.stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("call-with-tools "),
+        "{}",
+        o.stdout
+    );
+    // Total tokens of each provider, from the JSON report, on that provider's row.
+    let r = json(&tapeloop(&["run", "--format", "json", "scenarios/call-with-tools.toml"]).stdout);
+    for run in r["runs"].as_array().unwrap() {
+        let total = run["tokens"].as_object().unwrap();
+        let total: u64 = total.values().map(|v| v.as_u64().unwrap()).sum();
+        let provider = run["provider"].as_str().unwrap();
         assert!(
-            o.stdout.contains(&format!("call-with-tools.{api}.jsonl")),
-            "{api} missing:\n{}",
+            o.stdout
+                .lines()
+                .any(|l| l.contains(provider)
+                    && l.split_whitespace().any(|c| c == total.to_string())),
+            "no row of {provider} with {total} tokens:\n{}",
             o.stdout
         );
     }
-    let row = o
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("call-with-tools "))
-        .expect("a row for the scenario");
-    // Input tokens of each provider, from the JSON report.
-    let r = json(&tapeloop(&["run", "--format", "json", "scenarios/call-with-tools.toml"]).stdout);
-    let cells: Vec<&str> = row.split_whitespace().collect();
-    for run in r["runs"].as_array().unwrap() {
-        let input = run["tokens"]["input"].to_string();
-        assert!(cells.contains(&input.as_str()), "{input} not in {row}");
-    }
+    assert!(
+        o.stdout.lines().all(|l| l.chars().count() <= 100),
+        "{}",
+        o.stdout
+    );
 
     let o = tapeloop(&["compare", "--markdown", "scenarios/call-with-tools.toml"]);
     assert_eq!(o.code, 0, "{}", o.all());
@@ -1226,6 +1256,60 @@ fn compare_two_reports_highlights_the_changed_value() {
         .find(|l| l.contains("doom-sequential-repeat"))
         .unwrap();
     assert!(changed.contains('\x1b'), "{changed:?}");
+}
+
+#[test]
+fn the_table_fits_80_100_and_200_columns() {
+    let widest = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    for width in [80, 100, 200] {
+        let cols = width.to_string();
+        for args in [&["run"][..], &["run", "--wide"][..], &["compare"][..]] {
+            let o = tapeloop_in(Path::new(ROOT), args, &[("COLUMNS", cols.as_str())]);
+            assert_eq!(o.code, 0, "{}", o.all());
+            let table: String = o
+                .stdout
+                .lines()
+                .filter(|l| !l.contains(" runs: "))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            // `--wide` has more numeric columns than 80 or 100 characters hold: it then keeps
+            // its names whole (numbers never shrink), and fits from 200 on.
+            if args != ["run", "--wide"] || width >= 200 {
+                assert!(
+                    widest(&table) <= width,
+                    "{args:?} at {width}:\n{}",
+                    o.stdout
+                );
+            }
+            assert!(o.stdout.lines().count() > 3, "{}", o.stdout);
+        }
+    }
+    // Piped without COLUMNS: 100; names are shortened in the middle, never dropped.
+    let o = tapeloop(&["run"]);
+    assert!(widest(&o.stdout) <= 100, "{}", o.stdout);
+    assert!(o.stdout.contains('…'), "{}", o.stdout);
+    // At 200 the names are whole.
+    let o = tapeloop_in(Path::new(ROOT), &["run"], &[("COLUMNS", "200")]);
+    assert!(
+        o.stdout.contains("polling-job-status-consecutive "),
+        "{}",
+        o.stdout
+    );
+    // --columns chooses, in order; an unknown name is bad input that lists the names.
+    let one = "scenarios/doom-cycle.toml";
+    let o = tapeloop(&["run", "--columns", "cassette,verdict,cost", one]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let header: Vec<&str> = o
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["cassette", "verdict", "cost"]);
+    let o = tapeloop(&["run", "--columns", "nope"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("unknown column `nope`"), "{}", o.stderr);
 }
 
 #[test]

@@ -265,23 +265,36 @@ fn provider_comparison_table_and_markdown() {
     b.tokens.cache_read = 300;
     let single = rec("solo", "openai");
     let report = RunReport::new(vec![a, b, single]);
-    let text = compare_providers(&report, Style::Table { color: false });
+    // Issue 15: long format, one row per scenario × provider grouped by scenario.
+    let text = compare_providers(
+        &report,
+        Style::Table {
+            color: false,
+            width: 100,
+        },
+    );
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(
-        lines[0].contains("openai ─") && lines[0].contains("anthropic ─"),
+        lines[0].starts_with("scenario") && lines[0].contains("provider"),
         "{text}"
     );
+    assert!(lines[0].contains("cache r/w") && lines[0].contains("ttft"));
+    assert!(lines[1].starts_with("read-loop") && lines[1].contains("openai"));
+    assert!(lines[1].contains("412ms"), "{text}");
+    assert!(lines[2].starts_with(' ') && lines[2].contains("anthropic"));
     assert!(
-        lines[1].contains("cache read") && lines[1].contains("ttft") && lines[1].contains("stream")
+        lines[2].contains("300/0") && lines[2].contains(" 7 "),
+        "{text}"
     );
-    assert!(lines[2].starts_with("read-loop"));
-    assert!(lines[2].contains("412ms") && lines[2].contains("1.80s") && lines[2].contains("300"));
     assert!(!text.contains("solo"));
     assert!(!text.contains('\u{1b}'));
     let md = compare_providers(&report, Style::Markdown);
-    assert!(md.contains("| scenario | openai steps |"), "{md}");
-    assert!(md.contains("anthropic cache read"));
+    assert!(md.contains("| scenario | provider | steps |"), "{md}");
+    assert!(
+        md.contains("| read-loop | openai |") && md.contains("|  | anthropic |"),
+        "{md}"
+    );
     let none = compare_providers(
         &RunReport::new(vec![rec("solo", "openai")]),
         Style::Markdown,
@@ -299,11 +312,25 @@ fn report_comparison_highlights_changes_only() {
     let new = rec("new", "openai");
     let before = RunReport::new(vec![a, gone, same.clone()]);
     let after = RunReport::new(vec![a2, same, new]);
-    let text = compare_reports(&before, &after, Style::Table { color: false });
+    let text = compare_reports(
+        &before,
+        &after,
+        Style::Table {
+            color: false,
+            width: 100,
+        },
+    );
     assert!(!text.contains('\u{1b}'));
     assert!(text.contains("5 → 6"), "{text}");
     assert!(text.contains("1 changed, 1 unchanged, 1 new, 1 removed"));
-    let colored = compare_reports(&before, &after, Style::Table { color: true });
+    let colored = compare_reports(
+        &before,
+        &after,
+        Style::Table {
+            color: true,
+            width: 100,
+        },
+    );
     assert!(colored.contains("\u{1b}[33m5 → 6\u{1b}[0m"), "{colored}");
     let changed_row = colored.lines().find(|l| l.starts_with("a ")).unwrap();
     assert_eq!(

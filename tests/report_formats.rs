@@ -7,7 +7,9 @@ mod support_report;
 use support_report::read_loop_run;
 
 use tapeloop::provider::Api;
-use tapeloop::report::{render, Finish, Format, RunRecord, RunReport};
+use tapeloop::report::{
+    render, render_with, Columns, Finish, Format, RenderOptions, RunRecord, RunReport,
+};
 
 const HOSTILE: &str = "a<b>&c\"d'e\u{1b}[31mf\u{0}g\u{7}h\ti";
 
@@ -45,7 +47,14 @@ fn format_names_parse() {
 
 #[test]
 fn table_has_no_ansi_without_color_and_lists_failures() {
-    let text = render(&report(), Format::Table, false);
+    // Issue 15 made the default table compact; these assertions are about the wide one.
+    let wide = |color| RenderOptions {
+        color,
+        width: Some(400),
+        columns: Columns::Wide,
+        ..RenderOptions::default()
+    };
+    let text = render_with(&report(), Format::Table, &wide(false));
     assert!(!text.contains('\u{1b}'), "{text}");
     assert!(text.contains("read-loop.openai.jsonl (openai)"));
     assert!(text.contains("PASS") && text.contains("FAIL"));
@@ -59,8 +68,9 @@ fn table_has_no_ansi_without_color_and_lists_failures() {
     let lines: Vec<&str> = text.lines().collect();
     let col = lines[0].find("verdict").unwrap();
     assert_eq!(&lines[1][col..col + 4], "PASS");
-    let colored = render(&report(), Format::Table, true);
+    let colored = render_with(&report(), Format::Table, &wide(true));
     assert!(colored.contains("\u{1b}[32mPASS\u{1b}[0m"));
+    assert!(render(&report(), Format::Table, true).contains("\u{1b}[32mPASS"));
     // Hostile escapes are neutralised even with colour on: only our own SGR codes appear.
     assert!(!colored.contains("\u{1b}[31mf"));
 }
@@ -192,7 +202,10 @@ fn markdown_and_html_escape_user_text() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("a&lt;b&gt;&amp;c&quot;d&#39;e"));
     assert!(!html.contains("a<b>"));
-    assert!(!html.contains("<script") && !html.contains("http"));
+    // Issue 15 added inline JS: the page's own script is the only one, and nothing loads
+    // from the network.
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+    assert!(!html.contains("http"));
     assert!(html.trim_end().ends_with("</html>"));
 }
 

@@ -44,6 +44,22 @@ impl ColorChoice {
     }
 }
 
+/// The width terminal tables fit: `COLUMNS` when set to a positive number, else the width of
+/// the terminal on stdout, else [`tapeloop::report::DEFAULT_WIDTH`] (piped output).
+pub fn terminal_width() -> usize {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return n;
+    }
+    match terminal_size::terminal_size_of(std::io::stdout()) {
+        Some((terminal_size::Width(w), _)) if w > 0 => w as usize,
+        _ => tapeloop::report::DEFAULT_WIDTH,
+    }
+}
+
 /// Print each error as `error: …` on stderr.
 pub fn print_errors<E: Display>(errors: impl IntoIterator<Item = E>) {
     for e in errors {

@@ -6,7 +6,9 @@ use tapeloop::exit::Exit;
 use tapeloop::report::{self, Style};
 use tapeloop::runner;
 
-use super::common::{execute, load_scenarios, read_report, run_options, ColorChoice};
+use super::common::{
+    execute, load_scenarios, read_report, run_options, terminal_width, write_file, ColorChoice,
+};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -16,6 +18,7 @@ use super::common::{execute, load_scenarios, read_report, run_options, ColorChoi
   tapeloop run --format json --out before.json  (then change a policy, and again:)
   tapeloop run --format json --out after.json
   tapeloop compare before.json after.json       two run reports (before/after)
+  tapeloop compare --format html --out compare.html   providers side by side as bars
 
 Two arguments that are JSON run reports (tapeloop run --format json) are compared as
 before/after; anything else is replayed and its cassettes are compared side by side.")]
@@ -23,9 +26,18 @@ pub struct Args {
     /// Scenario files/directories [default: scenarios], or two JSON run reports.
     pub paths: Vec<PathBuf>,
 
-    /// Markdown instead of a terminal table.
+    /// Output: table (fits the terminal: `COLUMNS`, else the terminal, else 100), markdown,
+    /// or html (provider comparison only).
+    #[arg(short, long, default_value = "table", value_name = "FORMAT")]
+    pub format: CompareFormat,
+
+    /// Same as --format markdown.
     #[arg(long)]
     pub markdown: bool,
+
+    /// Write to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 
     /// Price table override (models.dev api.json shape).
     #[arg(long, value_name = "FILE")]
@@ -36,19 +48,41 @@ pub struct Args {
     pub color: ColorChoice,
 }
 
+/// What `compare` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    Table,
+    Markdown,
+    Html,
+}
+
 fn is_report(p: &std::path::Path) -> bool {
     p.extension().is_some_and(|e| e == "json")
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let color = args.color.enabled() && !args.markdown;
+    let format = if args.markdown {
+        CompareFormat::Markdown
+    } else {
+        args.format
+    };
+    let color = args.color.enabled() && format == CompareFormat::Table && args.out.is_none();
+    let style = match format {
+        CompareFormat::Markdown => Style::Markdown,
+        _ => Style::Table {
+            color,
+            width: terminal_width(),
+        },
+    };
     if args.paths.len() == 2 && args.paths.iter().all(|p| is_report(p)) {
+        if format == CompareFormat::Html {
+            anyhow::bail!(
+                "--format html compares providers; compare two reports as table or markdown"
+            );
+        }
         let before = read_report(&args.paths[0])?;
         let after = read_report(&args.paths[1])?;
-        print!(
-            "{}",
-            report::compare_reports(&before, &after, style(args.markdown, color))
-        );
+        emit(&args.out, &report::compare_reports(&before, &after, style))?;
         return Ok(Exit::Pass);
     }
     if let Some(p) = args.paths.iter().find(|p| is_report(p)) {
@@ -65,17 +99,22 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let Some(rep) = execute(&jobs, &opts, true)? else {
         return Ok(Exit::Error);
     };
-    print!(
-        "{}",
-        report::compare_providers(&rep, style(args.markdown, color))
-    );
+    let text = match format {
+        CompareFormat::Html => report::compare_providers_html(&rep),
+        _ => report::compare_providers(&rep, style),
+    };
+    emit(&args.out, &text)?;
     Ok(Exit::Pass)
 }
 
-fn style(markdown: bool, color: bool) -> Style {
-    if markdown {
-        Style::Markdown
-    } else {
-        Style::Table { color }
+/// Print `text`, or write it to `out`.
+fn emit(out: &Option<PathBuf>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(p) => {
+            write_file(p, text)?;
+            eprintln!("wrote {}", p.display());
+        }
+        None => print!("{text}"),
     }
+    Ok(())
 }

@@ -8,16 +8,20 @@ use anyhow::Context;
 use tapeloop::exit::Exit;
 use tapeloop::processor::config::{DetectorSpec, DoomAction, RetryPreset};
 use tapeloop::replay::MatchMode;
-use tapeloop::report::{self, Format, RunReport};
+use tapeloop::report::{self, Format, RenderOptions, RunReport};
 use tapeloop::runner;
 use tapeloop::scenario::{self, Scenario};
 
 use super::common::{
-    execute, load_scenarios, run_options, with_exit_codes, write_file, ColorChoice,
+    execute, load_scenarios, run_options, terminal_width, with_exit_codes, write_file, ColorChoice,
 };
 
 const EXAMPLES: &str = "Examples:
   tapeloop run                                  every scenario under scenarios/, as a table
+  tapeloop run --wide                           every metric (tokens per class, simulated time)
+  tapeloop run --columns scenario,cassette,verdict,steps,cost
+  tapeloop run --format html --out report.html  a browsable report with step timelines
+  tapeloop run --format markdown --out summary.md   for a PR comment or a CI job summary
   tapeloop run scenarios/doom-cycle.toml        one scenario
   tapeloop run --format junit --out junit.xml   JUnit for CI (the table still goes to stdout)
   tapeloop run --doom-loop seed,opencode        the corpus under other detectors (exit 1 when
@@ -37,6 +41,19 @@ pub struct Args {
     /// Report format: table, json, csv, junit, markdown, html.
     #[arg(short, long, default_value = "table")]
     pub format: Format,
+
+    /// Terminal table columns by name (the CSV headers, or headers such as verdict, calls,
+    /// cost); the table fits the terminal width (`COLUMNS`, else the terminal, else 100).
+    #[arg(long, value_name = "A,B,C", value_parser = report::Columns::parse, conflicts_with = "wide")]
+    pub columns: Option<report::Columns>,
+
+    /// Terminal table with every metric instead of the compact default.
+    #[arg(long)]
+    pub wide: bool,
+
+    /// Show wall-clock time in the HTML report (it then differs from run to run).
+    #[arg(long)]
+    pub wall_time: bool,
 
     /// Write the report to FILE instead of stdout (a table summary still goes to stdout).
     #[arg(short, long, value_name = "FILE")]
@@ -118,31 +135,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Error);
     };
     let color = args.color.enabled();
-
-    // The report itself.
-    let rendered = report::render(&report, args.format, color && args.out.is_none());
-    match &args.out {
-        Some(path) => {
-            write_file(path, &rendered)?;
-            if args.format != Format::Table {
-                print!("{}", report::render(&report, Format::Table, color));
-            }
-            eprintln!("wrote {}", path.display());
-        }
-        None => print!("{rendered}"),
-    }
-
     let mut status = Exit::verdict(report.all_passed());
-    if args.accept {
-        accept(&scenarios, &report, args.dry_run)?;
-        // Accepting makes the observed outcome the expectation, so the run now passes. A dry
-        // run writes nothing: it only shows the diffs and is judged like a plain `run`.
-        if !args.dry_run {
-            status = Exit::Pass;
-        }
-    }
 
+    // Regressions first: the HTML report shows them at its top.
     let baseline_dir = args.state_dir.join("baselines");
+    let mut regressions = Vec::new();
     if let Some(name) = &args.baseline {
         let mut base = report::load_baseline(&baseline_dir, name)
             .with_context(|| format!("baseline `{name}`: create it with --save-baseline {name}"))?;
@@ -152,16 +149,53 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             base.runs.retain(|r| p.contains(&r.scenario));
             base.recompute_summary();
         }
-        let regressions =
+        regressions =
             report::compare_to_baseline(&report, &base, &report::RegressionRules::default());
-        if regressions.is_empty() {
+    }
+
+    // The report itself.
+    let mut opts = RenderOptions {
+        color: color && args.out.is_none(),
+        width: Some(terminal_width()),
+        columns: match (&args.columns, args.wide) {
+            (Some(c), _) => c.clone(),
+            (None, true) => report::Columns::Wide,
+            (None, false) => report::Columns::Compact,
+        },
+        regressions,
+        wall_time: args.wall_time,
+    };
+    let rendered = report::render_with(&report, args.format, &opts);
+    match &args.out {
+        Some(path) => {
+            write_file(path, &rendered)?;
+            if args.format != Format::Table {
+                opts.color = color;
+                print!("{}", report::render_with(&report, Format::Table, &opts));
+            }
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{rendered}"),
+    }
+
+    if args.accept {
+        accept(&scenarios, &report, args.dry_run)?;
+        // Accepting makes the observed outcome the expectation, so the run now passes. A dry
+        // run writes nothing: it only shows the diffs and is judged like a plain `run`.
+        if !args.dry_run {
+            status = Exit::Pass;
+        }
+    }
+
+    if let Some(name) = &args.baseline {
+        if opts.regressions.is_empty() {
             eprintln!("no regressions against baseline `{name}`");
         } else {
             eprintln!(
                 "{} regression(s) against baseline `{name}`:",
-                regressions.len()
+                opts.regressions.len()
             );
-            for r in &regressions {
+            for r in &opts.regressions {
                 eprintln!("  {}", r.message);
             }
             status = Exit::Failed;

@@ -4,7 +4,7 @@
 use super::action::Action;
 use super::config::{CompactionMode, DoomAction};
 use super::messages::replay_messages;
-use super::outcome::{Detection, RequestKind, RetryRecord, StepRecord, StepStatus, Termination};
+use super::outcome::{Detection, RequestKind, RetryDecision, StepRecord, StepStatus, Termination};
 use super::step::{PartKind, StepState, ToolStatus, TOOL_ABORTED};
 use super::{Phase, Processor};
 use crate::event::{ProviderError, Usage};
@@ -25,13 +25,14 @@ impl Processor {
         let limit = self.retry.max_retries().min(self.config.max_retries);
         if verdict.retryable && retries_so_far < limit {
             let delay = self.retry.delay_ms(retries_so_far + 1, &err);
-            self.outcome.retries.push(RetryRecord {
+            self.outcome.retries.push(RetryDecision {
                 step: step.number,
                 attempt: step.attempt,
                 status: err.status,
                 delay_ms: delay,
                 reason: verdict.reason,
                 class: err.class,
+                retry_after_ms: err.retry_after_ms,
             });
             step.closed = true;
             self.step = Some(step);

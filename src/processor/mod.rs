@@ -66,7 +66,7 @@ pub use action::{Action, SendRequest, ToolInvocation};
 pub use config::{CompactionMode, DetectorSpec, DoomAction, ProcessorConfig, RetryPreset};
 pub use messages::MAX_STEPS_PROMPT;
 pub use outcome::{
-    Detection, DetectorReport, Outcome, RequestKind, RetryRecord, StepRecord, StepStatus,
+    Detection, DetectorReport, Outcome, RequestKind, RetryDecision, StepRecord, StepStatus,
     Termination,
 };
 pub use pricing::{ModelCost, ModelInfo, ModelLimit, PriceTable, PricingError, TierCost};

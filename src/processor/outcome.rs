@@ -78,9 +78,10 @@ pub struct StepRecord {
     pub attempts: u32,
 }
 
-/// One retry: the attempt that failed and the wait before the next one.
+/// One retry decision of the policy: the attempt that failed, the wait before the next one
+/// and why (the report shows it as a `report::RetryRecord`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RetryRecord {
+pub struct RetryDecision {
     pub step: u32,
     /// The number of the attempt that failed (1-based).
     pub attempt: u32,
@@ -90,6 +91,9 @@ pub struct RetryRecord {
     /// The policy's message for the retry (opencode's `retryable()` text, else the error's).
     pub reason: String,
     pub class: ErrorClass,
+    /// The wait the server asked for (`retry-after` and kin), whether or not it was honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// One doom-loop detection.
@@ -120,7 +124,7 @@ pub struct Outcome {
     pub termination: Option<Termination>,
     pub termination_detail: Option<String>,
     pub steps: Vec<StepRecord>,
-    pub retries: Vec<RetryRecord>,
+    pub retries: Vec<RetryDecision>,
     /// The run's first detection: earliest call, ties go to the detector listed first.
     pub doom_loop: Option<Detection>,
     pub detectors: Vec<DetectorReport>,

@@ -5,8 +5,9 @@
 //! - classifies HTTP error responses into [`ProviderError`]s (`classify_error`);
 //! - builds its request body from a [`Conversation`] (`request_body`).
 //!
-//! Framing (SSE, Gemini's streamed JSON array, NDJSON fixture files) is handled once here by
-//! [`ResponseDecoder`], so adapters only ever see one payload at a time.
+//! Framing (SSE, Gemini's streamed JSON array, NDJSON fixture files, a non-stream JSON reply)
+//! is handled once here by [`ResponseDecoder`], so adapters only ever see one payload at a
+//! time; [`reply`] turns a JSON reply into the payloads of the same answer streamed.
 
 pub mod anthropic;
 mod error;
@@ -14,7 +15,10 @@ pub mod gemini;
 pub mod json_array;
 pub mod openai_chat;
 pub mod openai_responses;
+pub mod reply;
 pub mod wire;
+
+pub use reply::{assemble_json, stream_from_events};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,36 +28,22 @@ use crate::event::{EndOutcome, ProviderError, StreamEvent};
 use crate::http::Headers;
 use crate::sse::{SseDecoder, SseEventRef};
 
-/// A wire API. OpenAI-compatible servers use `openai-chat` or `openai-responses`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Api {
-    #[serde(rename = "openai-chat")]
-    OpenAiChat,
-    #[serde(rename = "openai-responses")]
-    OpenAiResponses,
-    #[serde(rename = "anthropic")]
-    Anthropic,
-    #[serde(rename = "gemini")]
-    Gemini,
+crate::string_enum! {
+    /// A wire API. OpenAI-compatible servers use `openai-chat` or `openai-responses`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    pub enum Api: "api" {
+        #[serde(rename = "openai-chat")]
+        OpenAiChat = "openai-chat",
+        #[serde(rename = "openai-responses")]
+        OpenAiResponses = "openai-responses",
+        #[serde(rename = "anthropic")]
+        Anthropic = "anthropic",
+        #[serde(rename = "gemini")]
+        Gemini = "gemini",
+    }
 }
 
 impl Api {
-    pub const ALL: [Api; 4] = [
-        Api::OpenAiChat,
-        Api::OpenAiResponses,
-        Api::Anthropic,
-        Api::Gemini,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Api::OpenAiChat => "openai-chat",
-            Api::OpenAiResponses => "openai-responses",
-            Api::Anthropic => "anthropic",
-            Api::Gemini => "gemini",
-        }
-    }
-
     /// A fresh payload decoder for one response of this API.
     pub fn payload_decoder(&self) -> Box<dyn PayloadDecoder> {
         match self {
@@ -87,26 +77,6 @@ impl Api {
     /// The request path below the base URL (`/v1/chat/completions`, ...); see [`wire`].
     pub fn endpoint_path(&self, model: &str, stream: bool) -> String {
         wire::endpoint_path(*self, model, stream)
-    }
-}
-
-impl std::fmt::Display for Api {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Api {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Api::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown api `{s}`: expected one of openai-chat, openai-responses, anthropic, gemini"
-                )
-            })
     }
 }
 
@@ -154,23 +124,49 @@ enum Framing {
     Undecided(Vec<u8>),
     Sse(SseDecoder),
     JsonArray(json_array::JsonArraySplitter),
+    /// A non-stream JSON reply, buffered whole (up to [`reply::MAX_JSON_REPLY_BYTES`]) and
+    /// decoded when the body ends.
+    Json(Vec<u8>),
 }
 
-/// Decodes the body of one 2xx streaming response into normalized events, whatever its
-/// framing: SSE (all APIs), or a streamed JSON array (Gemini without `alt=sse`).
+/// Decodes the body of one 2xx response into normalized events, whatever its framing: SSE
+/// (all APIs), a streamed JSON array (Gemini without `alt=sse`), or a non-stream JSON reply
+/// (`stream: false`), which yields the same events as the same answer streamed.
 pub struct ResponseDecoder {
+    api: Api,
     framing: Framing,
     inner: Box<dyn PayloadDecoder>,
     started: bool,
+    /// A JSON reply may be recognised (the content type is not `text/event-stream`).
+    json_allowed: bool,
+    /// A JSON reply failed to decode and its error was emitted: nothing more follows.
+    failed: bool,
 }
 
 impl ResponseDecoder {
+    /// A decoder that tells the framing from the body alone: `[` starts a JSON array, `{` a
+    /// JSON reply, anything else is SSE.
     pub fn new(api: Api) -> Self {
         ResponseDecoder {
+            api,
             framing: Framing::Undecided(Vec::new()),
             inner: api.payload_decoder(),
             started: false,
+            json_allowed: true,
+            failed: false,
         }
+    }
+
+    /// A decoder for a response with these headers: a `text/event-stream` body is never taken
+    /// for a JSON reply; any other (a JSON content type, or none) is sniffed as by [`new`].
+    ///
+    /// [`new`]: ResponseDecoder::new
+    pub fn for_response(api: Api, headers: &Headers) -> Self {
+        let mut d = Self::new(api);
+        d.json_allowed = !headers
+            .get("content-type")
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("event-stream"));
+        d
     }
 
     fn start(&mut self, out: &mut Vec<StreamEvent>) {
@@ -195,6 +191,8 @@ impl ResponseDecoder {
             let held = std::mem::take(buf);
             self.framing = if first == b'[' {
                 Framing::JsonArray(json_array::JsonArraySplitter::new())
+            } else if first == b'{' && self.json_allowed {
+                Framing::Json(Vec::new())
             } else {
                 Framing::Sse(SseDecoder::new())
             };
@@ -215,12 +213,21 @@ impl ResponseDecoder {
                 let inner = &mut self.inner;
                 s.feed(bytes, &mut |elem| inner.payload(None, elem, out));
             }
+            Framing::Json(buf) => {
+                // Past the limit the body is refused at the end; keep no more of it.
+                if buf.len() <= reply::MAX_JSON_REPLY_BYTES {
+                    buf.extend_from_slice(bytes);
+                }
+            }
         }
     }
 
     /// The body ended.
     pub fn finish(&mut self, outcome: EndOutcome, out: &mut Vec<StreamEvent>) {
         self.start(out);
+        if self.failed {
+            return;
+        }
         match &mut self.framing {
             Framing::Undecided(_) => {}
             Framing::Sse(d) => {
@@ -238,6 +245,16 @@ impl ResponseDecoder {
                 let inner = &mut self.inner;
                 s.finish(&mut |elem| inner.payload(None, elem, out));
             }
+            // A cut JSON body is decoded not at all: `end` reports the cut.
+            Framing::Json(buf) if outcome == EndOutcome::Complete => {
+                let body = std::mem::take(buf);
+                if let Err(e) = reply::feed_json(self.api, &body, &mut *self.inner, out) {
+                    self.failed = true;
+                    out.push(StreamEvent::Error(e));
+                    return;
+                }
+            }
+            Framing::Json(_) => {}
         }
         self.inner.end(outcome, out);
     }
@@ -260,7 +277,7 @@ pub fn decode_response<'a>(
         ));
         return out;
     }
-    let mut dec = ResponseDecoder::new(api);
+    let mut dec = ResponseDecoder::for_response(api, headers);
     for c in chunks {
         dec.feed(c, &mut out);
     }

@@ -7,16 +7,18 @@
 //! into one column to save width, HTML and the provider comparison split the cache classes,
 //! and the report comparison shows the token total. Adding a metric is one entry.
 //!
-//! Names are stable (they are the CSV headers), so a later `--columns a,b,c` can select by
-//! name and a compact or wide view is another [`View`] in the lists below.
+//! Names are stable (they are the CSV headers); `--columns a,b,c` selects by name (or header)
+//! through [`select`], and the compact terminal default and `--wide` are views here.
 
 use super::model::RunRecord;
 use super::text::{doom_cell, format_ms, format_usd, retries_cell, NONE};
 
 /// Where a column shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum View {
-    /// The terminal run table (`--format table`).
+pub enum View {
+    /// The compact terminal run table (`--format table`, the default).
+    Compact,
+    /// The wide terminal run table (`--wide`).
     Table,
     /// The Markdown run table.
     Markdown,
@@ -32,21 +34,22 @@ pub(crate) enum View {
 
 /// Cell alignment in aligned and Markdown tables (HTML marks right-aligned cells as numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Align {
+pub enum Align {
     Left,
     Right,
 }
 
 /// A cell's meaning where formats can show it (terminal colour, Markdown emoji, HTML class).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tone {
+pub enum Tone {
     Plain,
     Good,
     Bad,
 }
 
 /// One column of the run tables.
-pub(crate) struct Column {
+#[derive(Debug)]
+pub struct Column {
     /// Stable machine name: the CSV header, and what a column selection would name.
     pub name: &'static str,
     /// Header for people.
@@ -69,7 +72,8 @@ impl Column {
     pub fn header_in(&self, view: View) -> &'static str {
         match (view, self.short) {
             (View::Csv, _) => self.name,
-            (View::Providers, Some(short)) => short,
+            // Terminal tables prefer the short header: width is what they lack.
+            (View::Providers | View::Compact | View::Table, Some(short)) => short,
             _ => self.header,
         }
     }
@@ -85,10 +89,51 @@ impl Column {
     pub fn right(&self) -> bool {
         self.align == Align::Right
     }
+
+    /// How readily a narrow terminal shortens the column's cells in the middle: 0 never
+    /// (numbers, verdicts), then the highest rank first — the doom-loop cell, then provider,
+    /// cassette and finish names, the scenario name last.
+    pub fn shrink_rank(&self) -> u8 {
+        match self.name {
+            "doom_loop" => 3,
+            "cassette" | "cassette_provider" | "provider" | "provider_api" | "model" | "finish" => {
+                2
+            }
+            "scenario" => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// The columns named in `list` (comma-separated stable names, or headers such as `verdict`,
+/// `calls`, `cost`), in the order given; an unknown name is an error that lists the names.
+pub fn select(list: &str) -> Result<Vec<&'static Column>, String> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let found = COLUMNS.iter().find(|c| c.name == name).or_else(|| {
+            COLUMNS
+                .iter()
+                .find(|c| c.header == name || c.short == Some(name))
+        });
+        match found {
+            Some(c) => out.push(c),
+            None => {
+                let names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+                return Err(format!(
+                    "unknown column `{name}`: expected some of {}",
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("--columns needs at least one column name".into());
+    }
+    Ok(out)
 }
 
 /// The columns `view` shows, in order.
-pub(crate) fn columns(view: View) -> impl Iterator<Item = &'static Column> {
+pub fn columns(view: View) -> impl Iterator<Item = &'static Column> {
     COLUMNS.iter().filter(move |c| c.views.contains(&view))
 }
 
@@ -98,21 +143,36 @@ pub fn csv_header() -> Vec<&'static str> {
 }
 
 use Align::{Left, Right};
-use View::{Csv, Html, Markdown, Providers, Reports, Table};
+use View::{Compact, Csv, Html, Markdown, Providers, Reports, Table};
 
 /// Every view a tabular report of one run per row has.
-const RUN_TABLES: &[View] = &[Table, Markdown, Html, Csv];
-const EVERYWHERE: &[View] = &[Table, Markdown, Html, Csv, Providers, Reports];
-const HUMAN: &[View] = &[Table, Markdown, Html, Providers, Reports];
+const RUN_TABLES: &[View] = &[Compact, Table, Markdown, Html, Csv];
+const EVERYWHERE: &[View] = &[Compact, Table, Markdown, Html, Csv, Providers, Reports];
+const HUMAN: &[View] = &[Compact, Table, Markdown, Html, Providers, Reports];
 /// Run tables and the report comparison (outcome metrics).
-const OUTCOME: &[View] = &[Table, Markdown, Html, Csv, Reports];
-/// Run tables and the provider comparison (per-class token counts).
-const TOKENS: &[View] = &[Table, Markdown, Html, Csv, Providers];
+const OUTCOME: &[View] = &[Compact, Table, Markdown, Html, Csv, Reports];
+/// The wide table and CSV (per-class token counts).
+const TOKENS: &[View] = &[Table, Csv];
 /// Where the two cache classes get a column each.
-const CACHE: &[View] = &[Html, Csv, Providers];
+const CACHE: &[View] = &[Csv];
 
 fn plain(_: &RunRecord) -> Tone {
     Tone::Plain
+}
+
+/// `openai/responses`, `google/gemini`, or just `anthropic` when provider and API share the
+/// name: the provider, and which of its wire APIs (the `openai-` prefix dropped).
+pub(crate) fn provider_api(r: &RunRecord) -> String {
+    let api = r.api.as_str();
+    if r.provider == api {
+        r.provider.clone()
+    } else {
+        format!(
+            "{}/{}",
+            r.provider,
+            api.strip_prefix("openai-").unwrap_or(api)
+        )
+    }
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -153,13 +213,15 @@ const fn csv(name: &'static str, value: fn(&RunRecord) -> String) -> Column {
 pub(crate) static COLUMNS: &[Column] = &[
     col("scenario", "scenario", Left, |r| r.scenario.clone(), RUN_TABLES),
     Column { value: Some(|r| r.cassette.clone()),
-        ..col("cassette", "cassette", Left, |r| r.cassette_file().into(), &[Markdown, Html, Csv]) },
+        ..col("cassette", "cassette", Left, |r| r.cassette_file().into(), &[Markdown, Csv]) },
     // The terminal table joins cassette and provider to save width.
     col("cassette_provider", "cassette (provider)", Left,
         |r| format!("{} ({})", r.cassette_file(), r.provider), &[Table]),
     csv("api", |r| r.api.as_str().to_string()),
-    col("provider", "provider", Left, |r| r.provider.clone(), &[Markdown, Html, Csv]),
-    col("model", "model", Left, |r| r.model.clone(), &[Html, Csv]),
+    col("provider", "provider", Left, |r| r.provider.clone(), &[Csv]),
+    // The compact views name provider and wire API, so two APIs of one provider stay apart.
+    col("provider_api", "provider", Left, provider_api, &[Compact, Html]),
+    col("model", "model", Left, |r| r.model.clone(), &[Csv]),
     Column { value: Some(|r| r.passed.to_string()),
         tone: |r| if r.passed { Tone::Good } else { Tone::Bad },
         ..col("passed", "verdict", Left, |r| (if r.passed { "PASS" } else { "FAIL" }).into(),
@@ -168,7 +230,7 @@ pub(crate) static COLUMNS: &[Column] = &[
     col("steps", "steps", Right, |r| r.steps.to_string(), EVERYWHERE),
     Column { short: Some("calls"),
         ..col("tool_calls", "tool calls", Right, |r| r.tool_calls.to_string(), EVERYWHERE) },
-    col("doom_loop", "doom loop", Left, doom_cell, HUMAN),
+    Column { short: Some("doom"), ..col("doom_loop", "doom loop", Left, doom_cell, HUMAN) },
     csv("doom_loop_step", |r| opt(r.doom_loop.as_ref().map(|d| d.step))),
     csv("doom_loop_tool", |r| opt(r.doom_loop.as_ref().map(|d| &d.tool))),
     csv("doom_loop_detector", |r| opt(r.doom_loop.as_ref().map(|d| &d.detector))),
@@ -181,18 +243,19 @@ pub(crate) static COLUMNS: &[Column] = &[
     // Narrow text tables show both cache classes in one column; HTML, CSV and the provider
     // comparison split them.
     col("cache", "cache r/w", Right,
-        |r| format!("{}/{}", r.tokens.cache_read, r.tokens.cache_write), &[Table, Markdown]),
+        |r| format!("{}/{}", r.tokens.cache_read, r.tokens.cache_write), &[Table, Providers]),
     col("tokens_cache_read", "cache read", Right, |r| r.tokens.cache_read.to_string(), CACHE),
     col("tokens_cache_write", "cache write", Right, |r| r.tokens.cache_write.to_string(), CACHE),
-    col("tokens_total", "tokens", Right, |r| r.tokens.total().to_string(), &[Csv, Reports]),
+    col("tokens_total", "tokens", Right, |r| r.tokens.total().to_string(),
+        &[Markdown, Html, Csv, Providers, Reports]),
     Column { value: Some(|r| r.cost_usd.to_string()),
         ..col("cost_usd", "cost", Right, |r| format_usd(r.cost_usd), EVERYWHERE) },
     Column { value: Some(|r| r.sim_ms.to_string()),
-        ..col("sim_ms", "sim", Right, |r| format_ms(r.sim_ms), OUTCOME) },
+        ..col("sim_ms", "sim", Right, |r| format_ms(r.sim_ms), &[Table, Html, Csv, Reports]) },
     Column { value: Some(|r| opt(r.ttft_ms)),
         ..col("ttft_ms", "ttft", Right, |r| opt_ms(r.ttft_ms), &[Csv, Providers]) },
     Column { value: Some(|r| opt(r.stream_ms)),
-        ..col("stream_ms", "stream", Right, |r| opt_ms(r.stream_ms), &[Csv, Providers]) },
+        ..col("stream_ms", "stream", Right, |r| opt_ms(r.stream_ms), &[Csv]) },
     csv("unused_interactions", |r| r.unused_interactions.to_string()),
     csv("truncated", |r| r.truncated.to_string()),
     csv("failures", |r| r.failures.join("; ")),
@@ -210,6 +273,39 @@ mod tests {
         let n = names.len();
         names.dedup();
         assert_eq!(names.len(), n, "two columns share a name");
+    }
+
+    #[test]
+    fn compact_is_the_issue_15_set() {
+        let names: Vec<&str> = columns(View::Compact).map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "scenario",
+                "provider_api",
+                "passed",
+                "finish",
+                "steps",
+                "tool_calls",
+                "doom_loop",
+                "retries",
+                "cost_usd"
+            ]
+        );
+    }
+
+    #[test]
+    fn select_takes_names_and_headers_in_order() {
+        let names: Vec<&str> = select("cost,scenario, verdict,calls")
+            .unwrap()
+            .iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["cost_usd", "scenario", "passed", "tool_calls"]);
+        assert!(select("bogus")
+            .unwrap_err()
+            .contains("unknown column `bogus`"));
+        assert!(select(" , ").is_err());
     }
 
     #[test]

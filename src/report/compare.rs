@@ -2,17 +2,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use indexmap::IndexMap;
-
-use super::columns::{columns, View};
+use super::columns::{columns, provider_api, View};
 use super::model::{RunRecord, RunReport};
-use super::text::{md_escape, md_table, Cell, Grid, BOLD, DIM, GREEN, NONE, RED, YELLOW};
+use super::text::{md_escape, md_table, Cell, Grid, BOLD, DIM, GREEN, RED, YELLOW};
 
 /// How comparison tables are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
-    /// Aligned terminal text; ANSI highlighting when `color`.
-    Table { color: bool },
+    /// Aligned terminal text fitted to `width` columns; ANSI highlighting when `color`.
+    Table { color: bool, width: usize },
     /// GitHub-flavoured Markdown; changes in `**bold**`.
     Markdown,
 }
@@ -22,23 +20,19 @@ fn cells(view: View, r: &RunRecord) -> Vec<String> {
     columns(view).map(|c| c.cell_in(view, r)).collect()
 }
 
-/// Provider comparison: for every scenario replayed against several cassettes, one row per
-/// scenario with a column group per provider (named by `provider`; by `provider/model` when a
-/// scenario has two runs of one provider; by cassette file name when even that repeats).
-/// Each group shows steps, tool calls, doom loop, retries, the five token classes, cost, time
-/// to first token and recorded stream duration.
-pub fn compare_providers(report: &RunReport, style: Style) -> String {
+/// The scenarios replayed against more than one cassette, each with its runs and the name
+/// that tells its providers apart: `provider`; `provider/api` (`openai/responses`) when a
+/// scenario has two APIs of one provider; `provider/model` when a scenario has two runs of
+/// one provider; the cassette file name when even that repeats.
+pub(crate) fn provider_groups(report: &RunReport) -> Vec<(&str, Vec<(String, &RunRecord)>)> {
     let mut by_scenario: BTreeMap<&str, Vec<&RunRecord>> = BTreeMap::new();
     for r in &report.runs {
         by_scenario.entry(&r.scenario).or_default().push(r);
     }
     by_scenario.retain(|_, runs| runs.len() > 1);
-    if by_scenario.is_empty() {
-        return "no scenario was replayed against more than one cassette: nothing to compare\n"
-            .to_string();
-    }
-    let keyers: [fn(&RunRecord) -> String; 3] = [
+    let keyers: [fn(&RunRecord) -> String; 4] = [
         |r| r.provider.clone(),
+        provider_api,
         |r| format!("{}/{}", r.provider, r.model),
         |r| r.cassette_file().to_string(),
     ];
@@ -53,54 +47,62 @@ pub fn compare_providers(report: &RunReport, style: Style) -> String {
         .find(|k| unique(k))
         .copied()
         .unwrap_or(|r: &RunRecord| r.cassette.clone());
-    let mut groups: IndexMap<String, ()> = IndexMap::new();
-    for runs in by_scenario.values() {
-        for r in runs {
-            groups.insert(key(r), ());
-        }
+    by_scenario
+        .into_iter()
+        .map(|(scenario, runs)| (scenario, runs.into_iter().map(|r| (key(r), r)).collect()))
+        .collect()
+}
+
+/// What the comparisons say when no scenario has two cassettes.
+pub(crate) const NOTHING_TO_COMPARE: &str =
+    "no scenario was replayed against more than one cassette: nothing to compare\n";
+
+/// Provider comparison in long format: for every scenario replayed against several cassettes,
+/// one row per provider (named as [`provider_groups`] says), grouped by scenario — the scenario
+/// is named on its first row. Each row shows steps, tool calls, doom loop, retries, tokens,
+/// cache read/write, cost and time to first token. Fits any width: the rows do not grow with
+/// the number of providers.
+pub fn compare_providers(report: &RunReport, style: Style) -> String {
+    let groups = provider_groups(report);
+    if groups.is_empty() {
+        return NOTHING_TO_COMPARE.to_string();
     }
     let view = View::Providers;
-    let m = columns(view).count();
     let mut rows: Vec<Vec<String>> = Vec::new();
-    for (scenario, runs) in &by_scenario {
-        let mut row = vec![scenario.to_string()];
-        for group in groups.keys() {
-            match runs.iter().find(|r| &key(r) == group) {
-                Some(r) => row.extend(cells(view, r)),
-                None => row.extend(std::iter::repeat_n(NONE.to_string(), m)),
-            }
+    for (scenario, runs) in &groups {
+        for (i, (key, r)) in runs.iter().enumerate() {
+            let name = if i == 0 {
+                scenario.to_string()
+            } else {
+                String::new()
+            };
+            let mut row = vec![name, key.clone()];
+            row.extend(cells(view, r));
+            rows.push(row);
         }
-        rows.push(row);
     }
-    let mut right = vec![false];
-    for _ in groups.keys() {
-        right.extend(columns(view).map(|c| c.right()));
-    }
+    let mut headers = vec!["scenario".to_string(), "provider".to_string()];
+    headers.extend(columns(view).map(|c| c.header_in(view).to_string()));
+    let mut right = vec![false, false];
+    right.extend(columns(view).map(|c| c.right()));
     match style {
-        Style::Table { color } => {
-            let mut headers = vec!["scenario".to_string()];
-            let mut group_line = vec![(String::new(), 1)];
-            for g in groups.keys() {
-                headers.extend(columns(view).map(|c| c.header_in(view).to_string()));
-                group_line.push((g.clone(), m));
-            }
+        Style::Table { color, width } => {
+            let mut shrink = vec![2, 4];
+            shrink.extend(columns(view).map(|c| c.shrink_rank()));
             Grid {
                 headers,
                 right,
+                shrink,
+                width: Some(width),
                 rows: rows
                     .into_iter()
                     .map(|r| r.into_iter().map(Cell::plain).collect())
                     .collect(),
-                groups: group_line,
+                ..Grid::default()
             }
             .render(color)
         }
         Style::Markdown => {
-            let mut headers = vec!["scenario".to_string()];
-            for g in groups.keys() {
-                let g = md_escape(g);
-                headers.extend(columns(view).map(|c| format!("{g} {}", c.header_in(view))));
-            }
             let rows: Vec<Vec<String>> = rows
                 .into_iter()
                 .map(|r| r.iter().map(|c| md_escape(c)).collect())
@@ -206,7 +208,10 @@ pub fn compare_reports(before: &RunReport, after: &RunReport, style: Style) -> S
         out.push_str(&summary);
         out
     } else {
-        let color = matches!(style, Style::Table { color: true });
+        let (color, width) = match style {
+            Style::Table { color, width } => (color, width),
+            Style::Markdown => (false, usize::MAX),
+        };
         let rows: Vec<Vec<Cell>> = rows
             .into_iter()
             .map(|(change, scenario, file, cells)| {
@@ -231,11 +236,16 @@ pub fn compare_reports(before: &RunReport, after: &RunReport, style: Style) -> S
                 row
             })
             .collect();
+        // Only the names shrink: a changed value `a → b` must stay whole.
+        let mut shrink = vec![2, 4, 0];
+        shrink.extend(columns(View::Reports).map(|_| 0));
         let mut out = Grid {
             headers,
             right,
             rows,
-            groups: Vec::new(),
+            shrink,
+            width: Some(width),
+            ..Grid::default()
         }
         .render(color);
         out.push('\n');

@@ -11,6 +11,8 @@ pub mod compare;
 mod csv;
 mod findings;
 mod html;
+mod html_compare;
+mod html_run;
 mod json;
 mod junit;
 mod markdown;
@@ -18,6 +20,7 @@ pub mod merge;
 pub mod model;
 mod table;
 mod text;
+pub mod trace;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -30,11 +33,13 @@ pub use baseline::{
 pub use columns::csv_header;
 pub use compare::{compare_providers, compare_reports, Style};
 pub use findings::{Finding, FindingKind};
+pub use html_compare::compare_providers_html;
 pub use merge::{merge, partition_index, Partition};
 pub use model::{
     DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord, RunReport, StepDetail, Summary,
     FINISH_REASONS, REPORT_FORMAT,
 };
+pub use trace::{AttemptTrace, RunTrace, ToolCallTrace};
 
 /// Errors reading, writing or combining reports. Each names its file (or origin) and, for
 /// JSON, the line and column.
@@ -120,15 +125,82 @@ impl FromStr for Format {
     }
 }
 
-/// Render a report. `color` enables ANSI escapes in the table format only (the CLI decides it
-/// from `NO_COLOR` and whether stdout is a terminal); every other format ignores it.
+/// The terminal width assumed when none is known (output piped, no `COLUMNS`).
+pub const DEFAULT_WIDTH: usize = 100;
+
+/// Which columns the terminal table shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Columns {
+    /// scenario, provider, verdict, finish, steps, calls, doom, retries, cost.
+    #[default]
+    Compact,
+    /// Every metric the terminal table has (`--wide`).
+    Wide,
+    /// Chosen by name (`--columns a,b,c`), checked by [`Columns::parse`].
+    Named(Vec<&'static str>),
+}
+
+impl Columns {
+    /// `--columns a,b,c`: stable names (the CSV headers) or headers such as `verdict`, `cost`.
+    pub fn parse(list: &str) -> Result<Columns, String> {
+        Ok(Columns::Named(
+            columns::select(list)?.iter().map(|c| c.name).collect(),
+        ))
+    }
+
+    fn resolve(&self) -> Vec<&'static columns::Column> {
+        match self {
+            Columns::Compact => columns::columns(columns::View::Compact).collect(),
+            Columns::Wide => columns::columns(columns::View::Table).collect(),
+            Columns::Named(names) => columns::select(&names.join(","))
+                .unwrap_or_else(|_| columns::columns(columns::View::Compact).collect()),
+        }
+    }
+}
+
+/// How a report is rendered, beyond its format. The default is what [`render`] uses.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// ANSI colour in the terminal table (the CLI decides it from `NO_COLOR` and the TTY).
+    pub color: bool,
+    /// The width the terminal table fits; [`DEFAULT_WIDTH`] when `None`.
+    pub width: Option<usize>,
+    /// The terminal table's columns.
+    pub columns: Columns,
+    /// Regressions against a baseline: the HTML report shows them first.
+    pub regressions: Vec<Regression>,
+    /// Show wall-clock time in the HTML report. Off by default: the same input then renders
+    /// byte for byte the same.
+    pub wall_time: bool,
+}
+
+impl RenderOptions {
+    fn width(&self) -> usize {
+        self.width.unwrap_or(DEFAULT_WIDTH)
+    }
+}
+
+/// Render a report with default options but `color`, which enables ANSI escapes in the table
+/// format only; every other format ignores it.
 pub fn render(report: &RunReport, format: Format, color: bool) -> String {
+    render_with(
+        report,
+        format,
+        &RenderOptions {
+            color,
+            ..RenderOptions::default()
+        },
+    )
+}
+
+/// Render a report with [`RenderOptions`].
+pub fn render_with(report: &RunReport, format: Format, opts: &RenderOptions) -> String {
     match format {
-        Format::Table => table::render(report, color),
+        Format::Table => table::render(report, opts),
         Format::Json => json::render(report),
         Format::Csv => csv::render(report),
         Format::Junit => junit::render(report),
         Format::Markdown => markdown::render(report),
-        Format::Html => html::render(report),
+        Format::Html => html::render(report, opts),
     }
 }

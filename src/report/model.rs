@@ -13,6 +13,8 @@
 //! | `wall_ms` | wall-clock duration of the replay — the **only nondeterministic field**; determinism comparisons drop it ([`RunRecord::deterministic`]) |
 //! | `step_details` | per step: number, status, finish reason, tool calls, tokens, cost, simulated start/finish |
 //!
+//! `trace` ([`RunTrace`]) is never serialized: the HTML drill-down's extra detail.
+//!
 //! Readers ([`RunReport::from_json`]) accept only `format == 1` and ignore unknown fields, so a
 //! newer tapeloop can add extras without breaking older consumers.
 
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::Usage;
 use crate::provider::Api;
 
+use super::trace::RunTrace;
 use super::ReportError;
 
 /// The report format version this code reads and writes.
@@ -164,6 +167,9 @@ pub struct RunRecord {
     pub wall_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub step_details: Vec<StepDetail>,
+    /// Drill-down detail for the HTML report; never serialized ([`RunTrace`]).
+    #[serde(skip)]
+    pub trace: RunTrace,
 }
 
 impl RunRecord {
@@ -201,6 +207,7 @@ impl RunRecord {
             stream_ms: None,
             wall_ms: None,
             step_details: Vec::new(),
+            trace: RunTrace::default(),
         }
     }
 

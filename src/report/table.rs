@@ -1,19 +1,28 @@
 //! The terminal table: one aligned row per run, failures underneath, then a summary line.
+//! It fits the width it is given: names are shortened in the middle, numbers never.
 
-use super::columns::{columns, Tone, View};
+use super::columns::{Column, Tone, View};
 use super::findings::{FindingKind, UNEXPLAINED};
 use super::model::RunReport;
-use super::text::{format_ms, format_usd, sanitize, Cell, Grid, BOLD, GREEN, RED};
+use super::text::{format_ms, format_usd, sanitize, wrap, Cell, Grid, BOLD, GREEN, RED};
+use super::RenderOptions;
 
-pub(crate) fn render(report: &RunReport, color: bool) -> String {
+pub(crate) fn render(report: &RunReport, opts: &RenderOptions) -> String {
+    let color = opts.color;
+    let cols: Vec<&Column> = opts.columns.resolve();
     let grid = Grid {
-        headers: columns(View::Table).map(|c| c.header.to_string()).collect(),
-        right: columns(View::Table).map(|c| c.right()).collect(),
+        headers: cols
+            .iter()
+            .map(|c| c.header_in(View::Table).to_string())
+            .collect(),
+        right: cols.iter().map(|c| c.right()).collect(),
+        shrink: cols.iter().map(|c| c.shrink_rank()).collect(),
+        width: Some(opts.width()),
         rows: report
             .runs
             .iter()
             .map(|r| {
-                columns(View::Table)
+                cols.iter()
                     .map(|c| {
                         let text = c.cell_in(View::Table, r);
                         match (c.tone)(r) {
@@ -25,7 +34,7 @@ pub(crate) fn render(report: &RunReport, color: bool) -> String {
                     .collect()
             })
             .collect(),
-        groups: Vec::new(),
+        ..Grid::default()
     };
     let mut out = grid.render(color);
     let mut warnings = 0;
@@ -35,7 +44,12 @@ pub(crate) fn render(report: &RunReport, color: bool) -> String {
                 if i == 0 {
                     out.push('\n');
                 }
-                let line = format!("  ✗ {}", f.line(sanitize, UNEXPLAINED));
+                let line = wrap(
+                    &format!("  ✗ {}", f.line(sanitize, UNEXPLAINED)),
+                    opts.width(),
+                    "    ",
+                )
+                .join("\n");
                 if color {
                     out.push_str(&format!("{RED}{line}\x1b[0m\n"));
                 } else {
@@ -45,7 +59,9 @@ pub(crate) fn render(report: &RunReport, color: bool) -> String {
             }
             FindingKind::Warning => {
                 warnings += 1;
-                out.push_str(&format!("  ! {}\n", f.line(sanitize, "")));
+                let line = format!("  ! {}", f.line(sanitize, ""));
+                out.push_str(&wrap(&line, opts.width(), "    ").join("\n"));
+                out.push('\n');
             }
         }
     }

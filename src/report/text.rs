@@ -170,17 +170,66 @@ impl Cell {
     }
 }
 
+/// `s` at most `width` characters: the start and the end kept, the middle replaced by `…`.
+pub(crate) fn shorten_middle(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let tail = (width - 1) / 2;
+    let head = width - 1 - tail;
+    let chars: Vec<char> = s.chars().collect();
+    let mut out: String = chars[..head].iter().collect();
+    out.push('…');
+    out.extend(&chars[n - tail..]);
+    out
+}
+
+/// `text` wrapped at spaces into lines of at most `width` characters (a longer word gets a
+/// line of its own); lines after the first start with `indent`.
+pub(crate) fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut has_word = false;
+    for word in text.split(' ') {
+        if has_word && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::replace(&mut line, indent.to_string()));
+            has_word = false;
+        }
+        if has_word {
+            line.push(' ');
+        }
+        line.push_str(word);
+        has_word = true;
+    }
+    lines.push(line);
+    lines
+}
+
+/// Narrowest a shrinking column gets, so a shortened name stays recognisable.
+const MIN_SHRUNK: usize = 6;
+
 /// Column-aligned text grid (two spaces between columns; `right[i]` right-aligns column i).
+#[derive(Default)]
 pub(crate) struct Grid {
     pub headers: Vec<String>,
     pub right: Vec<bool>,
     pub rows: Vec<Vec<Cell>>,
     /// Optional line above the headers labelling consecutive column groups: (label, columns).
     pub groups: Vec<(String, usize)>,
+    /// Fit the rows into this many characters by shortening cells in the middle: the column
+    /// whose width × `shrink` rank is largest loses a character, until the rows fit or every
+    /// shrinking column is at [`MIN_SHRUNK`]; rank 0 never shrinks.
+    pub width: Option<usize>,
+    pub shrink: Vec<u8>,
 }
 
 impl Grid {
-    pub fn render(&self, color: bool) -> String {
+    /// Each column's width: its widest cell, then shrunk to fit `width` if set.
+    fn widths(&self) -> Vec<usize> {
         let n = self.headers.len();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {
@@ -188,6 +237,40 @@ impl Grid {
                 widths[i] = widths[i].max(c.text.chars().count());
             }
         }
+        let Some(limit) = self.width else {
+            return widths;
+        };
+        let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+        let rank = |i: usize| self.shrink.get(i).copied().unwrap_or(0);
+        // A table that cannot fit even with every name at its narrowest keeps its names whole:
+        // mangling them would lose information and still not fit.
+        let floor: Vec<usize> = (0..n)
+            .map(|i| {
+                if rank(i) > 0 {
+                    widths[i].min(MIN_SHRUNK)
+                } else {
+                    widths[i]
+                }
+            })
+            .collect();
+        if total(&floor) > limit {
+            return widths;
+        }
+        while total(&widths) > limit {
+            let widest = (0..n)
+                .filter(|&i| rank(i) > 0 && widths[i] > MIN_SHRUNK)
+                .max_by_key(|&i| (widths[i] * usize::from(rank(i)), std::cmp::Reverse(i)));
+            match widest {
+                Some(i) => widths[i] -= 1,
+                None => break,
+            }
+        }
+        widths
+    }
+
+    pub fn render(&self, color: bool) -> String {
+        let n = self.headers.len();
+        let widths = self.widths();
         let mut out = String::new();
         if !self.groups.is_empty() {
             let mut line = String::new();
@@ -226,6 +309,17 @@ impl Grid {
             for (i, width) in widths.iter().enumerate() {
                 let empty = Cell::plain("");
                 let cell = row.get(i).unwrap_or(&empty);
+                let shortened;
+                let cell = if cell.text.chars().count() > *width {
+                    // Headers of shrunk columns shorten like their cells.
+                    shortened = Cell {
+                        text: shorten_middle(&cell.text, *width),
+                        style: cell.style,
+                    };
+                    &shortened
+                } else {
+                    cell
+                };
                 let pad = width.saturating_sub(cell.text.chars().count());
                 if i > 0 {
                     line.push_str("  ");
@@ -286,6 +380,39 @@ mod tests {
         assert_eq!(format_usd(0.0), "$0.00");
         assert_eq!(format_usd(0.5), "$0.50");
         assert_eq!(format_usd(12.345), "$12.35");
+    }
+
+    #[test]
+    fn wrapping_keeps_every_word_and_indents() {
+        let lines = wrap("  ✗ alpha beta gamma delta", 14, "    ");
+        assert_eq!(lines, ["  ✗ alpha beta", "    gamma", "    delta"]);
+        assert_eq!(wrap("short", 80, "    "), ["short"]);
+    }
+
+    #[test]
+    fn names_shorten_in_the_middle() {
+        assert_eq!(
+            shorten_middle("polling-job-status-consecutive", 12),
+            "pollin…utive"
+        );
+        assert_eq!(shorten_middle("short", 12), "short");
+        assert_eq!(shorten_middle("abcdef", 1), "…");
+        assert_eq!(shorten_middle("abcdef", 0), "");
+    }
+
+    #[test]
+    fn grids_fit_their_width_by_shrinking_names_only() {
+        let grid = Grid {
+            headers: vec!["name".into(), "n".into()],
+            right: vec![false, true],
+            rows: vec![vec![Cell::plain("a".repeat(40)), Cell::plain("123456")]],
+            width: Some(30),
+            shrink: vec![1, 0],
+            ..Grid::default()
+        };
+        let text = grid.render(false);
+        assert!(text.lines().all(|l| l.chars().count() <= 30), "{text}");
+        assert!(text.contains("123456") && text.contains('…'), "{text}");
     }
 
     #[test]

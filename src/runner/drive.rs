@@ -10,7 +10,7 @@ use crate::event::{EndOutcome, StreamEvent};
 use crate::processor::{Action, Processor, Termination};
 use crate::provider::ResponseDecoder;
 use crate::replay::{CassetteReplay, ReplayMiss};
-use crate::report::RunRecord;
+use crate::report::{AttemptTrace, RunRecord};
 use crate::scenario::{Scenario, ToolScripts};
 use crate::session::SessionDriver;
 
@@ -65,11 +65,15 @@ fn drive(
     if let Some(m) = header.model.as_ref().filter(|m| !m.is_empty()) {
         cfg.model = m.clone();
     }
+    let doom_action = cfg.doom_action.to_string();
     let mut session = SessionDriver::new(
         Processor::new(cfg, initial_conversation(sc)),
         ToolScripts::from_scenario(sc),
     );
-    let mut stats = DriverStats::default();
+    let mut stats = DriverStats {
+        doom_action: Some(doom_action),
+        ..DriverStats::default()
+    };
     // Each cassette replays through its own wire API: one scenario may be recorded against
     // several providers for comparison.
     let api = header.api;
@@ -122,6 +126,16 @@ fn drive(
                 };
                 let start = now;
                 let first_attempt_content = stats.ttft_ms.is_none();
+                let mut attempt_ttft = None;
+                let status = inter.response.as_ref().map(|h| h.status);
+                let attempt = |started_ms, ttft_ms, duration_ms| AttemptTrace {
+                    step: req.step,
+                    attempt: req.attempt,
+                    started_ms,
+                    ttft_ms,
+                    duration_ms,
+                    status,
+                };
                 let outcome = inter
                     .end
                     .as_ref()
@@ -138,9 +152,12 @@ fn drive(
                 match &inter.response {
                     Some(head) if (200..300).contains(&head.status) => {
                         // A stream: events reach the processor at their chunk's recorded time.
-                        let mut decoder = ResponseDecoder::new(api);
+                        let mut decoder = ResponseDecoder::for_response(api, &head.headers);
                         for chunk in &inter.chunks {
                             decoder.feed(&chunk.bytes, &mut events);
+                            if attempt_ttft.is_none() && events.iter().any(is_content) {
+                                attempt_ttft = Some(chunk.ms);
+                            }
                             if first_attempt_content
                                 && stats.ttft_ms.is_none()
                                 && events.iter().any(is_content)
@@ -148,6 +165,8 @@ fn drive(
                                 stats.ttft_ms = Some(chunk.ms);
                             }
                             if feed(&mut session, &mut replay, &mut events, start + chunk.ms) {
+                                // The run stopped mid-stream (a doom loop): the attempt ends here.
+                                stats.attempts.push(attempt(start, attempt_ttft, chunk.ms));
                                 break 'run;
                             }
                         }
@@ -156,6 +175,7 @@ fn drive(
                     // An error response, or none at all: one classified error at the end.
                     _ => events.extend(inter.decode(api)),
                 }
+                stats.attempts.push(attempt(start, attempt_ttft, end_ms));
                 drop(inter);
                 if feed(&mut session, &mut replay, &mut events, start + end_ms) {
                     break 'run;

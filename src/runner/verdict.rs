@@ -4,8 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::cassette::Header;
+use crate::conversation::{AssistantPart, Message};
+use crate::processor::{Outcome, RequestKind};
 use crate::replay::ReplayEnd;
-use crate::report::{DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord, StepDetail};
+use crate::report::{
+    AttemptTrace, DetectorResult, DoomLoopHit, Finish, RetryRecord, RunRecord, RunTrace,
+    StepDetail, ToolCallTrace,
+};
 use crate::scenario::Scenario;
 use crate::session::SessionEnd;
 
@@ -16,6 +21,10 @@ pub(super) struct DriverStats {
     pub stream_ms: u64,
     pub divergence: Option<String>,
     pub warnings: Vec<String>,
+    /// Every request attempt's timing, for the HTML drill-down.
+    pub attempts: Vec<AttemptTrace>,
+    /// The doom action in force.
+    pub doom_action: Option<String>,
 }
 
 pub(super) fn build_record(
@@ -102,7 +111,79 @@ pub(super) fn build_record(
             finished_ms: s.finished_ms.unwrap_or(s.started_ms),
         })
         .collect();
+    rec.trace = RunTrace {
+        attempts: stats.attempts,
+        tools: tool_calls(&outcome),
+        retry_after_ms: outcome.retries.iter().map(|r| r.retry_after_ms).collect(),
+        step_kinds: outcome
+            .steps
+            .iter()
+            .map(|s| match s.kind {
+                RequestKind::Step => "step".to_string(),
+                RequestKind::Compaction => "compaction".to_string(),
+            })
+            .collect(),
+        doom_action: stats.doom_action,
+        finish_detail: outcome.termination_detail.clone(),
+    };
     rec
+}
+
+/// The client tool calls with their results, each assigned to its step.
+///
+/// The steps list the names they called (all attempts); the final history holds the calls that
+/// were kept, with their arguments and results, in the same order. Walking both together pairs
+/// a step's call with the next history call when the names agree; calls of failed attempts
+/// (not in the history) stay unpaired and are shown by name only.
+fn tool_calls(outcome: &Outcome) -> Vec<ToolCallTrace> {
+    let mut results = std::collections::HashMap::new();
+    let mut calls = Vec::new();
+    for m in &outcome.conversation.messages {
+        match m {
+            Message::Assistant { parts } => {
+                for p in parts {
+                    if let AssistantPart::ToolCall {
+                        id,
+                        tool,
+                        input,
+                        provider_executed: false,
+                        ..
+                    } = p
+                    {
+                        calls.push((id.as_str(), tool.as_str(), input.to_string()));
+                    }
+                }
+            }
+            Message::Tool { results: rs } => {
+                for r in rs {
+                    results.insert(r.call_id.as_str(), (r.output.clone(), r.is_error));
+                }
+            }
+            Message::User { .. } => {}
+        }
+    }
+    let mut history = calls.into_iter().peekable();
+    let mut out = Vec::new();
+    for s in &outcome.steps {
+        for name in &s.tool_calls {
+            let kept = history.next_if(|(_, tool, _)| tool == name);
+            let (input, output, is_error) = match kept {
+                Some((id, _, input)) => match results.get(id) {
+                    Some((o, e)) => (input, Some(o.clone()), *e),
+                    None => (input, None, false),
+                },
+                None => (String::new(), None, false),
+            };
+            out.push(ToolCallTrace {
+                step: s.number,
+                tool: name.clone(),
+                input,
+                output,
+                is_error,
+            });
+        }
+    }
+    out
 }
 
 /// Costs are reported to a tenth of a micro-dollar so float noise never shows in diffs.
