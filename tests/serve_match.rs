@@ -341,3 +341,148 @@ fn hostile_requests_get_4xx_and_the_next_client_is_served_byte_exact() {
         server.shutdown().await;
     });
 }
+
+/// Text and tool calls of decoded events.
+fn seen_of(events: &[tapeloop::event::StreamEvent]) -> (String, Vec<(String, Value)>) {
+    let mut text = String::new();
+    let mut tools = Vec::new();
+    for e in events {
+        match e {
+            tapeloop::event::StreamEvent::TextDelta { text: t, .. } => text.push_str(t),
+            tapeloop::event::StreamEvent::ToolCall { tool, input, .. } => {
+                tools.push((tool.clone(), input.clone()))
+            }
+            _ => {}
+        }
+    }
+    (text, tools)
+}
+
+#[test]
+fn a_streaming_request_against_a_json_recording_gets_a_stream_built_from_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("pydantic-ai/tests/models/cassettes/test_openai_responses/test_openai_responses_model_web_search_tool_stream.yaml", "resp.jsonl"),
+        ("pydantic-ai/tests/models/cassettes/test_google/test_google_model_web_search_tool_stream.yaml", "gemini.jsonl"),
+    ];
+    for (src, name) in cases {
+        let out = dir.path().join(name);
+        tapeloop::cassette::import::import_file(
+            &repo(&format!("tests/fixtures/provider-streams/cassettes/{src}")),
+            &out,
+        )
+        .unwrap();
+        let cassette = load(&out);
+        let api = cassette.header.api;
+        let inter = cassette
+            .interactions
+            .iter()
+            .find(|i| i.body().first() == Some(&b'{'))
+            .expect("a JSON reply");
+        let model = cassette.header.model.clone().unwrap();
+        let want = seen_of(&inter.decode(api));
+        assert!(!want.0.is_empty(), "{name}: the JSON reply has text");
+        runtime().block_on(async {
+            let server = start(std::slice::from_ref(&out), conversation()).await;
+            let addr = server.addr();
+            let mut body = inter.request.body.value().clone();
+            let paths: Vec<String> = match api {
+                tapeloop::provider::Api::Gemini => vec![
+                    format!("/v1beta/models/{model}:streamGenerateContent?alt=sse"),
+                    format!("/v1beta/models/{model}:streamGenerateContent"),
+                ],
+                _ => {
+                    body["stream"] = json!(true);
+                    vec![endpoint(api, &model)]
+                }
+            };
+            for path in paths {
+                let r = client()
+                    .post(url(addr, &path))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 200);
+                let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+                let got = r.bytes().await.unwrap();
+                let mut headers = tapeloop::http::Headers::new();
+                headers.insert("content-type", ct.clone());
+                let events = tapeloop::provider::decode_response(
+                    api,
+                    200,
+                    &headers,
+                    [got.as_ref()],
+                    tapeloop::event::EndOutcome::Complete,
+                );
+                assert_eq!(seen_of(&events), want, "{name} {path} ({ct})");
+                if path.ends_with("alt=sse") || api != tapeloop::provider::Api::Gemini {
+                    assert!(ct.starts_with("text/event-stream"), "{ct}");
+                } else {
+                    assert!(got.starts_with(b"["), "a JSON array without alt=sse");
+                }
+                // Retries of the same request walk past the one recorded answer.
+                client()
+                    .post(url(addr, "/_tapeloop/reset"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            // The non-stream request gets the recorded JSON byte for byte.
+            let mut plain = inter.request.body.value().clone();
+            if let Some(m) = plain.as_object_mut() {
+                m.remove("stream");
+            }
+            let path = match api {
+                tapeloop::provider::Api::Gemini => {
+                    format!("/v1beta/models/{model}:generateContent")
+                }
+                _ => endpoint(api, &model),
+            };
+            let r = client()
+                .post(url(addr, &path))
+                .json(&plain)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.bytes().await.unwrap().to_vec(), inter.body(), "{name}");
+            let log = request_log(addr).await;
+            assert_eq!(log.last().unwrap()["reply"], "recorded");
+            assert_eq!(log[0]["reply"], "stream-from-json");
+            server.shutdown().await;
+        });
+    }
+}
+
+#[test]
+fn errors_keep_their_recorded_status_and_body_for_non_stream_requests() {
+    let path = corpus("retry-429.openai-chat.jsonl");
+    let cassette = load(&path);
+    runtime().block_on(async {
+        let server = start(std::slice::from_ref(&path), conversation()).await;
+        let mut body = cassette.interactions[0].request.body.value().clone();
+        body.as_object_mut().unwrap().remove("stream");
+        let r = client()
+            .post(url(server.addr(), "/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 429);
+        assert_eq!(
+            r.bytes().await.unwrap().to_vec(),
+            cassette.interactions[0].body()
+        );
+        // The retry, non-streaming, gets the recorded stream assembled into a completion.
+        let r = client()
+            .post(url(server.addr(), "/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["object"], "chat.completion", "{v}");
+        server.shutdown().await;
+    });
+}

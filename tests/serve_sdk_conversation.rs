@@ -2,7 +2,8 @@
 //! matching by conversation, with no session header: every step of bundled cassettes for all
 //! four wire APIs; three conversations of one model served from one directory, each client
 //! concurrently getting its own; two identical clients at once; reset and a second run; and a
-//! replayed 429 whose `retry-after: 7` is scaled so the SDK's retry arrives at once.
+//! replayed 429 whose `retry-after: 7` is scaled so the SDK's retry arrives at once; and the
+//! SDKs' non-streaming calls answered with JSON assembled from the recorded streams.
 //!
 //! Needs `TAPELOOP_TEST_PYTHON` (skipped with a note when unset, failing when `CI` is set).
 
@@ -106,6 +107,51 @@ fn every_sdk_drives_every_step_of_a_bundled_cassette_for_all_four_apis() {
         assert!(c.unused.is_empty(), "{} left {:?} unused", c.path, c.unused);
     }
     assert!(summary.divergences.is_empty(), "{:?}", summary.divergences);
+}
+
+#[test]
+fn every_sdk_non_streaming_gets_json_assembled_from_the_recorded_streams() {
+    let Some(py) = python() else { return };
+    let names = [
+        "call-with-tools.openai-chat.jsonl",
+        "reasoning-deepseek.openai-chat.jsonl",
+        "call-with-tools.openai-responses.jsonl",
+        "call-with-tools.anthropic.jsonl",
+        "reasoning-thinking.anthropic.jsonl",
+        "text-repeat.gemini.jsonl",
+        "reasoning-thoughts.gemini.jsonl",
+    ];
+    let paths: Vec<PathBuf> = names.iter().map(|n| corpus(n)).collect();
+    let (rt, server) = serve(
+        &paths,
+        options_matching(Pace::Instant, ServeMatch::Conversation),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (n, path) in paths.iter().enumerate() {
+        let cassette = load(path);
+        let calls = calls_file(dir.path(), &format!("{n}.json"), &cassette);
+        let mut cmd = sdk_command(
+            &py,
+            cassette.header.api,
+            &format!("http://{}", server.addr()),
+            &calls,
+            &model_of(&cassette),
+        );
+        cmd.arg("--no-stream");
+        let out = sdk_output(cmd);
+        assert_calls_match(&out, &cassette);
+    }
+    let log = rt.block_on(request_log(server.addr()));
+    assert!(
+        log.iter()
+            .all(|l| l["status"] == 200 && l["reply"] == "json-from-stream"),
+        "{log:?}"
+    );
+    let summary = rt.block_on(server.shutdown());
+    assert!(
+        summary.cassettes.iter().all(|c| c.unused.is_empty()),
+        "{summary:?}"
+    );
 }
 
 #[test]

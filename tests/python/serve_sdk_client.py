@@ -3,6 +3,8 @@
 Usage: serve_sdk_client.py API BASE_URL CALLS_JSON [--session S] [--agent-retries N]
                             [--model MODEL] [--no-stream]
 
+With --no-stream every call is the SDK's non-streaming one (`stream` left out of the body).
+
 API is openai-chat, openai-responses, anthropic or gemini (MODEL needed: Gemini names it in the
 path, not the body). CALLS_JSON holds a list of request bodies,
 one per agent step. Each is sent through the official SDK (streaming, the SDK's own retries
@@ -157,6 +159,59 @@ def gemini(client, body, out, model):
     out["tool_calls"] = calls
 
 
+def openai_chat_json(client, body, out):
+    resp = client.chat.completions.create(**split_kwargs(client.chat.completions.create, body))
+    message = resp.choices[0].message
+    out["text"] = message.content or ""
+    out["reasoning"] = getattr(message, "reasoning_content", None) or ""
+    out["tool_calls"] = [
+        {"id": tc.id, "name": tc.function.name, "arguments": tc.function.arguments}
+        for tc in message.tool_calls or []
+    ]
+
+
+def openai_responses_json(client, body, out):
+    resp = client.responses.create(**split_kwargs(client.responses.create, body))
+    for item in resp.output:
+        if item.type == "message":
+            for part in item.content:
+                if part.type == "output_text":
+                    out["text"] += part.text
+        elif item.type == "reasoning":
+            for part in item.summary or []:
+                out["reasoning"] += part.text
+            for part in getattr(item, "content", None) or []:
+                out["reasoning"] += part.text
+        elif item.type == "function_call":
+            out["tool_calls"].append(
+                {"id": item.call_id, "name": item.name, "arguments": item.arguments}
+            )
+
+
+def anthropic_messages_json(client, body, out):
+    resp = client.messages.create(**split_kwargs(client.messages.create, body))
+    for block in resp.content:
+        if block.type == "text":
+            out["text"] += block.text
+        elif block.type == "thinking":
+            out["reasoning"] += block.thinking
+        elif block.type == "tool_use":
+            out["tool_calls"].append(
+                {"id": block.id, "name": block.name, "arguments": json.dumps(block.input)}
+            )
+
+
+def gemini_json(client, body, out, model):
+    calls = []
+    resp = client.models.generate_content(
+        model=model, contents=body["contents"], config=gemini_config(body)
+    )
+    for cand in resp.candidates or []:
+        for part in (cand.content.parts if cand.content else None) or []:
+            gemini_part(part, out, calls)
+    out["tool_calls"] = calls
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("api", choices=["openai-chat", "openai-responses", "anthropic", "gemini"])
@@ -165,6 +220,7 @@ def main():
     ap.add_argument("--session")
     ap.add_argument("--agent-retries", type=int, default=0)
     ap.add_argument("--model")
+    ap.add_argument("--no-stream", action="store_true", help="the SDKs' non-streaming calls")
     args = ap.parse_args()
     with open(args.calls, encoding="utf-8") as f:
         bodies = json.load(f)
@@ -181,7 +237,7 @@ def main():
         )
 
         def send(client, body, out):
-            gemini(client, body, out, args.model)
+            (gemini_json if args.no_stream else gemini)(client, body, out, args.model)
 
         sdk = f"google-genai {genai.__version__}"
         errors = (genai_errors.APIError, *transport_errors())
@@ -191,7 +247,8 @@ def main():
         client = anthropic.Anthropic(
             base_url=args.base_url, api_key="test-key", max_retries=2, default_headers=headers
         )
-        send, sdk = anthropic_messages, f"anthropic {anthropic.__version__}"
+        send = anthropic_messages_json if args.no_stream else anthropic_messages
+        sdk = f"anthropic {anthropic.__version__}"
         errors = (anthropic.APIError, *transport_errors())
     else:
         import openai
@@ -199,7 +256,10 @@ def main():
         client = openai.OpenAI(
             base_url=args.base_url + "/v1", api_key="test-key", max_retries=2, default_headers=headers
         )
-        send = openai_chat if args.api == "openai-chat" else openai_responses
+        if args.api == "openai-chat":
+            send = openai_chat_json if args.no_stream else openai_chat
+        else:
+            send = openai_responses_json if args.no_stream else openai_responses
         sdk = f"openai {openai.__version__}"
         errors = (openai.APIError, RuntimeError, *transport_errors())
 

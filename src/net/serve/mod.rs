@@ -36,6 +36,7 @@ mod pace;
 mod pick;
 mod play;
 mod retry;
+mod shape;
 mod status;
 
 use answer::{error, Shape};
@@ -267,6 +268,7 @@ async fn handle(
         ));
     }
     let headers = req.headers().clone();
+    let query = req.uri().query().map(str::to_string);
     let limited = http_body_util::Limited::new(req.into_body(), max);
     let bytes = match limited.collect().await {
         Ok(c) => c.to_bytes(),
@@ -351,14 +353,26 @@ async fn handle(
             entry.interaction = Some(inter.id);
             entry.step = Some(inter.step);
             entry.attempt = Some(inter.attempt);
+            let wanted = shape::Wanted::of(
+                api,
+                &path,
+                query.as_deref(),
+                &body,
+                model
+                    .clone()
+                    .or_else(|| c.header.model.clone())
+                    .unwrap_or_else(|| "unknown".into()),
+            );
             let played = play::play(
                 Arc::clone(&c),
                 index,
                 state.opts.pace,
                 state.opts.retry_after_scale,
+                &wanted,
             )
             .await;
             entry.retry_after = played.retry_after;
+            entry.reply = Some(played.reply.to_string());
             match played.response {
                 Ok(r) => Ok(logged(&state, r, entry)),
                 Err(e) => {
