@@ -56,6 +56,7 @@ fn bench(c: &mut Criterion) {
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(30),
             provider: Some("fake".into()),
+            mode: tapeloop::net::proxy::ProxyMode::Once,
         })
         .await
         .expect("proxy");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use tapeloop::exit::Exit;
-use tapeloop::net::proxy::{self, ProxyOptions};
+use tapeloop::net::proxy::{self, ProxyMode, ProxyOptions};
 use tapeloop::processor::PriceTable;
 use tapeloop::provider::{wire, Api};
 use tapeloop::record::{self, LiveOptions, Progress, RecordMode};
@@ -70,9 +70,11 @@ pub struct Args {
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 
-    /// once (refuse to overwrite), all (re-record), new (append what the cassette lacks).
+    /// once (refuse to overwrite), all (re-record), new (append what the cassette lacks);
+    /// with --proxy also none (only replay what the directory holds), and once/new/none answer
+    /// what the directory's cassettes hold without forwarding it.
     #[arg(long, default_value = "once")]
-    pub mode: RecordMode,
+    pub mode: ProxyMode,
 
     /// Connect timeout in seconds.
     #[arg(long, default_value_t = 10)]
@@ -107,6 +109,7 @@ async fn run_proxy(args: Args) -> anyhow::Result<Exit> {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         read_timeout: Duration::from_secs(args.read_timeout),
         provider: args.provider.clone(),
+        mode: args.mode,
     })
     .await
     .with_context(|| format!("starting the proxy on {}", args.listen))?;
@@ -211,7 +214,13 @@ async fn run_live(args: Args) -> anyhow::Result<Exit> {
         Progress::StepDone { step, tokens } => eprintln!("  step {step} done, {tokens} tokens"),
         Progress::Retry { ms } => eprintln!("  retrying in {ms} ms"),
     };
-    let outcome = record::record_scenario(&sc, cfg, &opts, &output, args.mode, &progress).await?;
+    let mode = match args.mode {
+        ProxyMode::Once => RecordMode::Once,
+        ProxyMode::New => RecordMode::New,
+        ProxyMode::All => RecordMode::All,
+        ProxyMode::None => bail!("--mode none replays only: it is for --proxy"),
+    };
+    let outcome = record::record_scenario(&sc, cfg, &opts, &output, mode, &progress).await?;
     eprintln!(
         "recorded {} ({} steps, finish {}) to {}",
         sc.name,

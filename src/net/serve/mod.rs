@@ -345,42 +345,154 @@ async fn handle(
             session,
             result,
         } => {
-            let c = Arc::clone(&state.catalog.cassettes[cassette]);
-            let inter = &c.interactions[index];
-            entry.result = result.into();
-            entry.session = Some(session);
-            entry.cassette = Some(c.path.display().to_string());
-            entry.interaction = Some(inter.id);
-            entry.step = Some(inter.step);
-            entry.attempt = Some(inter.attempt);
-            let wanted = shape::Wanted::of(
+            let request = Parsed {
                 api,
-                &path,
-                query.as_deref(),
-                &body,
-                model
-                    .clone()
-                    .or_else(|| c.header.model.clone())
-                    .unwrap_or_else(|| "unknown".into()),
-            );
-            let played = play::play(
-                Arc::clone(&c),
-                index,
-                state.opts.pace,
-                state.opts.retry_after_scale,
-                &wanted,
-            )
-            .await;
-            entry.retry_after = played.retry_after;
-            entry.reply = Some(played.reply.to_string());
-            match played.response {
-                Ok(r) => Ok(logged(&state, r, entry)),
-                Err(e) => {
-                    entry.outcome = "closed".into();
-                    state.log.record(&entry);
-                    Err(e)
-                }
-            }
+                path: &path,
+                query: query.as_deref(),
+                model,
+                body: &body,
+            };
+            respond(&state, entry, &request, (cassette, index, session, result)).await
         }
+    }
+}
+
+/// A parsed model request.
+struct Parsed<'a> {
+    api: crate::provider::Api,
+    path: &'a str,
+    query: Option<&'a str>,
+    model: Option<String>,
+    body: &'a Value,
+}
+
+/// Play the picked interaction `(cassette, index, session, result)` for `request`, logged.
+async fn respond(
+    state: &Arc<State>,
+    mut entry: LogEntry,
+    request: &Parsed<'_>,
+    (cassette, index, session, result): (usize, usize, String, &'static str),
+) -> Result<Response<Body>, std::io::Error> {
+    let c = Arc::clone(&state.catalog.cassettes[cassette]);
+    let inter = &c.interactions[index];
+    entry.result = result.into();
+    entry.session = Some(session);
+    entry.cassette = Some(c.path.display().to_string());
+    entry.interaction = Some(inter.id);
+    entry.step = Some(inter.step);
+    entry.attempt = Some(inter.attempt);
+    let wanted = shape::Wanted::of(
+        request.api,
+        request.path,
+        request.query,
+        request.body,
+        request
+            .model
+            .clone()
+            .or_else(|| c.header.model.clone())
+            .unwrap_or_else(|| "unknown".into()),
+    );
+    let played = play::play(
+        Arc::clone(&c),
+        index,
+        state.opts.pace,
+        state.opts.retry_after_scale,
+        &wanted,
+    )
+    .await;
+    entry.retry_after = played.retry_after;
+    entry.reply = Some(played.reply.to_string());
+    match played.response {
+        Ok(r) => Ok(logged(state, r, entry)),
+        Err(e) => {
+            entry.outcome = "closed".into();
+            state.log.record(&entry);
+            Err(e)
+        }
+    }
+}
+
+/// Conversation replay inside another server: the recording proxy's `--mode new`, `once` and
+/// `none` answer what was recorded before from here, and forward only what this misses.
+pub struct Replayer {
+    state: Arc<State>,
+}
+
+impl Replayer {
+    /// Replay `cassettes` by conversation at `pace`.
+    pub fn new(cassettes: Vec<Cassette>, pace: Pace) -> std::io::Result<Replayer> {
+        let opts = ServeOptions {
+            pace,
+            ..ServeOptions::new(SocketAddr::from(([127, 0, 0, 1], 0)))
+        };
+        let catalog = Catalog::new(cassettes, Matcher::new(opts.matching, Vec::new()));
+        Ok(Replayer {
+            state: Arc::new(State {
+                inner: Mutex::new(Sessions::new(&catalog)),
+                catalog,
+                log: Arc::new(log::RequestLog::new(None)?),
+                opts,
+            }),
+        })
+    }
+
+    /// How many recorded interactions it holds.
+    pub fn interactions(&self) -> usize {
+        self.state
+            .catalog
+            .cassettes
+            .iter()
+            .map(|c| c.interactions.len())
+            .sum()
+    }
+
+    /// The recorded answer to a model request, or `None` when no recorded request is this one
+    /// (or its recorded attempts are used up).
+    pub async fn answer(
+        &self,
+        api: crate::provider::Api,
+        path: &str,
+        query: Option<&str>,
+        headers: &hyper::HeaderMap,
+        body: &Value,
+    ) -> Option<Result<Response<Body>, std::io::Error>> {
+        let model = wire::route(path).and_then(|(_, m)| m).or_else(|| {
+            body.get("model")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        let asked = Asked {
+            api,
+            model: model.as_deref(),
+            body,
+            headers,
+        };
+        let pick = self.state.sessions().pick(&self.state.catalog, &asked);
+        let Pick::Play {
+            cassette,
+            index,
+            session,
+            result,
+        } = pick
+        else {
+            return None;
+        };
+        let entry = self.state.log.begin("POST", path, "conversation");
+        let request = Parsed {
+            api,
+            path,
+            query,
+            model,
+            body,
+        };
+        Some(
+            respond(
+                &self.state,
+                entry,
+                &request,
+                (cassette, index, session, result),
+            )
+            .await,
+        )
     }
 }
