@@ -32,13 +32,19 @@ fn a_directory_and_a_file_import_together_and_never_overwrite_without_force() {
     let single = repo(&format!(
         "{CASSETTES}/llm-anthropic/tests/cassettes/test_anthropic/test_stream_events_text.yaml"
     ));
-    let (code, err) = tapeloop(&[
-        "import",
-        tree.to_str().unwrap(),
-        single.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    // The directory and the file into `out`, with `extra` arguments.
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            tree.to_str().unwrap(),
+            single.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        tapeloop(&args)
+    };
+    let (code, err) = import(&[]);
     assert_eq!(code, 0, "{err}");
     let yaml_count = walk(&tree, "yaml").len();
     assert!(yaml_count >= 2, "the fixture tree has several cassettes");
@@ -64,13 +70,7 @@ fn a_directory_and_a_file_import_together_and_never_overwrite_without_force() {
     // Again without --force: refused, and no file is touched.
     let before: Vec<_> = written.iter().map(|p| std::fs::read(p).unwrap()).collect();
     std::fs::write(&written[0], b"sentinel").unwrap();
-    let (code, err) = tapeloop(&[
-        "import",
-        tree.to_str().unwrap(),
-        single.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let (code, err) = import(&[]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("already exists") && err.contains("--force"),
@@ -78,14 +78,7 @@ fn a_directory_and_a_file_import_together_and_never_overwrite_without_force() {
     );
     assert_eq!(std::fs::read(&written[0]).unwrap(), b"sentinel");
     // With --force: rewritten.
-    let (code, err) = tapeloop(&[
-        "import",
-        tree.to_str().unwrap(),
-        single.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--force",
-    ]);
+    let (code, err) = import(&["--force"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(std::fs::read(&written[0]).unwrap(), before[0]);
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tapeloop::cassette::Cassette;
-use tapeloop::net::serve::{Pace, ServeOptions, ServerHandle};
+use tapeloop::net::serve::{Pace, ServeOptions, ServeSummary, ServerHandle};
 
 use serve_support::*;
 
@@ -60,68 +60,22 @@ fn cassettes_by_session(log: &[Value]) -> std::collections::BTreeMap<String, Vec
     out
 }
 
-#[test]
-fn every_sdk_drives_every_step_of_a_bundled_cassette_for_all_four_apis() {
-    let Some(py) = python() else { return };
-    let names = [
-        "call-with-tools.openai-chat.jsonl",
-        "reasoning-deepseek.openai-chat.jsonl",
-        "call-with-tools.openai-responses.jsonl",
-        "call-with-tools.anthropic.jsonl",
-        "reasoning-thinking.anthropic.jsonl",
-        "text-repeat.gemini.jsonl",
-        "reasoning-thoughts.gemini.jsonl",
-    ];
-    let paths: Vec<PathBuf> = names.iter().map(|n| corpus(n)).collect();
-    // All of them from one server: conversation matching finds each one's cassette.
-    let (rt, server) = serve(
-        &paths,
-        options_matching(Pace::Instant, ServeMatch::Conversation),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    for (n, path) in paths.iter().enumerate() {
-        let cassette = load(path);
-        let out = drive(&py, server.addr(), &cassette, dir.path(), &n.to_string());
-        assert_calls_match(&out, &cassette);
-    }
-    let log = rt.block_on(request_log(server.addr()));
-    assert!(
-        log.iter()
-            .all(|l| l["status"] == 200 && l["outcome"] == "complete"),
-        "{log:?}"
-    );
-    let sessions = cassettes_by_session(&log);
-    assert_eq!(
-        sessions.len(),
-        names.len(),
-        "one session per client: {sessions:?}"
-    );
-    for served in sessions.values() {
-        assert!(
-            served.iter().all(|c| c == &served[0]),
-            "one cassette per session: {served:?}"
-        );
-    }
-    let summary = rt.block_on(server.shutdown());
-    for c in &summary.cassettes {
-        assert!(c.unused.is_empty(), "{} left {:?} unused", c.path, c.unused);
-    }
-    assert!(summary.divergences.is_empty(), "{:?}", summary.divergences);
-}
+/// One bundled cassette per SDK and feature (tools, reasoning), all four wire APIs.
+const EVERY_API: [&str; 7] = [
+    "call-with-tools.openai-chat.jsonl",
+    "reasoning-deepseek.openai-chat.jsonl",
+    "call-with-tools.openai-responses.jsonl",
+    "call-with-tools.anthropic.jsonl",
+    "reasoning-thinking.anthropic.jsonl",
+    "text-repeat.gemini.jsonl",
+    "reasoning-thoughts.gemini.jsonl",
+];
 
-#[test]
-fn every_sdk_non_streaming_gets_json_assembled_from_the_recorded_streams() {
-    let Some(py) = python() else { return };
-    let names = [
-        "call-with-tools.openai-chat.jsonl",
-        "reasoning-deepseek.openai-chat.jsonl",
-        "call-with-tools.openai-responses.jsonl",
-        "call-with-tools.anthropic.jsonl",
-        "reasoning-thinking.anthropic.jsonl",
-        "text-repeat.gemini.jsonl",
-        "reasoning-thoughts.gemini.jsonl",
-    ];
-    let paths: Vec<PathBuf> = names.iter().map(|n| corpus(n)).collect();
+/// Serve every [`EVERY_API`] cassette from one server and drive each through its SDK
+/// (streaming, or the non-streaming calls), checking every step; then the request log and the
+/// shutdown summary.
+fn drive_every_api(py: &Path, no_stream: bool) -> (Vec<Value>, ServeSummary) {
+    let paths: Vec<PathBuf> = EVERY_API.iter().map(|n| corpus(n)).collect();
     let (rt, server) = serve(
         &paths,
         options_matching(Pace::Instant, ServeMatch::Conversation),
@@ -131,26 +85,58 @@ fn every_sdk_non_streaming_gets_json_assembled_from_the_recorded_streams() {
         let cassette = load(path);
         let calls = calls_file(dir.path(), &format!("{n}.json"), &cassette);
         let mut cmd = sdk_command(
-            &py,
+            py,
             cassette.header.api,
             &format!("http://{}", server.addr()),
             &calls,
             &model_of(&cassette),
         );
-        cmd.arg("--no-stream");
-        let out = sdk_output(cmd);
-        assert_calls_match(&out, &cassette);
+        if no_stream {
+            cmd.arg("--no-stream");
+        }
+        assert_calls_match(&sdk_output(cmd), &cassette);
     }
     let log = rt.block_on(request_log(server.addr()));
+    let summary = rt.block_on(server.shutdown());
+    for c in &summary.cassettes {
+        assert!(c.unused.is_empty(), "{} left {:?} unused", c.path, c.unused);
+    }
+    assert!(summary.divergences.is_empty(), "{:?}", summary.divergences);
+    (log, summary)
+}
+
+#[test]
+fn every_sdk_drives_every_step_of_a_bundled_cassette_for_all_four_apis() {
+    let Some(py) = python() else { return };
+    // All of them from one server: conversation matching finds each one's cassette.
+    let (log, _) = drive_every_api(&py, false);
+    assert!(
+        log.iter()
+            .all(|l| l["status"] == 200 && l["outcome"] == "complete" && l["reply"] == "recorded"),
+        "{log:?}"
+    );
+    let sessions = cassettes_by_session(&log);
+    assert_eq!(
+        sessions.len(),
+        EVERY_API.len(),
+        "one session per client: {sessions:?}"
+    );
+    for served in sessions.values() {
+        assert!(
+            served.iter().all(|c| c == &served[0]),
+            "one cassette per session: {served:?}"
+        );
+    }
+}
+
+#[test]
+fn every_sdk_non_streaming_gets_json_assembled_from_the_recorded_streams() {
+    let Some(py) = python() else { return };
+    let (log, _) = drive_every_api(&py, true);
     assert!(
         log.iter()
             .all(|l| l["status"] == 200 && l["reply"] == "json-from-stream"),
         "{log:?}"
-    );
-    let summary = rt.block_on(server.shutdown());
-    assert!(
-        summary.cassettes.iter().all(|c| c.unused.is_empty()),
-        "{summary:?}"
     );
 }
 

@@ -60,6 +60,25 @@ pub fn terminal_width() -> usize {
     }
 }
 
+/// Every file below `dir` whose extension is one of `exts`, in path order.
+pub fn files_below(dir: &Path, exts: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading {}", dir.display()))?;
+    entries.sort();
+    let mut out = Vec::new();
+    for p in entries {
+        if p.is_dir() {
+            out.extend(files_below(&p, exts)?);
+        } else if p.extension().is_some_and(|e| exts.iter().any(|x| e == *x)) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 /// Print each error as `error: …` on stderr.
 pub fn print_errors<E: Display>(errors: impl IntoIterator<Item = E>) {
     for e in errors {

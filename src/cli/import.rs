@@ -1,11 +1,13 @@
 //! `tapeloop import`: convert vcrpy YAML cassettes into tapeloop cassettes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
 use tapeloop::cassette::import::import_file;
 use tapeloop::exit::Exit;
+
+use super::common::files_below;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -37,36 +39,13 @@ pub struct Args {
     pub force: bool,
 }
 
-fn is_yaml(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == "yaml" || e == "yml")
-}
-
-/// Every YAML file below `dir`, in path order.
-fn yaml_below(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("reading {}", dir.display()))?;
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            yaml_below(&p, out)?;
-        } else if is_yaml(&p) {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
 /// (input, output) pairs for the arguments.
 fn plan(args: &Args) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
     // (file, its name relative to what was given)
     let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
     for input in &args.inputs {
         if input.is_dir() {
-            let mut found = Vec::new();
-            yaml_below(input, &mut found)?;
+            let found = files_below(input, &["yaml", "yml"])?;
             if found.is_empty() {
                 bail!(
                     "{}: no *.yaml cassettes below this directory",

@@ -1,7 +1,7 @@
 //! `tapeloop serve`: play cassettes back over HTTP to a real agent.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -11,7 +11,7 @@ use tapeloop::matching::{IgnorePath, ServeMatch};
 use tapeloop::net::serve::{self, Pace, ServeOptions};
 use tapeloop::scenario;
 
-use super::common::{print_errors, runtime, stop_signal};
+use super::common::{files_below, print_errors, runtime, stop_signal};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -93,36 +93,18 @@ fn parse_scale(s: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("`{s}`: expected a number >= 0, e.g. 0.01"))
 }
 
-/// Every cassette below `dir`, in path order.
-fn cassettes_below(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("reading {}", dir.display()))?;
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            cassettes_below(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "jsonl") {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let mut files = Vec::new();
     for input in &args.inputs {
         if input.is_dir() {
-            let before = files.len();
-            cassettes_below(input, &mut files)?;
-            if files.len() == before {
+            let found = files_below(input, &["jsonl"])?;
+            if found.is_empty() {
                 anyhow::bail!(
                     "{}: no cassettes (*.jsonl) below this directory",
                     input.display()
                 );
             }
+            files.extend(found);
         } else if input.extension().is_some_and(|e| e == "toml") {
             let sc = match scenario::load_checked(input) {
                 Ok(s) => s,

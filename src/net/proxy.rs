@@ -239,14 +239,14 @@ const HOP_BY_HOP: &[&str] = &[
     "accept-encoding",
 ];
 
-fn gateway_error(message: String) -> Response<Body> {
-    let body = serde_json::json!({"error": {"type": "tapeloop_proxy_error", "message": message}});
+/// A JSON error of the proxy itself.
+fn json_error(status: StatusCode, body: Value) -> Response<Body> {
     let mut r = Response::new(
         Full::new(Bytes::from(body.to_string()))
             .map_err(|never| match never {})
             .boxed(),
     );
-    *r.status_mut() = StatusCode::BAD_GATEWAY;
+    *r.status_mut() = status;
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
@@ -254,21 +254,18 @@ fn gateway_error(message: String) -> Response<Body> {
     r
 }
 
+fn gateway_error(message: String) -> Response<Body> {
+    json_error(
+        StatusCode::BAD_GATEWAY,
+        serde_json::json!({"error": {"type": "tapeloop_proxy_error", "message": message}}),
+    )
+}
+
 /// The answer to a model request no cassette holds, in a mode that records nothing new.
 fn not_recorded(mode: ProxyMode) -> Response<Body> {
     let body = serde_json::json!({"type": "error", "error": {"type": "tapeloop_not_recorded",
         "message": format!("no cassette in the proxy's directory holds this request, and --mode {mode} records nothing new (use --mode new to record it)")}});
-    let mut r = Response::new(
-        Full::new(Bytes::from(body.to_string()))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    *r.status_mut() = StatusCode::BAD_REQUEST;
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    r
+    json_error(StatusCode::BAD_REQUEST, body)
 }
 
 fn sanitize(key: &str) -> String {

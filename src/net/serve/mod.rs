@@ -308,11 +308,7 @@ async fn handle(
             ))
         }
     };
-    let model = path_model.or_else(|| {
-        body.get("model")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
+    let model = request_model(path_model, &body);
     let asked = Asked {
         api,
         model: model.as_deref(),
@@ -355,6 +351,15 @@ async fn handle(
             respond(&state, entry, &request, (cassette, index, session, result)).await
         }
     }
+}
+
+/// The model a request names: in the path (Gemini), else in the body.
+fn request_model(path_model: Option<String>, body: &Value) -> Option<String> {
+    path_model.or_else(|| {
+        body.get("model")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    })
 }
 
 /// A parsed model request.
@@ -456,11 +461,7 @@ impl Replayer {
         headers: &hyper::HeaderMap,
         body: &Value,
     ) -> Option<Result<Response<Body>, std::io::Error>> {
-        let model = wire::route(path).and_then(|(_, m)| m).or_else(|| {
-            body.get("model")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
+        let model = request_model(wire::route(path).and_then(|(_, m)| m), body);
         let asked = Asked {
             api,
             model: model.as_deref(),
