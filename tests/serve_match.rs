@@ -32,14 +32,8 @@ fn a_miss_names_the_closest_request_and_never_answers_from_another_conversation(
     runtime().block_on(async {
         let server = start(&paths, conversation()).await;
         let addr = server.addr();
-        let post = |body: Value| async move {
-            client()
-                .post(url(addr, "/v1/chat/completions"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-        };
+        let post =
+            |body: Value| async move { post_json(addr, "/v1/chat/completions", &body).await };
         // Same model, same system prompt and tools, another user prompt: no cassette has it.
         let mut body = tools.interactions[0].request.body.value().clone();
         body["messages"][1]["content"] = json!("Please retrieve the secret for: friend");
@@ -90,21 +84,11 @@ fn identical_requests_get_the_recorded_attempts_in_order_then_exhausted() {
         let addr = server.addr();
         let body = &cassette.interactions[0].request.body;
         for inter in &cassette.interactions {
-            let r = client()
-                .post(url(addr, "/v1/chat/completions"))
-                .json(body)
-                .send()
-                .await
-                .unwrap();
+            let r = post_json(addr, "/v1/chat/completions", &body).await;
             assert_eq!(r.status().as_u16(), inter.response.as_ref().unwrap().status);
             assert_eq!(r.bytes().await.unwrap().to_vec(), inter.body());
         }
-        let r = client()
-            .post(url(addr, "/v1/chat/completions"))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let r = post_json(addr, "/v1/chat/completions", &body).await;
         assert_eq!(r.status().as_u16(), 400);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"]["type"], "tapeloop_cassette_exhausted", "{v}");
@@ -245,12 +229,12 @@ fn retry_waits_are_scaled_in_headers_and_gemini_bodies_and_logged() {
         let server = start(std::slice::from_ref(&path), opts).await;
         let addr = server.addr();
         let model = cassette.header.model.clone().unwrap();
-        let r = client()
-            .post(url(addr, &endpoint(cassette.header.api, &model)))
-            .json(&cassette.interactions[0].request.body)
-            .send()
-            .await
-            .unwrap();
+        let r = post_json(
+            addr,
+            &endpoint(cassette.header.api, &model),
+            &cassette.interactions[0].request.body,
+        )
+        .await;
         assert_eq!(r.status().as_u16(), 429);
         let served: Value = r.json().await.unwrap();
         let served_delay = delay(&served);
@@ -397,12 +381,7 @@ fn a_streaming_request_against_a_json_recording_gets_a_stream_built_from_its_eve
                 }
             };
             for path in paths {
-                let r = client()
-                    .post(url(addr, &path))
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
+                let r = post_json(addr, &path, &body).await;
                 assert_eq!(r.status().as_u16(), 200);
                 let ct = r.headers()["content-type"].to_str().unwrap().to_string();
                 let got = r.bytes().await.unwrap();
@@ -439,12 +418,7 @@ fn a_streaming_request_against_a_json_recording_gets_a_stream_built_from_its_eve
                 }
                 _ => endpoint(api, &model),
             };
-            let r = client()
-                .post(url(addr, &path))
-                .json(&plain)
-                .send()
-                .await
-                .unwrap();
+            let r = post_json(addr, &path, &plain).await;
             assert_eq!(r.bytes().await.unwrap().to_vec(), inter.body(), "{name}");
             let log = request_log(addr).await;
             assert_eq!(log.last().unwrap()["reply"], "recorded");
@@ -462,24 +436,14 @@ fn errors_keep_their_recorded_status_and_body_for_non_stream_requests() {
         let server = start(std::slice::from_ref(&path), conversation()).await;
         let mut body = cassette.interactions[0].request.body.value().clone();
         body.as_object_mut().unwrap().remove("stream");
-        let r = client()
-            .post(url(server.addr(), "/v1/chat/completions"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = post_json(server.addr(), "/v1/chat/completions", &body).await;
         assert_eq!(r.status().as_u16(), 429);
         assert_eq!(
             r.bytes().await.unwrap().to_vec(),
             cassette.interactions[0].body()
         );
         // The retry, non-streaming, gets the recorded stream assembled into a completion.
-        let r = client()
-            .post(url(server.addr(), "/v1/chat/completions"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = post_json(server.addr(), "/v1/chat/completions", &body).await;
         assert_eq!(r.status().as_u16(), 200);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["object"], "chat.completion", "{v}");

@@ -144,6 +144,16 @@ pub fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// POST `body` as JSON to `path` and return the response (a send error fails the test).
+pub async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(url(addr, path))
+        .json(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+}
+
 pub fn url(addr: SocketAddr, path: &str) -> String {
     format!("http://{addr}{path}")
 }
