@@ -84,11 +84,11 @@ fn identical_requests_get_the_recorded_attempts_in_order_then_exhausted() {
         let addr = server.addr();
         let body = &cassette.interactions[0].request.body;
         for inter in &cassette.interactions {
-            let r = post_json(addr, "/v1/chat/completions", &body).await;
+            let r = post_json(addr, "/v1/chat/completions", body).await;
             assert_eq!(r.status().as_u16(), inter.response.as_ref().unwrap().status);
             assert_eq!(r.bytes().await.unwrap().to_vec(), inter.body());
         }
-        let r = post_json(addr, "/v1/chat/completions", &body).await;
+        let r = post_json(addr, "/v1/chat/completions", body).await;
         assert_eq!(r.status().as_u16(), 400);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"]["type"], "tapeloop_cassette_exhausted", "{v}");
