@@ -63,6 +63,8 @@ fn bench(c: &mut Criterion) {
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(30),
             provider: Some("fake".into()),
+            mode: tapeloop::net::proxy::ProxyMode::Once,
+            conn: tapeloop::net::listener::ConnLimits::DEFAULT,
         })
         .await
         .expect("proxy");

@@ -461,6 +461,38 @@ pub struct Prepared {
     text: String,
 }
 
+/// Gemini function schemas name their types in either case (`OBJECT` from google-genai,
+/// `object` from raw HTTP and most recorders); the API accepts both, so conversation matching
+/// compares them lowercased.
+fn lowercase_gemini_schema_types(body: &mut Value) {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    match x {
+                        Value::String(s) if k == "type" => *s = s.to_ascii_lowercase(),
+                        _ => walk(x),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Some(Value::Array(tools)) = body.get_mut("tools") else {
+        return;
+    };
+    for t in tools {
+        if let Some(Value::Array(decls)) = t.get_mut("functionDeclarations") {
+            for d in decls {
+                if let Some(p) = d.get_mut("parameters") {
+                    walk(p);
+                }
+            }
+        }
+    }
+}
+
 /// The match rule of `serve` and the proxy (module docs).
 #[derive(Debug, Clone)]
 pub struct Matcher {
@@ -495,6 +527,9 @@ impl Matcher {
         let mut value = canonical(body);
         for p in &self.ignore {
             p.remove(&mut value);
+        }
+        if self.mode == ServeMatch::Conversation {
+            lowercase_gemini_schema_types(&mut value);
         }
         if let (Value::Object(m), Some(model)) = (&mut value, model) {
             if !m.contains_key("model") {
@@ -663,6 +698,14 @@ mod tests {
             .difference(&m.prepare(&gem, Some("a")), &m.prepare(&gem, Some("b")))
             .unwrap();
         assert_eq!(d.path, "$.model");
+        // Gemini schema type names in either case.
+        let upper = json!({"contents": [], "tools": [{"functionDeclarations": [{"name": "f",
+            "parameters": {"type": "OBJECT", "properties": {"type": {"type": "STRING"}}}}]}]});
+        let lower = json!({"contents": [], "tools": [{"functionDeclarations": [{"name": "f",
+            "parameters": {"type": "object", "properties": {"type": {"type": "string"}}}}]}]});
+        assert!(m
+            .difference(&m.prepare(&upper, None), &m.prepare(&lower, None))
+            .is_none());
         // Strict keeps the settings unless told otherwise.
         let strict = Matcher::new(ServeMatch::Strict, Vec::new());
         assert_eq!(

@@ -37,6 +37,8 @@ async fn start_proxy(upstream: String, out_dir: &Path) -> proxy::ProxyHandle {
         connect_timeout: Duration::from_secs(5),
         read_timeout: Duration::from_secs(30),
         provider: Some("fake".into()),
+        mode: proxy::ProxyMode::Once,
+        conn: tapeloop::net::listener::ConnLimits::DEFAULT,
     })
     .await
     .expect("proxy starts")

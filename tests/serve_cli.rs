@@ -207,3 +207,55 @@ fn bad_input_exits_2() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn require_all_exits_1_when_an_interaction_was_never_requested_and_0_when_all_were() {
+    let rel = "recordings/call-with-tools.openai-chat.jsonl";
+    let p = ServeProcess::spawn(&[rel, "--pace", "instant", "--require-all"]);
+    post_all(p.addr, &repo(rel), 1);
+    let (code, stderr) = p.interrupt();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("--require-all: 1 recorded interaction(s) were never requested"),
+        "{stderr}"
+    );
+    let p = ServeProcess::spawn(&[rel, "--pace", "instant", "--require-all"]);
+    post_all(p.addr, &repo(rel), 2);
+    let (code, stderr) = p.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_directory_serves_every_cassette_below_it_and_an_empty_one_is_bad_input() {
+    let p = ServeProcess::spawn(&["recordings/", "--pace", "instant"]);
+    let st = runtime().block_on(status(p.addr));
+    let count = std::fs::read_dir(repo("recordings"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "jsonl")
+        })
+        .count();
+    assert_eq!(st["cassettes"].as_array().unwrap().len(), count, "{st}");
+    assert_eq!(st["matching"], "conversation");
+    let (code, _) = p.interrupt();
+    assert_eq!(code, 0);
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+        .args(["serve", empty.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("no cassettes (*.jsonl) below this directory"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+        .args(["serve", "recordings/", "--ignore", "temperature"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must start with `$`"));
+}

@@ -571,7 +571,8 @@ fn pacing_schedule_recorded_instant_and_scaled() {
 /// A one-request OpenAI cassette whose two SSE events were recorded at `first_ms` and
 /// `last_ms`, and the request body that selects it.
 fn slow_stream(dir: &std::path::Path, first_ms: u64, last_ms: u64) -> (std::path::PathBuf, Value) {
-    let body = json!({"model": "m", "messages": [{"role": "user", "content": "slow"}]});
+    let body =
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "slow"}]});
     let lines = synthetic_cassette(
         "openai-chat",
         "m",

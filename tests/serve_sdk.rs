@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use tapeloop::cassette::{Cassette, Interaction};
+use tapeloop::cassette::Cassette;
 use tapeloop::net::serve::{Pace, ServeSummary};
 
 use serve_support::*;
@@ -20,18 +20,6 @@ struct SdkRun {
     output: Value,
     status: Value,
     summary: ServeSummary,
-}
-
-/// The last attempt of every step: what an agent finally receives for that step.
-fn final_attempts(cassette: &Cassette) -> Vec<&Interaction> {
-    let mut out: Vec<&Interaction> = Vec::new();
-    for inter in &cassette.interactions {
-        match out.last_mut() {
-            Some(last) if last.step == inter.step => *last = inter,
-            _ => out.push(inter),
-        }
-    }
-    out
 }
 
 /// Serve `cassette` (strict, instant) and run the SDK client script over its steps.
@@ -88,37 +76,8 @@ fn run_sdk(
     }
 }
 
-/// Every step's SDK result equals what tapeloop decodes from the step's final interaction.
 fn assert_matches_cassette(run: &SdkRun, cassette: &Cassette) {
-    let api = cassette.header.api;
-    let calls = run.output["calls"].as_array().expect("calls");
-    let finals = final_attempts(cassette);
-    assert_eq!(calls.len(), finals.len());
-    for (call, inter) in calls.iter().zip(finals) {
-        let want = expected(inter, api);
-        let ctx = format!("{} interaction {}", run.output["sdk"], inter.id);
-        assert_eq!(call["text"].as_str(), Some(want.text.as_str()), "{ctx}");
-        assert_eq!(
-            call["reasoning"].as_str(),
-            Some(want.reasoning.as_str()),
-            "{ctx}"
-        );
-        let got: Vec<(String, String, Value)> = call["tool_calls"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{ctx}: no tool_calls: {call}"))
-            .iter()
-            .map(|t| {
-                let args = t["arguments"].as_str().unwrap();
-                (
-                    t["id"].as_str().unwrap_or_default().to_string(),
-                    t["name"].as_str().unwrap().to_string(),
-                    serde_json::from_str(if args.is_empty() { "{}" } else { args })
-                        .expect("SDK tool arguments are JSON"),
-                )
-            })
-            .collect();
-        assert_eq!(got, want.tool_calls, "{ctx}");
-    }
+    assert_calls_match(&run.output, cassette);
 }
 
 fn all_ids(cassette: &Cassette) -> Vec<u64> {

@@ -73,6 +73,9 @@ pub struct Imported {
     pub header: Header,
     /// Interactions and recovered tool lines, in write order.
     pub records: Vec<Record>,
+    /// Recorded requests left out because they are no model call (`interaction N: GET
+    /// URL`), e.g. a model-metadata lookup.
+    pub skipped: Vec<String>,
 }
 
 impl Imported {
@@ -149,10 +152,28 @@ pub fn import_yaml(text: &str, path: &Path) -> Result<Imported, ImportError> {
                 ),
             )
         })?;
-    let first_model_request = parsed
-        .iter()
-        .find(|p| api_from_uri(&p.request.url).is_some())
-        .unwrap_or(&parsed[0]);
+    // Only model calls become interactions; anything else (a metadata GET) is named.
+    let mut skipped = Vec::new();
+    let parsed: Vec<_> = parsed
+        .into_iter()
+        .enumerate()
+        .filter_map(|(n, p)| {
+            if api_from_uri(&p.request.url).is_some() {
+                Some(p)
+            } else {
+                skipped.push(format!(
+                    "interaction {}: {} {}",
+                    n + 1,
+                    p.request.method,
+                    p.request.url
+                ));
+                None
+            }
+        })
+        .collect();
+    let Some(first_model_request) = parsed.first() else {
+        return Err(err(None, "no interaction is a model call".into()));
+    };
     let host = url::Url::parse(&first_model_request.request.url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
@@ -231,7 +252,11 @@ pub fn import_yaml(text: &str, path: &Path) -> Result<Imported, ImportError> {
         prev = Some(&p.request);
         prev_step = step;
     }
-    Ok(Imported { header, records })
+    Ok(Imported {
+        header,
+        records,
+        skipped,
+    })
 }
 
 /// Import `input` and write the cassette to `output` (via a temporary file, so a failed

@@ -24,7 +24,7 @@ types, names, and that its cassettes exist.
 
 Examples:
   tapeloop check scenarios/ recordings/   every scenario and cassette
-  tapeloop check scenarios/read-loop.toml
+  tapeloop check scenarios/doom-cycle.toml
   tapeloop check recordings/*.jsonl
   tapeloop check recordings/              every *.jsonl (and *.toml) below the directory
   cp tests/fixtures/cassettes/read-loop.openai.jsonl /tmp/old.jsonl

@@ -60,6 +60,25 @@ pub fn terminal_width() -> usize {
     }
 }
 
+/// Every file below `dir` whose extension is one of `exts`, in path order.
+pub fn files_below(dir: &Path, exts: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading {}", dir.display()))?;
+    entries.sort();
+    let mut out = Vec::new();
+    for p in entries {
+        if p.is_dir() {
+            out.extend(files_below(&p, exts)?);
+        } else if p.extension().is_some_and(|e| exts.iter().any(|x| e == *x)) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 /// Print each error as `error: …` on stderr.
 pub fn print_errors<E: Display>(errors: impl IntoIterator<Item = E>) {
     for e in errors {
@@ -213,22 +232,26 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Ctrl-C (SIGINT), or SIGTERM on Unix (`kill`, CI runners, container and service managers):
-/// how a server or proxy is asked to stop cleanly.
-pub async fn wait_for_stop() -> anyhow::Result<()> {
+/// how a server or proxy is asked to stop cleanly. The handlers are installed when this is
+/// called, so call it before announcing the server: a signal sent as soon as the address is
+/// printed then stops it cleanly instead of killing it.
+pub fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// How `serve` and `record --proxy` shed slow and idle clients
@@ -250,14 +273,13 @@ pub struct ConnArgs {
 }
 
 impl ConnArgs {
-    /// Make these the limits of every server this process starts.
-    pub fn apply(&self) {
+    /// The listener limits these flags ask for.
+    pub fn limits(&self) -> tapeloop::net::listener::ConnLimits {
         tapeloop::net::listener::ConnLimits {
             header_read_timeout: std::time::Duration::from_secs_f64(self.header_read_timeout),
             idle_timeout: std::time::Duration::from_secs_f64(self.idle_timeout),
             max_connections: self.max_connections as usize,
         }
-        .set_process_default();
     }
 }
 

@@ -13,8 +13,11 @@ use super::common::{
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tapeloop compare                              every multi-cassette scenario, providers side by side
-  tapeloop compare scenarios/weather-4apis.toml one scenario recorded against several providers
-  tapeloop compare before.json after.json       two run reports (e.g. before/after a policy change)
+  tapeloop compare scenarios/call-with-tools.toml
+                                                one scenario recorded against several providers
+  tapeloop run --format json --out before.json  (then change a policy, and again:)
+  tapeloop run --format json --out after.json
+  tapeloop compare before.json after.json       two run reports (before/after)
   tapeloop compare --format html --out compare.html   providers side by side as bars
 
 Two arguments that are JSON run reports (tapeloop run --format json) are compared as

@@ -33,10 +33,12 @@ Without --api the wire API comes from the cassette header, or from the content
 `\"type\":\"response.` -> openai-responses, `\"candidates\"` -> gemini).
 
 Examples:
-  tapeloop events stream.sse
-  tapeloop events --format table recordings/read-loop.openai.jsonl
-  tapeloop events --api openai-chat --status 429 error.json
-  tapeloop events --api anthropic vercel.chunks.txt")]
+  tapeloop events tests/fixtures/provider-streams/openai-chat/mirascope__refusal.sse
+  tapeloop events --format table recordings/call-with-tools.openai-chat.jsonl
+  tapeloop events --api openai-chat --status 401 \\
+      tests/fixtures/provider-streams/http-errors/openai_chat__401_stream_request.json
+  tapeloop events --api anthropic \\
+      tests/fixtures/provider-streams/anthropic/vercel__code_execution_prompt_cache.chunks.txt")]
 pub struct Args {
     /// A raw stream file or a cassette (.jsonl).
     pub file: PathBuf,

@@ -27,7 +27,8 @@ const EXAMPLES: &str = "Examples:
   tapeloop run --format junit --out report.xml
   tapeloop exec --agent opencode       score the real opencode on the same scenarios
   tapeloop check recordings/*.jsonl     validate cassettes and scenarios
-  tapeloop events stream.sse            decode a raw stream to normalized events";
+  tapeloop events recordings/call-with-tools.anthropic.jsonl
+                                        decode a cassette (or a raw stream) to normalized events";
 
 #[derive(Debug, Parser)]
 #[command(name = "tapeloop", version, about = ABOUT, after_help = common::with_exit_codes(EXAMPLES))]
@@ -53,7 +54,7 @@ enum Command {
     Bench(bench::Args),
     /// Decode a raw stream file or a cassette into normalized events.
     Events(events::Args),
-    /// Convert a vcrpy YAML cassette into a tapeloop cassette.
+    /// Convert vcrpy YAML cassettes (files or directories) into tapeloop cassettes.
     Import(import::Args),
     /// Validate cassettes (and scenarios), reporting every problem found.
     Check(check::Args),

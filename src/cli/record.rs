@@ -7,22 +7,23 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use tapeloop::exit::Exit;
-use tapeloop::net::proxy::{self, ProxyOptions};
+use tapeloop::net::proxy::{self, ProxyMode, ProxyOptions};
 use tapeloop::processor::PriceTable;
 use tapeloop::provider::{wire, Api};
 use tapeloop::record::{self, LiveOptions, Progress, RecordMode};
 use tapeloop::runner::{self, RunOptions};
 use tapeloop::scenario;
 
-use super::common::{print_errors, runtime, wait_for_stop};
+use super::common::{print_errors, runtime, stop_signal};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  OPENAI_API_KEY=... tapeloop record scenarios/read-loop.toml -o recordings/read-loop.openai.jsonl
-  tapeloop record scenarios/read-loop.toml --api anthropic --model claude-sonnet-4-5
-  tapeloop record scenarios/x.toml --base-url http://127.0.0.1:11434 --provider ollama \\
+  OPENAI_API_KEY=... tapeloop record scenarios/call-with-tools.toml -o recordings/call-with-tools.openai.jsonl
+  tapeloop record scenarios/call-with-tools.toml --api anthropic --model claude-sonnet-4-5
+  tapeloop record scenarios/call-with-tools.toml --base-url http://127.0.0.1:11434 --provider ollama \\
       --api-key-env NONE --model qwen3:8b          (any OpenAI-compatible server)
-  tapeloop record --proxy --listen 127.0.0.1:8766 --upstream https://api.openai.com -o recordings/proxy/
+  tapeloop record --proxy --listen 127.0.0.1:8766 --upstream https://api.openai.com \\
+      -o recordings/proxy/
       then point the agent at http://127.0.0.1:8766/v1; Ctrl-C (or SIGTERM) writes the footers
 
 API keys come from OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY/GOOGLE_API_KEY,
@@ -69,9 +70,11 @@ pub struct Args {
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 
-    /// once (refuse to overwrite), all (re-record), new (append what the cassette lacks).
+    /// once (refuse to overwrite), all (re-record), new (append what the cassette lacks);
+    /// with --proxy also none (only replay what the directory holds), and once/new/none answer
+    /// what the directory's cassettes hold without forwarding it.
     #[arg(long, default_value = "once")]
-    pub mode: RecordMode,
+    pub mode: ProxyMode,
 
     /// Connect timeout in seconds.
     #[arg(long, default_value_t = 10)]
@@ -99,7 +102,6 @@ async fn run_proxy(args: Args) -> anyhow::Result<Exit> {
         bail!("--proxy needs --upstream URL (e.g. https://api.openai.com)");
     };
     url::Url::parse(&upstream).with_context(|| format!("--upstream `{upstream}` is not a URL"))?;
-    args.conn.apply();
     let out_dir = args
         .output
         .clone()
@@ -111,15 +113,18 @@ async fn run_proxy(args: Args) -> anyhow::Result<Exit> {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         read_timeout: Duration::from_secs(args.read_timeout),
         provider: args.provider.clone(),
+        mode: args.mode,
+        conn: args.conn.limits(),
     })
     .await
     .with_context(|| format!("starting the proxy on {}", args.listen))?;
+    let stop = stop_signal()?;
     eprintln!(
         "tapeloop record --proxy: http://{} → {upstream}, cassettes in {}; Ctrl-C to stop",
         handle.addr(),
         out_dir.display()
     );
-    wait_for_stop().await?;
+    stop.await;
     let paths = handle
         .shutdown()
         .await
@@ -214,7 +219,13 @@ async fn run_live(args: Args) -> anyhow::Result<Exit> {
         Progress::StepDone { step, tokens } => eprintln!("  step {step} done, {tokens} tokens"),
         Progress::Retry { ms } => eprintln!("  retrying in {ms} ms"),
     };
-    let outcome = record::record_scenario(&sc, cfg, &opts, &output, args.mode, &progress).await?;
+    let mode = match args.mode {
+        ProxyMode::Once => RecordMode::Once,
+        ProxyMode::New => RecordMode::New,
+        ProxyMode::All => RecordMode::All,
+        ProxyMode::None => bail!("--mode none replays only: it is for --proxy"),
+    };
+    let outcome = record::record_scenario(&sc, cfg, &opts, &output, mode, &progress).await?;
     eprintln!(
         "recorded {} ({} steps, finish {}) to {}",
         sc.name,

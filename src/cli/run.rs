@@ -22,12 +22,14 @@ const EXAMPLES: &str = "Examples:
   tapeloop run --columns scenario,cassette,verdict,steps,cost
   tapeloop run --format html --out report.html  a browsable report with step timelines
   tapeloop run --format markdown --out summary.md   for a PR comment or a CI job summary
-  tapeloop run scenarios/read-loop.toml         one scenario
+  tapeloop run scenarios/doom-cycle.toml        one scenario
   tapeloop run --format junit --out junit.xml   JUnit for CI (the table still goes to stdout)
-  tapeloop run --doom-loop seed,opencode        replay the corpus under other detectors
+  tapeloop run --doom-loop seed,opencode        the corpus under other detectors (exit 1 when
+                                                an expectation fails under them)
   tapeloop run --save-baseline main             store this run as baseline `main`
   tapeloop run --baseline main                  exit 1 when a metric regressed against it
-  tapeloop run --accept scenarios/new.toml      write the observed outcome into [expect]
+  tapeloop run --accept scenarios/doom-cycle.toml --dry-run
+                                                show what --accept would write into [expect]
   tapeloop run --partition 2/3 --format json --out shard2.json";
 
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,7 @@
 //! `tapeloop serve`: play cassettes back over HTTP to a real agent.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -11,15 +11,21 @@ use tapeloop::matching::{IgnorePath, ServeMatch};
 use tapeloop::net::serve::{self, Pace, ServeOptions};
 use tapeloop::scenario;
 
-use super::common::{print_errors, runtime, wait_for_stop, ConnArgs};
+use super::common::{files_below, print_errors, runtime, stop_signal, ConnArgs};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tapeloop serve recordings/call-with-tools.openai-chat.jsonl
       then point the agent at it, e.g. OPENAI_BASE_URL=http://127.0.0.1:8765/v1
-  tapeloop serve recordings/ --pace instant --listen 127.0.0.1:0 --log /tmp/tapeloop-requests.jsonl
-  tapeloop serve scenarios/retry-429-retry-after.toml --pace instant --retry-after-scale 0.01 --listen 127.0.0.1:0
-  tapeloop serve recordings/call-with-tools.anthropic.jsonl --match strict --ignore '$.max_tokens' --listen 127.0.0.1:0
+  tapeloop serve recordings/ --pace instant --log /tmp/tapeloop-requests.jsonl \\
+      --listen 127.0.0.1:0
+  tapeloop serve scenarios/retry-429-retry-after.toml --pace instant \\
+      --retry-after-scale 0.01 --listen 127.0.0.1:0
+  tapeloop serve recordings/call-with-tools.anthropic.jsonl --ignore '$.system' \\
+      --listen 127.0.0.1:0
+  tapeloop serve recordings/call-with-tools.anthropic.jsonl --match strict \\
+      --ignore '$.max_tokens' --listen 127.0.0.1:0
+      exit 1 at shutdown if a request diverged or an interaction was never played
 
 Endpoints: POST /v1/chat/completions, /v1/responses, /v1/messages,
 /v1beta/models/{model}:streamGenerateContent (and :generateContent); GET /v1/models,
@@ -90,37 +96,18 @@ fn parse_scale(s: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("`{s}`: expected a number >= 0, e.g. 0.01"))
 }
 
-/// Every cassette below `dir`, in path order.
-fn cassettes_below(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("reading {}", dir.display()))?;
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            cassettes_below(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "jsonl") {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    args.conn.apply();
     let mut files = Vec::new();
     for input in &args.inputs {
         if input.is_dir() {
-            let before = files.len();
-            cassettes_below(input, &mut files)?;
-            if files.len() == before {
+            let found = files_below(input, &["jsonl"])?;
+            if found.is_empty() {
                 anyhow::bail!(
                     "{}: no cassettes (*.jsonl) below this directory",
                     input.display()
                 );
             }
+            files.extend(found);
         } else if input.extension().is_some_and(|e| e == "toml") {
             let sc = match scenario::load_checked(input) {
                 Ok(s) => s,
@@ -150,11 +137,13 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             ignore: args.ignore.clone(),
             retry_after_scale: args.retry_after_scale,
             log_file: args.log.clone(),
+            conn: args.conn.limits(),
             ..ServeOptions::new(args.listen)
         };
         let handle = serve::start(cassettes, opts)
             .await
             .with_context(|| format!("starting the server on {}", args.listen))?;
+        let stop = stop_signal()?;
         let addr = handle.addr();
         let summary = handle.summary();
         eprintln!(
@@ -164,7 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         for c in &summary.cassettes {
             eprintln!("  {} ({}, {} interactions)", c.path, c.api, c.interactions);
         }
-        wait_for_stop().await?;
+        stop.await;
         eprintln!("tapeloop serve: shutting down");
         let summary = handle.shutdown().await;
         eprintln!("served {} request(s)", summary.requests);

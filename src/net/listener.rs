@@ -16,7 +16,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -57,21 +57,6 @@ impl ConnLimits {
         idle_timeout: Duration::from_secs(60),
         max_connections: 256,
     };
-
-    /// The limits [`Server::bind`] uses: [`ConnLimits::DEFAULT`] unless the command line set
-    /// others with [`ConnLimits::set_process_default`].
-    pub fn process_default() -> ConnLimits {
-        PROCESS_LIMITS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unwrap_or(Self::DEFAULT)
-    }
-
-    /// Make `self` the limits of every server this process binds with [`Server::bind`]: how
-    /// the `serve` and `record --proxy` flags reach the one accept loop.
-    pub fn set_process_default(self) {
-        *PROCESS_LIMITS.lock().unwrap_or_else(|e| e.into_inner()) = Some(self);
-    }
 }
 
 impl Default for ConnLimits {
@@ -79,8 +64,6 @@ impl Default for ConnLimits {
         Self::DEFAULT
     }
 }
-
-static PROCESS_LIMITS: Mutex<Option<ConnLimits>> = Mutex::new(None);
 
 /// What one connection's watchdog sees.
 #[derive(Default)]
@@ -219,7 +202,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Bind `listen` and serve every request with `handler` under the process's
+    /// Bind `listen` and serve every request with `handler` under the default
     /// [`ConnLimits`]. `name` prefixes log lines.
     pub async fn bind<H, F>(
         listen: SocketAddr,
@@ -230,7 +213,7 @@ impl Server {
         H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<Response<Body>, std::io::Error>> + Send + 'static,
     {
-        Self::bind_with(listen, name, ConnLimits::process_default(), handler).await
+        Self::bind_with(listen, name, ConnLimits::DEFAULT, handler).await
     }
 
     /// [`bind`](Self::bind) with explicit connection limits.

@@ -23,6 +23,12 @@
 //!   values) are also scrubbed verbatim from everything in that session's cassette.
 //! - Timeouts: the connect timeout bounds connecting upstream; the read timeout bounds both
 //!   the wait for the response head and every silence between two body reads.
+//! - **Record modes** ([`ProxyMode`], as vcrpy's): `all` forwards and records everything
+//!   (existing session files are replaced); `new` answers every request that matches a
+//!   cassette already in the output directory from that cassette (conversation matching, as
+//!   `serve` does) and forwards and records only the rest, into new files; `none` only
+//!   replays, refusing what no cassette holds; `once` (the default) records everything when the
+//!   directory holds no cassette yet, and otherwise behaves as `none`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -40,6 +46,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::listener::{Body, Server};
+use super::serve::{Pace, Replayer};
 use super::upstream::{BodyRead, SendError, Tee, Upstream};
 use crate::cassette::{
     CassetteWriter, End, Header, Redactor, Request as CassetteRequest, ResponseHead,
@@ -48,6 +55,23 @@ use crate::event::EndOutcome;
 use crate::http::Headers;
 use crate::matching::session_key;
 use crate::provider::wire;
+
+crate::string_enum! {
+    /// What the proxy does with a request a cassette in its directory already holds, and with
+    /// one none holds (module docs).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum ProxyMode: "record mode" {
+        /// Record when the directory has no cassette yet, else only replay.
+        #[default]
+        Once = "once",
+        /// Replay what was recorded, record what is new.
+        New = "new",
+        /// Record everything, replacing session files.
+        All = "all",
+        /// Only replay; refuse what was never recorded.
+        None = "none",
+    }
+}
 
 type Writer = CassetteWriter<BufWriter<File>>;
 
@@ -63,6 +87,9 @@ pub struct ProxyOptions {
     pub read_timeout: Duration,
     /// Provider name for cassette headers; default: the upstream host.
     pub provider: Option<String>,
+    pub mode: ProxyMode,
+    /// Header-read and idle timeouts and the connection cap of the proxy's own listener.
+    pub conn: super::listener::ConnLimits,
 }
 
 struct Session {
@@ -79,6 +106,10 @@ struct Session {
 
 struct State {
     opts: ProxyOptions,
+    /// Replays the cassettes found in the directory at start (modes once, new, none).
+    replayer: Option<Replayer>,
+    /// Whether requests no cassette holds are forwarded and recorded.
+    records: bool,
     upstream: Upstream,
     sessions: Mutex<BTreeMap<String, Arc<Mutex<Session>>>>,
 }
@@ -143,22 +174,61 @@ impl ProxyHandle {
     }
 }
 
-/// Start the proxy.
+/// The cassettes directly in `dir`, in name order.
+fn existing_cassettes(dir: &std::path::Path) -> std::io::Result<Vec<crate::cassette::Cassette>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            crate::cassette::Cassette::load(p)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+        })
+        .collect()
+}
+
+/// Start the proxy. Fails when a cassette already in the directory cannot be read (modes
+/// once, new and none replay them).
 pub async fn start(opts: ProxyOptions) -> std::io::Result<ProxyHandle> {
     std::fs::create_dir_all(&opts.out_dir)?;
+    let existing = if opts.mode == ProxyMode::All {
+        Vec::new()
+    } else {
+        existing_cassettes(&opts.out_dir)?
+    };
+    let records = match opts.mode {
+        ProxyMode::All | ProxyMode::New => true,
+        ProxyMode::Once => existing.is_empty(),
+        ProxyMode::None => false,
+    };
+    let replayer = if existing.is_empty() {
+        None
+    } else {
+        Some(Replayer::new(existing, Pace::Instant)?)
+    };
     let upstream = Upstream::new(opts.connect_timeout, opts.read_timeout)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let listen = opts.listen;
     let state = Arc::new(State {
         opts,
+        replayer,
+        records,
         upstream,
         sessions: Mutex::new(BTreeMap::new()),
     });
     let st = Arc::clone(&state);
-    let server = Server::bind(listen, "tapeloop record --proxy", move |req| {
-        let st = Arc::clone(&st);
-        async move { handle(st, req).await }
-    })
+    let server = Server::bind_with(
+        listen,
+        "tapeloop record --proxy",
+        state.opts.conn,
+        move |req| {
+            let st = Arc::clone(&st);
+            async move { handle(st, req).await }
+        },
+    )
     .await?;
     Ok(ProxyHandle { server, state })
 }
@@ -176,19 +246,33 @@ const HOP_BY_HOP: &[&str] = &[
     "accept-encoding",
 ];
 
-fn gateway_error(message: String) -> Response<Body> {
-    let body = serde_json::json!({"error": {"type": "tapeloop_proxy_error", "message": message}});
+/// A JSON error of the proxy itself.
+fn json_error(status: StatusCode, body: Value) -> Response<Body> {
     let mut r = Response::new(
         Full::new(Bytes::from(body.to_string()))
             .map_err(|never| match never {})
             .boxed(),
     );
-    *r.status_mut() = StatusCode::BAD_GATEWAY;
+    *r.status_mut() = status;
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
     );
     r
+}
+
+fn gateway_error(message: String) -> Response<Body> {
+    json_error(
+        StatusCode::BAD_GATEWAY,
+        serde_json::json!({"error": {"type": "tapeloop_proxy_error", "message": message}}),
+    )
+}
+
+/// The answer to a model request no cassette holds, in a mode that records nothing new.
+fn not_recorded(mode: ProxyMode) -> Response<Body> {
+    let body = serde_json::json!({"type": "error", "error": {"type": "tapeloop_not_recorded",
+        "message": format!("no cassette in the proxy's directory holds this request, and --mode {mode} records nothing new (use --mode new to record it)")}});
+    json_error(StatusCode::BAD_REQUEST, body)
 }
 
 fn sanitize(key: &str) -> String {
@@ -249,7 +333,16 @@ fn open_session(
     if let Some(s) = sessions.get(key) {
         return Ok(Arc::clone(s));
     }
-    let path = state.opts.out_dir.join(format!("{}.jsonl", sanitize(key)));
+    let mut path = state.opts.out_dir.join(format!("{}.jsonl", sanitize(key)));
+    // Never replace a cassette recorded before, except in mode `all`.
+    let mut n = 1;
+    while state.opts.mode != ProxyMode::All && path.exists() {
+        n += 1;
+        path = state
+            .opts
+            .out_dir
+            .join(format!("{}-{n}.jsonl", sanitize(key)));
+    }
     let mut header = Header::new(api);
     // Named as `import` names the same host, so reports agree about the provider.
     header.provider = Some(state.opts.provider.clone().unwrap_or_else(|| {
@@ -317,6 +410,25 @@ async fn handle(
 
     // Recording: only model endpoints with a JSON body.
     let json: Option<Value> = serde_json::from_slice(&body_bytes).ok();
+    if let (Some((api, _)), Some(body)) = (wire::route(parts.uri.path()), &json) {
+        if let Some(r) = &state.replayer {
+            if let Some(answer) = r
+                .answer(
+                    api,
+                    parts.uri.path(),
+                    parts.uri.query(),
+                    &parts.headers,
+                    body,
+                )
+                .await
+            {
+                return answer;
+            }
+        }
+        if !state.records {
+            return Ok(not_recorded(state.opts.mode));
+        }
+    }
     let recorded = match (wire::route(parts.uri.path()), &json) {
         (Some((api, model)), Some(body)) => {
             let key = session_key(&parts.headers, body);

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sha2::Digest;
+use std::process::Command;
 use tapeloop::cassette::{Cassette, Interaction};
 use tapeloop::event::StreamEvent;
 pub use tapeloop::matching::ServeMatch;
@@ -143,6 +144,16 @@ pub fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// POST `body` as JSON to `path` and return the response (a send error fails the test).
+pub async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(url(addr, path))
+        .json(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+}
+
 pub fn url(addr: SocketAddr, path: &str) -> String {
     format!("http://{addr}{path}")
 }
@@ -226,4 +237,145 @@ pub fn python() -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// The last attempt of every step: what an agent finally receives for that step.
+pub fn final_attempts(cassette: &Cassette) -> Vec<&Interaction> {
+    let mut out: Vec<&Interaction> = Vec::new();
+    for inter in &cassette.interactions {
+        match out.last_mut() {
+            Some(last) if last.step == inter.step => *last = inter,
+            _ => out.push(inter),
+        }
+    }
+    out
+}
+
+/// Write the request bodies of a cassette's final attempts (one per agent step) as the
+/// `CALLS_JSON` of `tests/python/serve_sdk_client.py`.
+pub fn calls_file(dir: &Path, name: &str, cassette: &Cassette) -> PathBuf {
+    let bodies: Vec<&Value> = final_attempts(cassette)
+        .iter()
+        .map(|i| i.request.body.value())
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec(&bodies).expect("bodies")).expect("write calls");
+    path
+}
+
+/// The SDK client script for `api` against `base` (no proxy, no key or base URL from the
+/// environment: loopback only).
+pub fn sdk_command(python: &Path, api: Api, base: &str, calls: &Path, model: &str) -> Command {
+    let api_name = match api {
+        Api::OpenAiChat => "openai-chat",
+        Api::OpenAiResponses => "openai-responses",
+        Api::Anthropic => "anthropic",
+        Api::Gemini => "gemini",
+    };
+    let mut cmd = Command::new(python);
+    cmd.arg(repo("tests/python/serve_sdk_client.py"))
+        .args([api_name, base, calls.to_str().expect("UTF-8 path")])
+        .args(["--model", model])
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_BASE_URL",
+        "GOOGLE_GEMINI_BASE_URL",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "GOOGLE_GENAI_USE_VERTEXAI",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Run a prepared SDK command to success and return its JSON output.
+pub fn sdk_output(mut cmd: Command) -> Value {
+    let out = cmd.output().expect("run the Python SDK client");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "SDK client failed:\n{stderr}");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("SDK client output is not JSON ({e}):\n{stderr}"))
+}
+
+/// Every step's SDK result (`output["calls"]`) equals what tapeloop decodes from the step's
+/// final interaction.
+pub fn assert_calls_match(output: &Value, cassette: &Cassette) {
+    let api = cassette.header.api;
+    let calls = output["calls"].as_array().expect("calls");
+    let finals = final_attempts(cassette);
+    assert_eq!(calls.len(), finals.len());
+    for (call, inter) in calls.iter().zip(finals) {
+        let want = expected(inter, api);
+        let ctx = format!(
+            "{} {} interaction {}: {call}",
+            output["sdk"],
+            cassette.path.display(),
+            inter.id
+        );
+        assert_eq!(call["text"].as_str(), Some(want.text.as_str()), "{ctx}");
+        assert_eq!(
+            call["reasoning"].as_str(),
+            Some(want.reasoning.as_str()),
+            "{ctx}"
+        );
+        let got: Vec<(String, Value)> = call["tool_calls"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{ctx}: no tool_calls"))
+            .iter()
+            .map(|t| {
+                let args = t["arguments"].as_str().unwrap();
+                (
+                    t["name"].as_str().unwrap().to_string(),
+                    serde_json::from_str(if args.is_empty() { "{}" } else { args })
+                        .expect("SDK tool arguments are JSON"),
+                )
+            })
+            .collect();
+        let want_calls: Vec<(String, Value)> = want
+            .tool_calls
+            .iter()
+            .map(|(_, name, input)| (name.clone(), input.clone()))
+            .collect();
+        assert_eq!(got, want_calls, "{ctx}");
+        // Ids are compared where the API has them (Gemini's are often absent).
+        for (t, (id, _, _)) in call["tool_calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(&want.tool_calls)
+        {
+            if let Some(got_id) = t["id"].as_str() {
+                assert_eq!(got_id, id, "{ctx}");
+            }
+        }
+    }
+}
+
+/// The request log (`GET /_tapeloop/requests`) as JSON values.
+pub async fn request_log(addr: SocketAddr) -> Vec<Value> {
+    let r = client()
+        .get(url(addr, "/_tapeloop/requests"))
+        .send()
+        .await
+        .expect("requests");
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/x-ndjson",
+        "JSON lines"
+    );
+    r.text()
+        .await
+        .expect("log text")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a log line is JSON"))
+        .collect()
 }

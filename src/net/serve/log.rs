@@ -51,6 +51,10 @@ pub struct LogEntry {
     /// request), `in-order` (sequence and strict modes), `miss`, `exhausted` or `error` (the
     /// server's own error; control endpoints log nothing).
     pub result: String,
+    /// How the reply was shaped: `recorded`, `json-from-stream` (a non-stream request answered
+    /// from a recorded stream) or `stream-from-json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
     /// Response body bytes sent.
     pub bytes: u64,
     /// `complete`, `disconnected`, `cut` or `closed` (module docs).

@@ -36,6 +36,7 @@ mod pace;
 mod pick;
 mod play;
 mod retry;
+mod shape;
 mod status;
 
 use answer::{error, Shape};
@@ -68,6 +69,8 @@ pub struct ServeOptions {
     pub session: Option<String>,
     /// Keep every log entry with its request body for [`ServerHandle::observed`].
     pub observe: bool,
+    /// Header-read and idle timeouts and the connection cap (`--header-read-timeout`, ...).
+    pub conn: super::listener::ConnLimits,
 }
 
 impl ServeOptions {
@@ -84,6 +87,7 @@ impl ServeOptions {
             max_request_body: MAX_REQUEST_BODY,
             session: None,
             observe: false,
+            conn: super::listener::ConnLimits::DEFAULT,
         }
     }
 }
@@ -204,7 +208,7 @@ pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Res
     });
     let listen = state.opts.listen;
     let st = Arc::clone(&state);
-    let server = Server::bind(listen, "tapeloop serve", move |req| {
+    let server = Server::bind_with(listen, "tapeloop serve", state.opts.conn, move |req| {
         let st = Arc::clone(&st);
         async move { handle(st, req).await }
     })
@@ -288,6 +292,7 @@ async fn handle(
             headers.insert("x-tapeloop-session", v);
         }
     }
+    let query = req.uri().query().map(str::to_string);
     let limited = http_body_util::Limited::new(req.into_body(), max);
     let bytes = match limited.collect().await {
         Ok(c) => c.to_bytes(),
@@ -330,11 +335,7 @@ async fn handle(
     if state.opts.observe {
         entry.body = Some(Arc::new(body.clone()));
     }
-    let model = path_model.or_else(|| {
-        body.get("model")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
+    let model = request_model(path_model, &body);
     let asked = Asked {
         api,
         model: model.as_deref(),
@@ -367,30 +368,159 @@ async fn handle(
             session,
             result,
         } => {
-            let c = Arc::clone(&state.catalog.cassettes[cassette]);
-            let inter = &c.interactions[index];
-            entry.result = result.into();
-            entry.session = Some(session);
-            entry.cassette = Some(c.path.display().to_string());
-            entry.interaction = Some(inter.id);
-            entry.step = Some(inter.step);
-            entry.attempt = Some(inter.attempt);
-            let played = play::play(
-                Arc::clone(&c),
-                index,
-                state.opts.pace,
-                state.opts.retry_after_scale,
-            )
-            .await;
-            entry.retry_after = played.retry_after;
-            match played.response {
-                Ok(r) => Ok(logged(&state, r, entry)),
-                Err(e) => {
-                    entry.outcome = "closed".into();
-                    state.log.record(&entry);
-                    Err(e)
-                }
-            }
+            let request = Parsed {
+                api,
+                path: &path,
+                query: query.as_deref(),
+                model,
+                body: &body,
+            };
+            respond(&state, entry, &request, (cassette, index, session, result)).await
         }
+    }
+}
+
+/// The model a request names: in the path (Gemini), else in the body.
+fn request_model(path_model: Option<String>, body: &Value) -> Option<String> {
+    path_model.or_else(|| {
+        body.get("model")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    })
+}
+
+/// A parsed model request.
+struct Parsed<'a> {
+    api: crate::provider::Api,
+    path: &'a str,
+    query: Option<&'a str>,
+    model: Option<String>,
+    body: &'a Value,
+}
+
+/// Play the picked interaction `(cassette, index, session, result)` for `request`, logged.
+async fn respond(
+    state: &Arc<State>,
+    mut entry: LogEntry,
+    request: &Parsed<'_>,
+    (cassette, index, session, result): (usize, usize, String, &'static str),
+) -> Result<Response<Body>, std::io::Error> {
+    let c = Arc::clone(&state.catalog.cassettes[cassette]);
+    let inter = &c.interactions[index];
+    entry.result = result.into();
+    entry.session = Some(session);
+    entry.cassette = Some(c.path.display().to_string());
+    entry.interaction = Some(inter.id);
+    entry.step = Some(inter.step);
+    entry.attempt = Some(inter.attempt);
+    let wanted = shape::Wanted::of(
+        request.api,
+        request.path,
+        request.query,
+        request.body,
+        request
+            .model
+            .clone()
+            .or_else(|| c.header.model.clone())
+            .unwrap_or_else(|| "unknown".into()),
+    );
+    let played = play::play(
+        Arc::clone(&c),
+        index,
+        state.opts.pace,
+        state.opts.retry_after_scale,
+        &wanted,
+    )
+    .await;
+    entry.retry_after = played.retry_after;
+    entry.reply = Some(played.reply.to_string());
+    match played.response {
+        Ok(r) => Ok(logged(state, r, entry)),
+        Err(e) => {
+            entry.outcome = "closed".into();
+            state.log.record(&entry);
+            Err(e)
+        }
+    }
+}
+
+/// Conversation replay inside another server: the recording proxy's `--mode new`, `once` and
+/// `none` answer what was recorded before from here, and forward only what this misses.
+pub struct Replayer {
+    state: Arc<State>,
+}
+
+impl Replayer {
+    /// Replay `cassettes` by conversation at `pace`.
+    pub fn new(cassettes: Vec<Cassette>, pace: Pace) -> std::io::Result<Replayer> {
+        let opts = ServeOptions {
+            pace,
+            ..ServeOptions::new(SocketAddr::from(([127, 0, 0, 1], 0)))
+        };
+        let catalog = Catalog::new(cassettes, Matcher::new(opts.matching, Vec::new()));
+        Ok(Replayer {
+            state: Arc::new(State {
+                inner: Mutex::new(Sessions::new(&catalog)),
+                catalog,
+                log: Arc::new(log::RequestLog::new(None, false)?),
+                opts,
+            }),
+        })
+    }
+
+    /// How many recorded interactions it holds.
+    pub fn interactions(&self) -> usize {
+        self.state
+            .catalog
+            .cassettes
+            .iter()
+            .map(|c| c.interactions.len())
+            .sum()
+    }
+
+    /// The recorded answer to a model request, or `None` when no recorded request is this one
+    /// (or its recorded attempts are used up).
+    pub async fn answer(
+        &self,
+        api: crate::provider::Api,
+        path: &str,
+        query: Option<&str>,
+        headers: &hyper::HeaderMap,
+        body: &Value,
+    ) -> Option<Result<Response<Body>, std::io::Error>> {
+        let model = request_model(wire::route(path).and_then(|(_, m)| m), body);
+        let asked = Asked {
+            api,
+            model: model.as_deref(),
+            body,
+            headers,
+        };
+        let pick = self.state.sessions().pick(&self.state.catalog, &asked);
+        let Pick::Play {
+            cassette,
+            index,
+            session,
+            result,
+        } = pick
+        else {
+            return None;
+        };
+        let entry = self.state.log.begin("POST", path, "conversation");
+        let request = Parsed {
+            api,
+            path,
+            query,
+            model,
+            body,
+        };
+        Some(
+            respond(
+                &self.state,
+                entry,
+                &request,
+                (cassette, index, session, result),
+            )
+            .await,
+        )
     }
 }

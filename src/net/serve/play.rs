@@ -2,7 +2,8 @@
 //! recomputed), the body chunks on the [`schedule`] of the pace, and a recorded `reset`,
 //! `timeout` or `aborted` end cut the connection mid-body; an interaction without a response
 //! head closes the connection before any header. With `--retry-after-scale`, the retry waits
-//! of an error response are rewritten first ([`super::retry`]).
+//! of an error response are rewritten first ([`super::retry`]); a reply in another shape than
+//! the client asked for is reshaped ([`super::shape`]), sent when the recorded body began.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::pace::{schedule, Pace};
 use super::retry::{self, RetryChange};
+use super::shape::{reshape, Wanted};
 use super::Body;
 use crate::cassette::Cassette;
 use crate::event::EndOutcome;
@@ -33,6 +35,8 @@ pub(super) struct Played {
     pub response: Result<Response<Body>, std::io::Error>,
     /// Retry waits rewritten by `--retry-after-scale`.
     pub retry_after: Vec<RetryChange>,
+    /// `recorded`, `json-from-stream` or `stream-from-json`.
+    pub reply: &'static str,
 }
 
 /// Play interaction `index` of `cassette`.
@@ -41,6 +45,7 @@ pub(super) async fn play(
     index: usize,
     pace: Pace,
     retry_scale: Option<f64>,
+    wanted: &Wanted,
 ) -> Played {
     let inter = &cassette.interactions[index];
     let plan = schedule(inter, pace);
@@ -54,6 +59,7 @@ pub(super) async fn play(
                 "recorded connection failure",
             )),
             retry_after: Vec::new(),
+            reply: "recorded",
         };
     };
     let status = match StatusCode::from_u16(head.status) {
@@ -65,6 +71,7 @@ pub(super) async fn play(
                     format!("interaction {}: status {}: {e}", inter.id, head.status),
                 )),
                 retry_after: Vec::new(),
+                reply: "recorded",
             }
         }
     };
@@ -76,6 +83,23 @@ pub(super) async fn play(
         .collect();
     let mut waits = plan.chunks.clone();
     let mut retry_after = Vec::new();
+    let mut status = status;
+    let mut reply = "recorded";
+    if let Some(r) = reshape(inter, wanted) {
+        // The whole reshaped body leaves when the recorded one began.
+        let first = waits.first().copied().unwrap_or_default();
+        waits = std::iter::once(first)
+            .chain(std::iter::repeat(std::time::Duration::ZERO))
+            .take(r.chunks.len())
+            .collect();
+        chunks = r.chunks;
+        status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        headers
+            .0
+            .retain(|k, _| !k.eq_ignore_ascii_case("content-type"));
+        headers.insert("content-type", r.content_type);
+        reply = r.how;
+    }
     if let Some(f) = retry_scale.filter(|_| head.status >= 400) {
         retry_after = retry::scale_headers(&mut headers, f, cassette.header.recorded_at.as_deref());
         if let Some((body, changes)) = retry::scale_body(&inter.body(), f) {
@@ -135,5 +159,6 @@ pub(super) async fn play(
     Played {
         response: Ok(response),
         retry_after,
+        reply,
     }
 }

@@ -1,0 +1,181 @@
+//! Answering in the shape the client asked for: a `stream: false` request (or Gemini's
+//! `:generateContent`) gets the provider's whole JSON body, a streaming request gets a stream,
+//! whatever the recording holds.
+//!
+//! - As recorded when the recording already has the asked shape (a JSON recording is one whose
+//!   body starts with `{`; Gemini's streamed JSON array starts with `[`), for error statuses
+//!   (they keep their recorded status and body), for a recording without a response head, and
+//!   for a recording cut short (the client sees the same cut).
+//! - A JSON body **assembled** from a recorded stream's events
+//!   ([`crate::provider::reply::assemble_json`]); an in-stream error becomes the provider's
+//!   error body with that error's status (500 when it has none).
+//! - A stream **built** from a JSON recording's events
+//!   ([`crate::provider::reply::stream_from_events`]): SSE, or for Gemini without `alt=sse` the
+//!   JSON array that endpoint streams.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::cassette::Interaction;
+use crate::event::{EndOutcome, StreamEvent};
+use crate::provider::reply::{assemble_json, stream_from_events};
+use crate::provider::Api;
+
+/// What the client asked for.
+#[derive(Debug, Clone)]
+pub(super) struct Wanted {
+    pub api: Api,
+    pub stream: bool,
+    /// Gemini streaming: `alt=sse` (else a JSON array).
+    pub sse: bool,
+    /// The model named by the request, else the cassette's.
+    pub model: String,
+}
+
+impl Wanted {
+    /// From the request path, query and body.
+    pub fn of(api: Api, path: &str, query: Option<&str>, body: &Value, model: String) -> Wanted {
+        let stream = match api {
+            Api::Gemini => path.ends_with(":streamGenerateContent"),
+            _ => body.get("stream").and_then(Value::as_bool) == Some(true),
+        };
+        let sse = api != Api::Gemini
+            || query.is_some_and(|q| {
+                url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "alt" && v == "sse")
+            });
+        Wanted {
+            api,
+            stream,
+            sse,
+            model,
+        }
+    }
+}
+
+/// A reshaped answer: status, content type and the body chunks.
+pub(super) struct Reshaped {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub chunks: Vec<Bytes>,
+    /// `json-from-stream` or `stream-from-json` (the request log's `reply`).
+    pub how: &'static str,
+}
+
+/// The reshaped answer of `inter` for `wanted`, or `None` to play it as recorded.
+pub(super) fn reshape(inter: &Interaction, wanted: &Wanted) -> Option<Reshaped> {
+    let head = inter.response.as_ref()?;
+    if head.status >= 400 || inter.end.is_none_or(|e| e.outcome != EndOutcome::Complete) {
+        return None;
+    }
+    let body = inter.body();
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let recorded_json = first == Some(b'{');
+    if recorded_json != wanted.stream {
+        return None; // already the asked shape
+    }
+    let events = inter.decode(wanted.api);
+    if wanted.stream {
+        let sse = stream_from_events(wanted.api, &wanted.model, &events);
+        if wanted.sse {
+            return Some(Reshaped {
+                status: 200,
+                content_type: "text/event-stream",
+                chunks: sse,
+                how: "stream-from-json",
+            });
+        }
+        return Some(Reshaped {
+            status: 200,
+            content_type: "application/json; charset=UTF-8",
+            chunks: vec![json_array(&sse)],
+            how: "stream-from-json",
+        });
+    }
+    let status = events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            StreamEvent::Error(err) => Some(err.status.unwrap_or(500)),
+            _ => None,
+        })
+        .unwrap_or(200);
+    let json = assemble_json(wanted.api, &wanted.model, &events);
+    Some(Reshaped {
+        status,
+        content_type: "application/json",
+        chunks: vec![Bytes::from(json.to_string())],
+        how: "json-from-stream",
+    })
+}
+
+/// SSE events (`data: {...}`) as the JSON array Gemini streams without `alt=sse`.
+fn json_array(sse: &[Bytes]) -> Bytes {
+    let elements: Vec<String> = sse
+        .iter()
+        .filter_map(|chunk| {
+            let text = std::str::from_utf8(chunk).ok()?;
+            let data: String = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            (!data.is_empty()).then_some(data)
+        })
+        .collect();
+    Bytes::from(format!("[{}]", elements.join(",\r\n")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn wanted_reads_stream_from_body_or_gemini_path() {
+        let w = Wanted::of(
+            Api::OpenAiChat,
+            "/v1/chat/completions",
+            None,
+            &json!({"stream": true}),
+            "m".into(),
+        );
+        assert!(w.stream && w.sse);
+        let w = Wanted::of(Api::Anthropic, "/v1/messages", None, &json!({}), "m".into());
+        assert!(!w.stream);
+        let w = Wanted::of(
+            Api::Gemini,
+            "/v1beta/models/m:streamGenerateContent",
+            Some("alt=sse"),
+            &json!({}),
+            "m".into(),
+        );
+        assert!(w.stream && w.sse);
+        let w = Wanted::of(
+            Api::Gemini,
+            "/v1beta/models/m:streamGenerateContent",
+            None,
+            &json!({}),
+            "m".into(),
+        );
+        assert!(w.stream && !w.sse);
+        let w = Wanted::of(
+            Api::Gemini,
+            "/v1beta/models/m:generateContent",
+            None,
+            &json!({"stream": true}),
+            "m".into(),
+        );
+        assert!(!w.stream);
+    }
+
+    #[test]
+    fn sse_becomes_a_json_array() {
+        let sse = [
+            Bytes::from("data: {\"a\":1}\n\n"),
+            Bytes::from("data: {\"b\":2}\n\n"),
+        ];
+        let arr: Value = serde_json::from_slice(&json_array(&sse)).unwrap();
+        assert_eq!(arr, json!([{"a": 1}, {"b": 2}]));
+        assert_eq!(&json_array(&[])[..], b"[]");
+    }
+}
