@@ -9,7 +9,8 @@
 //! (or 1 where its description says it exits 1).
 //! Servers (`serve`, `record --proxy`) must come up and then exit 0 on SIGTERM. Live
 //! recording examples are checked for their files but not run: they call a provider over the
-//! internet, which tests never do; nor are `bench` examples (minutes of benchmark work).
+//! internet, which tests never do; nor are `bench` examples (minutes of benchmark work), nor
+//! `exec` examples (they run a real agent: the exec_* tests do).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -257,7 +258,13 @@ fn run_server(cmd: &str, allows_1: bool, root: &Path, bin_dir: &Path) -> Result<
 fn every_help_example_runs_as_printed() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    for d in ["scenarios", "recordings", "tests/fixtures"] {
+    for d in [
+        "scenarios",
+        "recordings",
+        "tests/fixtures",
+        "examples",
+        "agents",
+    ] {
         copy_dir(&repo().join(d), &root.join(d));
     }
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_tapeloop"))
@@ -301,6 +308,12 @@ fn every_help_example_runs_as_printed() {
             let proxy = w.iter().any(|x| x == "--proxy");
             if sub == "record" && !proxy {
                 continue; // live recording calls a provider: files checked, not run
+            }
+            if sub == "exec" {
+                // An agent under test is a real program (the openai SDK, opencode, Codex):
+                // tests/exec_agent.rs, exec_opencode.rs and exec_codex.rs run these examples'
+                // commands with the agents .ci/run installs. Files checked, not run here.
+                continue;
             }
             if sub == "bench" {
                 // A benchmark's minutes of work belong in `cargo bench`, not the test suite

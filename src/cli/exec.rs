@@ -22,7 +22,8 @@ const EXAMPLES: &str = "Examples:
       --scenario {scenario} --model {model}
   tapeloop exec --agent opencode scenarios/          the real opencode ($TAPELOOP_OPENCODE or on PATH)
   tapeloop exec --agent opencode --vs-processor scenarios/doom-cycle.toml
-  tapeloop exec scenarios/x.toml --format junit --out exec.xml -- ./my-agent --task {prompt}
+  tapeloop exec scenarios/finish-length.toml --format junit --out exec.xml -- \\
+      python3 examples/agents/loop_agent.py --scenario {scenario} --model {model}
 
 The agent gets the server through OPENAI_BASE_URL, ANTHROPIC_BASE_URL, GOOGLE_GEMINI_BASE_URL,
 TAPELOOP_BASE_URL (dummy keys in OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY) and these
