@@ -212,6 +212,32 @@ pub fn read_report(path: &Path) -> anyhow::Result<RunReport> {
 }
 
 /// Write `text` to `path`, creating its directory.
+/// Write `report` as `format`: to `out` (with the table still on stdout as a summary) or to
+/// stdout. `opts.color` is the terminal's colour choice; a file never gets colour.
+pub fn emit_report(
+    report: &tapeloop::report::RunReport,
+    format: tapeloop::report::Format,
+    out: Option<&Path>,
+    mut opts: tapeloop::report::RenderOptions,
+) -> anyhow::Result<()> {
+    use tapeloop::report::{render_with, Format};
+    let color = opts.color;
+    opts.color = color && out.is_none();
+    let rendered = render_with(report, format, &opts);
+    match out {
+        Some(path) => {
+            write_file(path, &rendered)?;
+            if format != Format::Table {
+                opts.color = color;
+                print!("{}", render_with(report, Format::Table, &opts));
+            }
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{rendered}"),
+    }
+    Ok(())
+}
+
 pub fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

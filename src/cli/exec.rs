@@ -11,8 +11,8 @@ use tapeloop::report::{self, Format};
 use tapeloop::runner::{self, Job};
 
 use super::common::{
-    interactive, load_scenarios, print_errors, progress_bar, run_options, with_exit_codes,
-    write_file, ColorChoice,
+    emit_report, interactive, load_scenarios, print_errors, progress_bar, run_options,
+    terminal_width, with_exit_codes, ColorChoice,
 };
 
 const EXAMPLES: &str = "Examples:
@@ -150,18 +150,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             skipped.len()
         );
     }
-    let color = args.color.enabled();
-    let rendered = report::render(&report, args.format, color && args.out.is_none());
-    match &args.out {
-        Some(path) => {
-            write_file(path, &rendered)?;
-            if args.format != Format::Table {
-                print!("{}", report::render(&report, Format::Table, color));
-            }
-            eprintln!("wrote {}", path.display());
-        }
-        None => print!("{rendered}"),
-    }
+    let opts = report::RenderOptions {
+        color: args.color.enabled(),
+        width: Some(terminal_width()),
+        ..report::RenderOptions::default()
+    };
+    emit_report(&report, args.format, args.out.as_deref(), opts)?;
     if args.vs_processor {
         print!("{}", exec::fidelity::table(&report));
     }

@@ -13,7 +13,7 @@ use tapeloop::runner;
 use tapeloop::scenario::{self, Scenario};
 
 use super::common::{
-    execute, load_scenarios, run_options, terminal_width, with_exit_codes, write_file, ColorChoice,
+    emit_report, execute, load_scenarios, run_options, terminal_width, with_exit_codes, ColorChoice,
 };
 
 const EXAMPLES: &str = "Examples:
@@ -154,8 +154,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     }
 
     // The report itself.
-    let mut opts = RenderOptions {
-        color: color && args.out.is_none(),
+    let opts = RenderOptions {
+        color,
         width: Some(terminal_width()),
         columns: match (&args.columns, args.wide) {
             (Some(c), _) => c.clone(),
@@ -165,18 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         regressions,
         wall_time: args.wall_time,
     };
-    let rendered = report::render_with(&report, args.format, &opts);
-    match &args.out {
-        Some(path) => {
-            write_file(path, &rendered)?;
-            if args.format != Format::Table {
-                opts.color = color;
-                print!("{}", report::render_with(&report, Format::Table, &opts));
-            }
-            eprintln!("wrote {}", path.display());
-        }
-        None => print!("{rendered}"),
-    }
+    emit_report(&report, args.format, args.out.as_deref(), opts.clone())?;
 
     if args.accept {
         accept(&scenarios, &report, args.dry_run)?;

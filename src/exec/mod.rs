@@ -234,14 +234,8 @@ pub fn exec_job(
             agent.timeout.as_secs_f64()
         ));
     }
-    let (failures, not_observable) = sc.expect.check_observable(&rec, NOT_OBSERVABLE);
-    for key in &not_observable {
-        rec.warnings.push(format!(
-            "expectation `{key}` is not observable for an agent under test (neither passed nor failed)"
-        ));
-    }
-    rec.not_observable = not_observable;
-    rec.set_failures(failures);
+    sc.expect
+        .score(&mut rec, NOT_OBSERVABLE, "for an agent under test");
     if opts.vs_processor {
         // The processor gets what models this agent: the profile's policy, and the tools the
         // agent itself declared in its first request (calls to others are rerouted as the

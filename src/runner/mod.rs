@@ -149,14 +149,11 @@ pub fn replay_job(job: &Job, opts: &RunOptions) -> Result<Replayed, RunError> {
     let stream = CassetteStream::open(&job.cassette)?;
     let sc = &job.scenario;
     let (mut record, events) = replay_stream(sc, stream, &job.cassette, opts)?;
-    let (failures, not_observable) = sc.expect.check_observable(&record, NOT_OBSERVABLE);
-    for key in &not_observable {
-        record.warnings.push(format!(
-            "expectation `{key}` is not observable in a replay through the built-in processor (neither passed nor failed)"
-        ));
-    }
-    record.not_observable = not_observable;
-    record.set_failures(failures);
+    sc.expect.score(
+        &mut record,
+        NOT_OBSERVABLE,
+        "in a replay through the built-in processor",
+    );
     record.wall_ms = Some(started.elapsed().as_millis() as u64);
     Ok(Replayed { record, events })
 }

@@ -301,6 +301,19 @@ impl Expectations {
         .collect()
     }
 
+    /// Score `run`: its failures, and the expected keys in `unobservable` named in
+    /// `not_observable` and in a warning saying why (`context`: "for an agent under test").
+    pub fn score(&self, run: &mut RunRecord, unobservable: &[&str], context: &str) {
+        let (failures, not_observable) = self.check_observable(run, unobservable);
+        for key in &not_observable {
+            run.warnings.push(format!(
+                "expectation `{key}` is not observable {context} (neither passed nor failed)"
+            ));
+        }
+        run.not_observable = not_observable;
+        run.set_failures(failures);
+    }
+
     /// [`check`](Self::check) without the keys in `unobservable`; also returns which of those
     /// keys this scenario expects (reported as not observable, neither pass nor fail).
     pub fn check_observable(
