@@ -16,14 +16,27 @@ run_one() {
     mkdir -p "corpus/$t"
     echo "== fuzz $t for ${secs}s"
     # -rss_limit_mb: a decoder that allocates past the limits is a crash too.
+    local log status
+    log=$(mktemp "${TMPDIR:-/tmp}/tapeloop-fuzz-$t.XXXXXX")
+    set +e
     CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo +nightly fuzz run "$t" "corpus/$t" -- \
-        -max_total_time="$secs" -rss_limit_mb=1024 -max_len=262144 -print_final_stats=1 2>&1 |
-        tee "/tmp/tapeloop-fuzz-$t.log" | grep -E '^(stat::|==|INFO: Done|SUMMARY|.*ERROR)' || true
-    # tee hides the exit status: a crash writes an artifact.
+        -max_total_time="$secs" -rss_limit_mb=1024 -max_len=262144 -print_final_stats=1 \
+        >"$log" 2>&1
+    status=$?
+    set -e
+    grep -E '^(stat::|==|INFO: Done|SUMMARY|.*ERROR)' "$log" || true
+    # A build that fails (a compile error, a full disk) or a run that finds a crash, an
+    # out-of-memory or a timeout both fail the step: nothing may pass without fuzzing.
+    if [ "$status" -ne 0 ]; then
+        tail -n 30 "$log" >&2
+        echo "error: fuzz target $t failed (exit $status); full log: $log" >&2
+        return 1
+    fi
     if ls "artifacts/$t"/crash-* "artifacts/$t"/oom-* "artifacts/$t"/timeout-* >/dev/null 2>&1; then
         echo "error: fuzz target $t found a failing input: $(ls artifacts/"$t")" >&2
         return 1
     fi
+    rm -f "$log"
 }
 if [ "$target" = all ]; then
     for t in "${TARGETS[@]}"; do run_one "$t"; done
