@@ -59,10 +59,12 @@ pub const SECRET_QUERY: [&str; 9] = [
 ];
 /// Response headers stored in cassettes; a trailing `*` matches a prefix. Everything a replay
 /// or a report uses: the body's type and encoding, retry hints, rate limits, request ids.
-pub const RESPONSE_HEADER_ALLOWLIST: [&str; 12] = [
+pub const RESPONSE_HEADER_ALLOWLIST: [&str; 13] = [
     "content-type",
     "content-length",
     "content-encoding",
+    // The encoding of a body stored decoded (net::encoding).
+    "x-tapeloop-original-content-encoding",
     "retry-after",
     "retry-after-ms",
     "x-should-retry",

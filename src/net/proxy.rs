@@ -486,7 +486,12 @@ async fn handle(
     tokio::spawn(async move {
         let outcome = loop {
             match exchange.next(&mut tee).await {
-                Ok(BodyRead::End(end)) => break end.outcome,
+                Ok(BodyRead::End(end)) => {
+                    if let Some(e) = exchange.decode_error() {
+                        eprintln!("tapeloop record --proxy: {url}: response body: {e}");
+                    }
+                    break end.outcome;
+                }
                 Ok(BodyRead::Chunk { bytes, .. }) => {
                     if tx.send(Ok(Frame::data(bytes))).await.is_err() {
                         // The client went away.
