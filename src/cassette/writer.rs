@@ -1,4 +1,9 @@
 //! Append-only cassette writer with redaction before disk.
+//!
+//! Body reads are redacted on a sliding window ([`Redactor::hold_from`]): the tail of a read
+//! that could still be the start of a secret is held back and written with the next read of
+//! the same interaction (or before its `end`), so a key split across reads is redacted whole.
+//! Ordinary reads (SSE events end in a blank line) are written as they come.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -29,6 +34,9 @@ pub struct CassetteWriter<W: Write> {
     /// Open interactions: id -> whether the response head was written.
     open: HashMap<u64, bool>,
     seen: HashSet<u64>,
+    /// Body bytes held back by the sliding window, per open interaction, with the `ms` of
+    /// the read they last came with.
+    held: HashMap<u64, (u64, Vec<u8>)>,
     line_buf: Vec<u8>,
 }
 
@@ -61,6 +69,7 @@ impl<W: Write> CassetteWriter<W> {
             redactor,
             open: HashMap::new(),
             seen: HashSet::new(),
+            held: HashMap::new(),
             line_buf: Vec::with_capacity(1024),
         };
         w.line(&Line::Header(header))?;
@@ -127,12 +136,34 @@ impl<W: Write> CassetteWriter<W> {
         Ok(())
     }
 
-    /// One body read, byte-exact: `data` when the (redacted) bytes are valid UTF-8 on their
-    /// own, else `b64` (a read that splits a multi-byte character is not).
+    /// One body read, redacted on the sliding window (module docs): the bytes that cannot be
+    /// part of a secret still arriving are written now, as `data` when valid UTF-8 on their
+    /// own, else `b64`; the rest waits for the next read or the `end`.
     pub fn write_chunk(&mut self, id: u64, ms: u64, bytes: &[u8]) -> io::Result<()> {
         if !self.check_open("chunk", id)? {
             return Err(invalid(format!("chunk for id {id} before its response")));
         }
+        let mut buf = self.held.remove(&id).map(|(_, b)| b).unwrap_or_default();
+        buf.extend_from_slice(bytes);
+        let cut = self.redactor.hold_from(&buf);
+        if cut < buf.len() {
+            self.held.insert(id, (ms, buf[cut..].to_vec()));
+        }
+        if cut > 0 {
+            self.chunk_line(id, ms, &buf[..cut])?;
+        }
+        Ok(())
+    }
+
+    /// Write what the window still holds for `id`.
+    fn flush_held(&mut self, id: u64) -> io::Result<()> {
+        match self.held.remove(&id) {
+            Some((ms, bytes)) => self.chunk_line(id, ms, &bytes),
+            None => Ok(()),
+        }
+    }
+
+    fn chunk_line(&mut self, id: u64, ms: u64, bytes: &[u8]) -> io::Result<()> {
         let clean = self.redactor.bytes(bytes);
         let line = match String::from_utf8(clean) {
             Ok(data) => ChunkLine {
@@ -154,6 +185,7 @@ impl<W: Write> CassetteWriter<W> {
     /// Close an attempt.
     pub fn write_end(&mut self, id: u64, end: End) -> io::Result<()> {
         self.check_open("end", id)?;
+        self.flush_held(id)?;
         self.line(&Line::End(EndLine {
             id,
             ms: end.ms,
@@ -201,8 +233,14 @@ impl<W: Write> CassetteWriter<W> {
         self.lines
     }
 
-    /// Write the footer and flush; returns the output.
+    /// Write what the window still holds for interactions left open, then the footer, and
+    /// flush; returns the output.
     pub fn finish(mut self) -> io::Result<W> {
+        let mut ids: Vec<u64> = self.held.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.flush_held(id)?;
+        }
         let footer = Footer {
             interactions: self.interactions,
             lines: self.lines,
