@@ -95,6 +95,32 @@ impl<W: Write> CassetteWriter<W> {
         attempt: u32,
         request: &Request,
     ) -> io::Result<()> {
+        self.request_line(id, step, attempt, request, None)
+    }
+
+    /// Begin an attempt whose body is not JSON: `raw` (redacted) is stored as `body_b64`,
+    /// `request.body` as `body` (normally null).
+    pub fn write_raw_request(
+        &mut self,
+        id: u64,
+        step: u32,
+        attempt: u32,
+        request: &Request,
+        raw: &[u8],
+    ) -> io::Result<()> {
+        let clean = self.redactor.bytes(raw);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(clean);
+        self.request_line(id, step, attempt, request, Some(b64))
+    }
+
+    fn request_line(
+        &mut self,
+        id: u64,
+        step: u32,
+        attempt: u32,
+        request: &Request,
+        body_b64: Option<String>,
+    ) -> io::Result<()> {
         if self.seen.contains(&id) {
             return Err(invalid(format!("duplicate request id {id}")));
         }
@@ -106,6 +132,7 @@ impl<W: Write> CassetteWriter<W> {
             url: self.redactor.url(&request.url),
             headers: self.redactor.headers(&request.headers),
             body: self.redactor.value(&request.body).into(),
+            body_b64,
         });
         self.line(&line)?;
         self.seen.insert(id);
