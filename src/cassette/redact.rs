@@ -17,9 +17,10 @@
 //!   scrubbed verbatim everywhere.
 //!
 //! Keys split across body reads: the writer redacts a body on a sliding window
-//! ([`Redactor::hold_from`]): bytes that could still be the start of a secret (a key-shaped
-//! prefix reaching the end of what has arrived, or a prefix of a registered secret) are held
-//! back, at most [`MAX_HOLD`] bytes, and redacted together with the next read. Key-shaped matching
+//! ([`Redactor::hold_from`], [`Redactor::span_end`]): a read whose end could still be the
+//! start of a secret (a key-shaped prefix reaching the end of what has arrived, or a prefix of
+//! a registered secret) is held back, at most [`MAX_HOLD`] bytes, and redacted together with
+//! the next read. Key-shaped matching
 //! needs a word boundary before the prefix and a minimum length (`sk-` + 20, `sk-ant-` + 16,
 //! `AIza` + 30, `Bearer` + 8), which keeps prose such as "task-list" intact.
 
@@ -251,19 +252,8 @@ impl Redactor {
         if let Some(m) = tail_re().find(buf) {
             cut = cut.min(m.start());
         }
-        loop {
-            let inside = |start: usize, end: usize| start < cut && cut < end;
-            let found = bytes_re()
-                .find_iter(buf)
-                .map(|m| (m.start(), m.end()))
-                .chain(self.secrets.iter().flat_map(|s| {
-                    memchr::memmem::find_iter(buf, s.as_bytes()).map(|i| (i, i + s.len()))
-                }))
-                .find(|&(start, end)| inside(start, end));
-            match found {
-                Some((start, _)) => cut = start,
-                None => break,
-            }
+        while let Some((start, _)) = self.spans(buf).find(|&(s, e)| s < cut && cut < e) {
+            cut = start;
         }
         let max_hold = self.secrets.first().map_or(0, String::len).max(MAX_HOLD);
         cut = cut.max(len.saturating_sub(max_hold));
@@ -271,6 +261,27 @@ impl Redactor {
             cut -= 1;
         }
         cut
+    }
+
+    /// Where a secret found in `buf` that spans position `at` ends (the furthest such end),
+    /// or `at` when none does: the writer ends a held read there, so the secret is redacted
+    /// whole in one line.
+    pub fn span_end(&self, buf: &[u8], at: usize) -> usize {
+        self.spans(buf)
+            .filter(|&(s, e)| s < at && at < e)
+            .map(|(_, e)| e)
+            .max()
+            .unwrap_or(at)
+    }
+
+    /// The byte ranges of every secret in `buf`: key-shaped matches and registered secrets.
+    fn spans<'a>(&'a self, buf: &'a [u8]) -> impl Iterator<Item = (usize, usize)> + 'a {
+        bytes_re()
+            .find_iter(buf)
+            .map(|m| (m.start(), m.end()))
+            .chain(self.secrets.iter().flat_map(move |s| {
+                memchr::memmem::find_iter(buf, s.as_bytes()).map(move |i| (i, i + s.len()))
+            }))
     }
 
     /// Redact a string: explicit secrets, then key-shaped strings.
@@ -495,6 +506,8 @@ mod tests {
         assert_eq!(cut("auth Bearer"), 5);
         assert_eq!(cut("pw hunter2-ve"), 3);
         assert_eq!(cut("sk-abcdefghijklmnopqrstuvwxyz done"), 34);
+        assert_eq!(r.span_end(b"a sk-abcdefghijklmnopqrstuvwxyz b", 10), 31);
+        assert_eq!(r.span_end(b"a sk-abcdefghijklmnopqrstuvwxyz b", 32), 32);
         // Never more than the window.
         let long = format!("x sk-{}", "a".repeat(2 * MAX_HOLD));
         assert_eq!(cut(&long), long.len() - MAX_HOLD);

@@ -1,9 +1,9 @@
 //! Append-only cassette writer with redaction before disk.
 //!
-//! Body reads are redacted on a sliding window ([`Redactor::hold_from`]): the tail of a read
-//! that could still be the start of a secret is held back and written with the next read of
-//! the same interaction (or before its `end`), so a key split across reads is redacted whole.
-//! Ordinary reads (SSE events end in a blank line) are written as they come.
+//! Body reads are redacted on a sliding window ([`Redactor::hold_from`]): a read whose end
+//! could still be the start of a secret is held back and written when the next read of the
+//! same interaction arrives (or before its `end`), so a key split across reads is redacted
+//! whole. Other reads are written as they come, one line each, at their own `ms`.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -163,21 +163,31 @@ impl<W: Write> CassetteWriter<W> {
         Ok(())
     }
 
-    /// One body read, redacted on the sliding window (module docs): the bytes that cannot be
-    /// part of a secret still arriving are written now, as `data` when valid UTF-8 on their
-    /// own, else `b64`; the rest waits for the next read or the `end`.
+    /// One body read, redacted on the sliding window (module docs), one `chunk` line per read
+    /// (`data` when valid UTF-8 on its own, else `b64`). A read whose end could be the start
+    /// of a secret is held until the next read of the interaction (or its `end`): if a secret
+    /// then spans the two, the held line extends to the secret's end; if the secret is still
+    /// incomplete, the two reads become one line.
     pub fn write_chunk(&mut self, id: u64, ms: u64, bytes: &[u8]) -> io::Result<()> {
         if !self.check_open("chunk", id)? {
             return Err(invalid(format!("chunk for id {id} before its response")));
         }
-        let mut buf = self.held.remove(&id).map(|(_, b)| b).unwrap_or_default();
-        buf.extend_from_slice(bytes);
-        let cut = self.redactor.hold_from(&buf);
-        if cut < buf.len() {
-            self.held.insert(id, (ms, buf[cut..].to_vec()));
+        let mut rest = bytes.to_vec();
+        if let Some((held_ms, mut buf)) = self.held.remove(&id) {
+            let boundary = buf.len();
+            buf.extend_from_slice(bytes);
+            if self.redactor.hold_from(&buf) < boundary {
+                self.held.insert(id, (ms, buf));
+                return Ok(());
+            }
+            let end = self.redactor.span_end(&buf, boundary);
+            self.chunk_line(id, held_ms, &buf[..end])?;
+            rest = buf.split_off(end);
         }
-        if cut > 0 {
-            self.chunk_line(id, ms, &buf[..cut])?;
+        if self.redactor.hold_from(&rest) < rest.len() {
+            self.held.insert(id, (ms, rest));
+        } else if !rest.is_empty() {
+            self.chunk_line(id, ms, &rest)?;
         }
         Ok(())
     }
