@@ -3,9 +3,10 @@
 //! added buffering, while writing the traffic into cassettes.
 //!
 //! - **Forwarding.** Method, path, query, headers and body go upstream unchanged, except the
-//!   hop-by-hop headers and `accept-encoding` (removed so the upstream answers in plain text
-//!   and the cassette holds decodable bytes; the client receives the same bytes the cassette
-//!   holds). Each body read is written to the client and to the cassette as it arrives.
+//!   hop-by-hop headers and `accept-encoding` (removed so the upstream normally answers in
+//!   plain text). A response the upstream encodes anyway reaches the client as sent and the
+//!   cassette decoded ([`super::upstream`]). Each body read is written to the client and to the
+//!   cassette as it arrives.
 //! - **Sessions → cassettes.** Requests are grouped into conversations exactly as
 //!   `tapeloop serve` recognises them: the `x-tapeloop-session` header when present, else the
 //!   conversation prefix (system prompt + first message). Each session becomes
