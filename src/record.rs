@@ -287,9 +287,14 @@ pub async fn record_scenario(
                         id,
                     };
                     match exchange.next(&mut tee).await.map_err(io(write_path))? {
-                        BodyRead::End(end) => break end.outcome,
-                        BodyRead::Chunk { bytes, .. } if ok => {
-                            decoder.feed(&bytes, &mut events);
+                        BodyRead::End(end) => {
+                            if let Some(e) = exchange.decode_error() {
+                                eprintln!("tapeloop record: {url}: response body: {e}");
+                            }
+                            break end.outcome;
+                        }
+                        BodyRead::Chunk { decoded, .. } if ok => {
+                            decoder.feed(&decoded, &mut events);
                             if feed(&mut session, &mut rec, &mut events, req.step)? {
                                 let end = End {
                                     ms: exchange.elapsed_ms(),
@@ -299,7 +304,7 @@ pub async fn record_scenario(
                                 break 'run;
                             }
                         }
-                        BodyRead::Chunk { bytes, .. } => error_body.extend_from_slice(&bytes),
+                        BodyRead::Chunk { decoded, .. } => error_body.extend_from_slice(&decoded),
                     }
                 };
                 if ok {

@@ -254,3 +254,61 @@ fn secrets_never_reach_disk() {
     let text = String::from_utf8_lossy(&bytes);
     assert!(text.contains("alt=sse") && text.contains("application/json") && text.contains(".env"));
 }
+
+/// Issue 16: a key split across two body reads (or three) used to survive as halves that
+/// rebuild it. The sliding window redacts it whole; the body is otherwise unchanged.
+#[test]
+fn a_secret_split_across_reads_does_not_reach_disk() {
+    let key = "sk-proj-SPLITabcdefghijklmnopqrstuvwxyz0123";
+    let explicit = "hunter2-explicit-secret";
+    let body = format!(
+        "data: {{\"t\":\"{key}\"}}\n\ndata: {{\"t\":\"auth Bearer eyJhbGciOiJIUzI1NiJ9.x\"}}\n\ndata: {{\"t\":\"{explicit}\"}}\n\n"
+    );
+    for splits in [vec![17], vec![14, 30], vec![72, 80, 95, 120, 125]] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.jsonl");
+        let mut w = CassetteWriter::create(
+            &path,
+            Header::new(Api::OpenAiChat),
+            Redactor::new().secret(explicit),
+        )
+        .unwrap();
+        w.write_request(
+            1,
+            1,
+            1,
+            &request("https://x/v1/chat/completions", &[], json!({})),
+        )
+        .unwrap();
+        w.write_response(1, &head(200)).unwrap();
+        let mut start = 0;
+        for (i, &at) in splits.iter().chain([body.len()].iter()).enumerate() {
+            w.write_chunk(1, 20 + i as u64, &body.as_bytes()[start..at])
+                .unwrap();
+            start = at;
+        }
+        w.write_end(
+            1,
+            End {
+                ms: 99,
+                outcome: EndOutcome::Complete,
+            },
+        )
+        .unwrap();
+        w.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for piece in ["SPLIT", "eyJhbGci", "hunter2", "explicit-secret"] {
+            assert!(
+                !text.contains(piece),
+                "{piece} on disk with splits {splits:?}:\n{text}"
+            );
+        }
+        let c = Cassette::load(&path).unwrap();
+        let got = String::from_utf8(c.interactions[0].body()).unwrap();
+        assert_eq!(
+            got,
+            "data: {\"t\":\"[REDACTED]\"}\n\ndata: {\"t\":\"auth Bearer [REDACTED]\"}\n\ndata: {\"t\":\"[REDACTED]\"}\n\n",
+            "splits {splits:?}"
+        );
+    }
+}

@@ -583,3 +583,59 @@ async fn sigkill_mid_stream_leaves_a_readable_truncated_cassette() {
     assert_eq!((rec.steps, rec.tool_calls, rec.retries.len()), (1, 2, 1));
     assert_no_secrets(dir.path());
 }
+
+/// Issue 16: a response sent with `content-encoding` (gzip, zstd) is stored decoded, with its
+/// secrets redacted and the encoding kept as `x-tapeloop-original-content-encoding`, and the
+/// cassette replays to the live verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoded_responses_are_stored_decoded_redacted_and_replay() {
+    // Gemini, zstd: a tool-call turn, then the final turn, each in several encoded reads.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = [
+        Reply::fixture("gemini/mirascope__parallel_function_calls.turn1.sse", 51),
+        Reply::fixture("gemini/mirascope__parallel_function_calls.turn2.sse", 52),
+    ];
+    let script: Vec<Reply> = plain.iter().map(|r| r.clone().encoded("zstd", 3)).collect();
+    let (live, cassette, _, fake) = record_in_process(Api::Gemini, script, dir.path()).await;
+    fake.stop().await;
+    assert_eq!(live.termination.unwrap().as_str(), "completed");
+    assert_eq!(cassette.interactions.len(), 2);
+    for (inter, served) in cassette.interactions.iter().zip(&plain) {
+        assert_eq!(inter.body(), served.body(), "stored decoded");
+        let head = inter.response.as_ref().unwrap();
+        assert_eq!(head.headers.get("content-encoding"), None);
+        assert_eq!(
+            head.headers.get("x-tapeloop-original-content-encoding"),
+            Some("zstd")
+        );
+    }
+    assert_same_verdict(&live, &replay(dir.path(), &cassette));
+    assert_no_secrets(dir.path());
+
+    // OpenAI chat, gzip: the streamed text carries the API key and a key-shaped secret.
+    let dir = tempfile::tempdir().unwrap();
+    let event = |delta: serde_json::Value, finish: serde_json::Value| {
+        format!(
+            "data: {}\n\n",
+            serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "created": 1,
+                "model": "gpt-4o", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    let text = format!("keys {API_KEY} and {BODY_SECRET}.");
+    let body = event(
+        serde_json::json!({"role": "assistant", "content": text}),
+        serde_json::Value::Null,
+    ) + &event(serde_json::json!({}), serde_json::json!("stop"))
+        + "data: [DONE]\n\n";
+    let script = vec![Reply::sse(body.clone().into_bytes(), 53).encoded("gzip", 4)];
+    let (live, cassette, _, fake) = record_in_process(Api::OpenAiChat, script, dir.path()).await;
+    fake.stop().await;
+    let stored = String::from_utf8(cassette.interactions[0].body()).unwrap();
+    assert_eq!(
+        stored,
+        body.replace(API_KEY, REDACTED)
+            .replace(BODY_SECRET, REDACTED)
+    );
+    assert_same_verdict(&live, &replay(dir.path(), &cassette));
+    assert_no_secrets(dir.path());
+}

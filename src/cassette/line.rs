@@ -49,6 +49,7 @@ fn fast_line(bytes: &[u8]) -> Option<Line> {
                         .body
                         .map(|raw| RequestBody::from_raw(raw.to_owned()))
                         .unwrap_or_default(),
+                    body_b64: l.body_b64,
                 })
             }),
         b"response" => serde_json::from_slice::<fast::Response>(bytes)
@@ -113,6 +114,8 @@ mod fast {
         /// Kept as text: parsed only if something reads it ([`super::RequestBody`]).
         #[serde(default, borrow)]
         pub body: Option<&'a serde_json::value::RawValue>,
+        #[serde(default)]
+        pub body_b64: Option<String>,
     }
 
     #[derive(Deserialize)]

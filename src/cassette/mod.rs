@@ -277,6 +277,9 @@ pub struct RequestLine {
     pub headers: Headers,
     #[serde(default)]
     pub body: RequestBody,
+    /// A body that is not JSON, base64 (then `body` is null): written by the recording proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_b64: Option<String>,
 }
 
 /// A `response` line.

@@ -16,8 +16,11 @@
 //! - `secret:explicit`: values registered with [`Redactor::secret`] (the API key in use),
 //!   scrubbed verbatim everywhere.
 //!
-//! Limits: a key split across two chunk reads is only caught when registered as an explicit
-//! secret *and* not split; the recorder should register the key it sends. Key-shaped matching
+//! Keys split across body reads: the writer redacts a body on a sliding window
+//! ([`Redactor::hold_from`], [`Redactor::span_end`]): a read whose end could still be the
+//! start of a secret (a key-shaped prefix reaching the end of what has arrived, or a prefix of
+//! a registered secret) is held back, at most [`MAX_HOLD`] bytes, and redacted together with
+//! the next read. Key-shaped matching
 //! needs a word boundary before the prefix and a minimum length (`sk-` + 20, `sk-ant-` + 16,
 //! `AIza` + 30, `Bearer` + 8), which keeps prose such as "task-list" intact.
 
@@ -59,10 +62,12 @@ pub const SECRET_QUERY: [&str; 9] = [
 ];
 /// Response headers stored in cassettes; a trailing `*` matches a prefix. Everything a replay
 /// or a report uses: the body's type and encoding, retry hints, rate limits, request ids.
-pub const RESPONSE_HEADER_ALLOWLIST: [&str; 12] = [
+pub const RESPONSE_HEADER_ALLOWLIST: [&str; 13] = [
     "content-type",
     "content-length",
     "content-encoding",
+    // The encoding of a body stored decoded (net::encoding).
+    "x-tapeloop-original-content-encoding",
     "retry-after",
     "retry-after-ms",
     "x-should-retry",
@@ -96,6 +101,24 @@ const PATTERN: &str = concat!(
     r"|(?P<google>\bAIza[A-Za-z0-9_\-]{30,})",
     r"|(?P<bearer>\b[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[A-Za-z0-9._~+/=\-]{8,})"
 );
+
+/// What could still grow into a [`PATTERN`] match once more bytes arrive: a key-shaped prefix
+/// (or a whole match) reaching the end of the bytes seen so far.
+const TAIL: &str = concat!(
+    r"(?:\b(?:s|sk|sk-[A-Za-z0-9_\-]*)",
+    r"|\b(?:A|AI|AIz|AIza[A-Za-z0-9_\-]*)",
+    r"|\b(?:[Bb]|[Bb][Ee]|[Bb][Ee][Aa]|[Bb][Ee][Aa][Rr]|[Bb][Ee][Aa][Rr][Ee]",
+    r"|[Bb][Ee][Aa][Rr][Ee][Rr][ \t]*[A-Za-z0-9._~+/=\-]*))\z"
+);
+
+/// The most bytes of a body the sliding window holds back (or the longest registered secret,
+/// when longer): far above any real key, so a key split across reads is redacted whole.
+pub const MAX_HOLD: usize = 4096;
+
+fn tail_re() -> &'static BytesRegex {
+    static RE: OnceLock<BytesRegex> = OnceLock::new();
+    RE.get_or_init(|| BytesRegex::new(TAIL).expect("tail pattern is valid"))
+}
 
 fn text_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -210,6 +233,55 @@ impl Redactor {
         if !self.removed.contains(rule) {
             self.removed.insert(rule.to_string());
         }
+    }
+
+    /// Where to cut `buf` (body bytes not written yet) for the sliding window: `buf[..cut]`
+    /// can be redacted and written now, `buf[cut..]` could still be part of a secret that
+    /// continues in the next read and is held back (at most [`MAX_HOLD`] bytes or the longest
+    /// registered secret). The cut never falls inside a secret found in `buf`, nor inside a
+    /// UTF-8 character.
+    pub fn hold_from(&self, buf: &[u8]) -> usize {
+        let len = buf.len();
+        let mut cut = len;
+        for secret in &self.secrets {
+            let s = secret.as_bytes();
+            if let Some(k) = (1..s.len()).rev().find(|&k| buf.ends_with(&s[..k])) {
+                cut = cut.min(len - k);
+            }
+        }
+        if let Some(m) = tail_re().find(buf) {
+            cut = cut.min(m.start());
+        }
+        while let Some((start, _)) = self.spans(buf).find(|&(s, e)| s < cut && cut < e) {
+            cut = start;
+        }
+        let max_hold = self.secrets.first().map_or(0, String::len).max(MAX_HOLD);
+        cut = cut.max(len.saturating_sub(max_hold));
+        while cut > 0 && cut < len && buf[cut] & 0xC0 == 0x80 {
+            cut -= 1;
+        }
+        cut
+    }
+
+    /// Where a secret found in `buf` that spans position `at` ends (the furthest such end),
+    /// or `at` when none does: the writer ends a held read there, so the secret is redacted
+    /// whole in one line.
+    pub fn span_end(&self, buf: &[u8], at: usize) -> usize {
+        self.spans(buf)
+            .filter(|&(s, e)| s < at && at < e)
+            .map(|(_, e)| e)
+            .max()
+            .unwrap_or(at)
+    }
+
+    /// The byte ranges of every secret in `buf`: key-shaped matches and registered secrets.
+    fn spans<'a>(&'a self, buf: &'a [u8]) -> impl Iterator<Item = (usize, usize)> + 'a {
+        bytes_re()
+            .find_iter(buf)
+            .map(|m| (m.start(), m.end()))
+            .chain(self.secrets.iter().flat_map(move |s| {
+                memchr::memmem::find_iter(buf, s.as_bytes()).map(move |i| (i, i + s.len()))
+            }))
     }
 
     /// Redact a string: explicit secrets, then key-shaped strings.
@@ -422,6 +494,23 @@ mod tests {
             ]
         );
         assert_eq!(r.removed(), ["header:allowlist"]);
+    }
+
+    #[test]
+    fn the_window_holds_back_what_could_still_be_a_secret() {
+        let r = Redactor::new().secret("hunter2-very-secret");
+        let cut = |s: &str| r.hold_from(s.as_bytes());
+        assert_eq!(cut("data: plain text\n\n"), 18);
+        assert_eq!(cut("key: sk-proj-abc"), 5);
+        assert_eq!(cut("key: sk-proj-abcdefghijklmnopqrstuvwxyz"), 5);
+        assert_eq!(cut("auth Bearer"), 5);
+        assert_eq!(cut("pw hunter2-ve"), 3);
+        assert_eq!(cut("sk-abcdefghijklmnopqrstuvwxyz done"), 34);
+        assert_eq!(r.span_end(b"a sk-abcdefghijklmnopqrstuvwxyz b", 10), 31);
+        assert_eq!(r.span_end(b"a sk-abcdefghijklmnopqrstuvwxyz b", 32), 32);
+        // Never more than the window.
+        let long = format!("x sk-{}", "a".repeat(2 * MAX_HOLD));
+        assert_eq!(cut(&long), long.len() - MAX_HOLD);
     }
 
     #[test]

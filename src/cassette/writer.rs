@@ -1,4 +1,9 @@
 //! Append-only cassette writer with redaction before disk.
+//!
+//! Body reads are redacted on a sliding window ([`Redactor::hold_from`]): a read whose end
+//! could still be the start of a secret is held back and written when the next read of the
+//! same interaction arrives (or before its `end`), so a key split across reads is redacted
+//! whole. Other reads are written as they come, one line each, at their own `ms`.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -29,6 +34,9 @@ pub struct CassetteWriter<W: Write> {
     /// Open interactions: id -> whether the response head was written.
     open: HashMap<u64, bool>,
     seen: HashSet<u64>,
+    /// Body bytes held back by the sliding window, per open interaction, with the `ms` of
+    /// the read they last came with.
+    held: HashMap<u64, (u64, Vec<u8>)>,
     line_buf: Vec<u8>,
 }
 
@@ -61,6 +69,7 @@ impl<W: Write> CassetteWriter<W> {
             redactor,
             open: HashMap::new(),
             seen: HashSet::new(),
+            held: HashMap::new(),
             line_buf: Vec::with_capacity(1024),
         };
         w.line(&Line::Header(header))?;
@@ -86,6 +95,32 @@ impl<W: Write> CassetteWriter<W> {
         attempt: u32,
         request: &Request,
     ) -> io::Result<()> {
+        self.request_line(id, step, attempt, request, None)
+    }
+
+    /// Begin an attempt whose body is not JSON: `raw` (redacted) is stored as `body_b64`,
+    /// `request.body` as `body` (normally null).
+    pub fn write_raw_request(
+        &mut self,
+        id: u64,
+        step: u32,
+        attempt: u32,
+        request: &Request,
+        raw: &[u8],
+    ) -> io::Result<()> {
+        let clean = self.redactor.bytes(raw);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(clean);
+        self.request_line(id, step, attempt, request, Some(b64))
+    }
+
+    fn request_line(
+        &mut self,
+        id: u64,
+        step: u32,
+        attempt: u32,
+        request: &Request,
+        body_b64: Option<String>,
+    ) -> io::Result<()> {
         if self.seen.contains(&id) {
             return Err(invalid(format!("duplicate request id {id}")));
         }
@@ -97,6 +132,7 @@ impl<W: Write> CassetteWriter<W> {
             url: self.redactor.url(&request.url),
             headers: self.redactor.headers(&request.headers),
             body: self.redactor.value(&request.body).into(),
+            body_b64,
         });
         self.line(&line)?;
         self.seen.insert(id);
@@ -127,12 +163,44 @@ impl<W: Write> CassetteWriter<W> {
         Ok(())
     }
 
-    /// One body read, byte-exact: `data` when the (redacted) bytes are valid UTF-8 on their
-    /// own, else `b64` (a read that splits a multi-byte character is not).
+    /// One body read, redacted on the sliding window (module docs), one `chunk` line per read
+    /// (`data` when valid UTF-8 on its own, else `b64`). A read whose end could be the start
+    /// of a secret is held until the next read of the interaction (or its `end`): if a secret
+    /// then spans the two, the held line extends to the secret's end; if the secret is still
+    /// incomplete, the two reads become one line.
     pub fn write_chunk(&mut self, id: u64, ms: u64, bytes: &[u8]) -> io::Result<()> {
         if !self.check_open("chunk", id)? {
             return Err(invalid(format!("chunk for id {id} before its response")));
         }
+        let mut rest = bytes.to_vec();
+        if let Some((held_ms, mut buf)) = self.held.remove(&id) {
+            let boundary = buf.len();
+            buf.extend_from_slice(bytes);
+            if self.redactor.hold_from(&buf) < boundary {
+                self.held.insert(id, (ms, buf));
+                return Ok(());
+            }
+            let end = self.redactor.span_end(&buf, boundary);
+            self.chunk_line(id, held_ms, &buf[..end])?;
+            rest = buf.split_off(end);
+        }
+        if self.redactor.hold_from(&rest) < rest.len() {
+            self.held.insert(id, (ms, rest));
+        } else if !rest.is_empty() {
+            self.chunk_line(id, ms, &rest)?;
+        }
+        Ok(())
+    }
+
+    /// Write what the window still holds for `id`.
+    fn flush_held(&mut self, id: u64) -> io::Result<()> {
+        match self.held.remove(&id) {
+            Some((ms, bytes)) => self.chunk_line(id, ms, &bytes),
+            None => Ok(()),
+        }
+    }
+
+    fn chunk_line(&mut self, id: u64, ms: u64, bytes: &[u8]) -> io::Result<()> {
         let clean = self.redactor.bytes(bytes);
         let line = match String::from_utf8(clean) {
             Ok(data) => ChunkLine {
@@ -154,6 +222,7 @@ impl<W: Write> CassetteWriter<W> {
     /// Close an attempt.
     pub fn write_end(&mut self, id: u64, end: End) -> io::Result<()> {
         self.check_open("end", id)?;
+        self.flush_held(id)?;
         self.line(&Line::End(EndLine {
             id,
             ms: end.ms,
@@ -201,8 +270,14 @@ impl<W: Write> CassetteWriter<W> {
         self.lines
     }
 
-    /// Write the footer and flush; returns the output.
+    /// Write what the window still holds for interactions left open, then the footer, and
+    /// flush; returns the output.
     pub fn finish(mut self) -> io::Result<W> {
+        let mut ids: Vec<u64> = self.held.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.flush_held(id)?;
+        }
         let footer = Footer {
             interactions: self.interactions,
             lines: self.lines,

@@ -11,6 +11,7 @@
 //! Which request is which recorded one is decided in [`crate::matching`]; per-API facts
 //! (paths, auth, hosts) live in the provider wire table.
 
+pub mod encoding;
 pub mod listener;
 pub mod proxy;
 pub mod serve;

@@ -3,15 +3,22 @@
 //! added buffering, while writing the traffic into cassettes.
 //!
 //! - **Forwarding.** Method, path, query, headers and body go upstream unchanged, except the
-//!   hop-by-hop headers and `accept-encoding` (removed so the upstream answers in plain text
-//!   and the cassette holds decodable bytes; the client receives the same bytes the cassette
-//!   holds). Each body read is written to the client and to the cassette as it arrives.
+//!   hop-by-hop headers and `accept-encoding` (removed so the upstream normally answers in
+//!   plain text). A response the upstream encodes anyway reaches the client as sent and the
+//!   cassette decoded ([`super::upstream`]). Each body read is written to the client and to the
+//!   cassette as it arrives.
 //! - **Sessions → cassettes.** Requests are grouped into conversations exactly as
 //!   `tapeloop serve` recognises them: the `x-tapeloop-session` header when present, else the
 //!   conversation prefix (system prompt + first message). Each session becomes
 //!   `DIR/<session>.jsonl`, so `serve` replays it to the same agent.
 //! - **Steps and attempts.** Within a session, a request whose body equals the previous one is
 //!   a retry (same `step`, `attempt` + 1); any other request starts the next step.
+//! - **Request bodies.** Every body sent to a model endpoint is recorded: a body with a
+//!   `content-encoding` (gzip, deflate, br, zstd) is decoded first (the upstream still gets the
+//!   bytes as sent; the stored headers keep the encoding as
+//!   `x-tapeloop-original-content-encoding`); a JSON body is stored as `body`, anything else
+//!   as `body_b64` (its bytes, base64) with `body: null`. A body that cannot be decoded is
+//!   forwarded and the proxy says on stderr that it was not recorded, and why.
 //! - Only model endpoints are recorded (`/chat/completions`, `/responses`, `/messages`,
 //!   `:streamGenerateContent`, `:generateContent`); anything else is forwarded unrecorded.
 //! - Crash safety: every line is flushed as written; footers are written on shutdown.
@@ -45,6 +52,7 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::encoding::ORIGINAL_ENCODING_HEADER;
 use super::listener::{Body, Server};
 use super::serve::{Pace, Replayer};
 use super::upstream::{BodyRead, SendError, Tee, Upstream};
@@ -101,7 +109,49 @@ struct Session {
     next_id: u64,
     step: u32,
     attempt: u32,
-    last_body: Option<Value>,
+    last_body: Option<RecordedBody>,
+}
+
+/// A request body as the proxy records it: JSON (decoded from its `content-encoding` first),
+/// or the decoded bytes when they are not JSON (a `request` line's `body_b64`).
+#[derive(Debug, PartialEq)]
+enum RecordedBody {
+    Json(Value),
+    Raw(Bytes),
+}
+
+impl RecordedBody {
+    /// The body of a request with these headers; an error when its `content-encoding` cannot
+    /// be undone (unknown, corrupt or past the decoded-size limit).
+    fn of(headers: &hyper::HeaderMap, bytes: &Bytes) -> Result<Self, super::encoding::DecodeError> {
+        let encoding = headers
+            .get(hyper::header::CONTENT_ENCODING)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let decoded = match encoding.trim() {
+            "" => bytes.clone(),
+            enc => super::encoding::decode_all(enc, bytes, &Default::default())?.into(),
+        };
+        Ok(match serde_json::from_slice(&decoded) {
+            Ok(v) => RecordedBody::Json(v),
+            Err(_) => RecordedBody::Raw(decoded),
+        })
+    }
+}
+
+/// The request headers a cassette stores: the body is stored decoded, so a
+/// `content-encoding` is kept under [`ORIGINAL_ENCODING_HEADER`] instead.
+fn recorded_headers(headers: &Headers) -> Headers {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            if k.eq_ignore_ascii_case("content-encoding") {
+                (ORIGINAL_ENCODING_HEADER.to_string(), v.clone())
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect()
 }
 
 struct State {
@@ -408,59 +458,81 @@ async fn handle(
         );
     }
 
-    // Recording: only model endpoints with a JSON body.
-    let json: Option<Value> = serde_json::from_slice(&body_bytes).ok();
-    if let (Some((api, _)), Some(body)) = (wire::route(parts.uri.path()), &json) {
+    // Recording: model endpoints only; every body they carry is recorded (module docs).
+    let route = wire::route(parts.uri.path());
+    let body = match &route {
+        Some(_) => RecordedBody::of(&parts.headers, &body_bytes),
+        None => Ok(RecordedBody::Raw(Bytes::new())),
+    };
+    if let (Some((api, _)), Ok(RecordedBody::Json(json))) = (&route, &body) {
         if let Some(r) = &state.replayer {
             if let Some(answer) = r
                 .answer(
-                    api,
+                    *api,
                     parts.uri.path(),
                     parts.uri.query(),
                     &parts.headers,
-                    body,
+                    json,
                 )
                 .await
             {
                 return answer;
             }
         }
-        if !state.records {
-            return Ok(not_recorded(state.opts.mode));
-        }
     }
-    let recorded = match (wire::route(parts.uri.path()), &json) {
-        (Some((api, model)), Some(body)) => {
-            let key = session_key(&parts.headers, body);
+    if route.is_some() && !state.records {
+        return Ok(not_recorded(state.opts.mode));
+    }
+    let recorded = match (route, body) {
+        (Some((api, model)), Ok(body)) => {
+            let null = Value::Null;
+            let json = match &body {
+                RecordedBody::Json(v) => v,
+                RecordedBody::Raw(_) => &null,
+            };
+            let key = session_key(&parts.headers, json);
             let secrets = credentials(&parts.headers, &parts.uri);
-            let session = open_session(&state, &key, api, model.as_deref(), body, secrets)?;
+            let session = open_session(&state, &key, api, model.as_deref(), json, secrets)?;
             let id = {
                 let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-                if s.last_body.as_ref() == Some(body) {
+                if s.last_body.as_ref() == Some(&body) {
                     s.attempt += 1;
                 } else {
                     s.step += 1;
                     s.attempt = 1;
                 }
-                s.last_body = Some(body.clone());
                 let id = s.next_id;
                 s.next_id += 1;
                 let (step, attempt) = (s.step, s.attempt);
-                let request = CassetteRequest {
+                let mut request = CassetteRequest {
                     method: parts.method.as_str().to_string(),
                     url: url.clone(),
-                    headers: headers.clone(),
-                    body: body.clone().into(),
+                    headers: recorded_headers(&headers),
+                    body: json.clone().into(),
                 };
                 if let Some(w) = s.writer.as_mut() {
-                    w.write_request(id, step, attempt, &request)?;
+                    match &body {
+                        RecordedBody::Json(_) => w.write_request(id, step, attempt, &request)?,
+                        RecordedBody::Raw(raw) => {
+                            request.body = Value::Null.into();
+                            w.write_raw_request(id, step, attempt, &request, raw)?
+                        }
+                    }
                     s.open.insert(id, Instant::now());
                 }
+                s.last_body = Some(body);
                 id
             };
             Some((session, id))
         }
-        _ => None,
+        (Some(_), Err(e)) => {
+            eprintln!(
+                "tapeloop record --proxy: {} {url}: forwarded but NOT recorded: request body: {e}",
+                parts.method
+            );
+            None
+        }
+        (None, _) => None,
     };
 
     let mut tee = ProxyTee { recorded };
@@ -486,7 +558,12 @@ async fn handle(
     tokio::spawn(async move {
         let outcome = loop {
             match exchange.next(&mut tee).await {
-                Ok(BodyRead::End(end)) => break end.outcome,
+                Ok(BodyRead::End(end)) => {
+                    if let Some(e) = exchange.decode_error() {
+                        eprintln!("tapeloop record --proxy: {url}: response body: {e}");
+                    }
+                    break end.outcome;
+                }
                 Ok(BodyRead::Chunk { bytes, .. }) => {
                     if tx.send(Ok(Frame::data(bytes))).await.is_err() {
                         // The client went away.

@@ -7,6 +7,15 @@
 //! interaction — before the caller sees it, so a crash loses at most the read in flight.
 //! The read timeout bounds the wait for the head and every silence between two reads;
 //! network failures become an `end` line with the matching outcome.
+//!
+//! A body sent with a `content-encoding` (`gzip`, `deflate`, `br`, `zstd`) is decoded as it
+//! streams ([`super::encoding`]): the tee receives the plain bytes, and a stored head without
+//! `content-encoding` and `content-length` that keeps the original encoding under
+//! [`ORIGINAL_ENCODING_HEADER`], so redaction sees text and the cassette replays. The caller
+//! receives both: the bytes as sent (the proxy forwards them untouched) and the plain bytes
+//! (live recording decodes events from them). A body that cannot be decoded (corrupt, or past
+//! the decoded-size limit) ends the exchange as `reset`, with the reason in
+//! [`Exchange::decode_error`]. An encoding tapeloop does not know is stored as sent.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +23,7 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 
+use super::encoding::{BodyDecoder, DecodeError, ORIGINAL_ENCODING_HEADER};
 use crate::cassette::{End, ResponseHead};
 use crate::event::EndOutcome;
 use crate::http::Headers;
@@ -53,8 +63,12 @@ pub enum SendError {
 
 /// A response whose head has arrived and whose body is being read.
 pub struct Exchange {
+    /// The head as the upstream sent it.
     pub head: ResponseHead,
     sent: Instant,
+    /// Undoes the body's `content-encoding`, when it has one tapeloop knows.
+    decoder: Option<BodyDecoder>,
+    decode_error: Option<DecodeError>,
     body: BoxStream<'static, reqwest::Result<Bytes>>,
     read_timeout: Duration,
 }
@@ -62,8 +76,14 @@ pub struct Exchange {
 /// One step of reading a body.
 #[derive(Debug)]
 pub enum BodyRead {
-    /// A body read, `ms` after the request was sent.
-    Chunk { ms: u64, bytes: Bytes },
+    /// A body read, `ms` after the request was sent: `bytes` as sent, `decoded` with the
+    /// `content-encoding` undone (the same bytes when there is none; possibly empty while a
+    /// decoder waits for more input).
+    Chunk {
+        ms: u64,
+        bytes: Bytes,
+        decoded: Bytes,
+    },
     /// The body is over; the tee holds this `end` line.
     End(End),
 }
@@ -134,13 +154,45 @@ impl Upstream {
                 .collect(),
             ms: ms_since(sent),
         };
-        tee.response(&head).map_err(SendError::Tee)?;
+        let encoding = head
+            .headers
+            .get("content-encoding")
+            .unwrap_or("")
+            .to_string();
+        let (decoder, stored) = match BodyDecoder::for_encoding(&encoding, &Default::default()) {
+            Ok(Some(d)) => (Some(d), stored_head(&head, &encoding)),
+            // Not encoded, or an encoding tapeloop cannot undo: stored as sent.
+            Ok(None) | Err(_) => (None, head.clone()),
+        };
+        tee.response(&stored).map_err(SendError::Tee)?;
         Ok(Exchange {
             head,
             sent,
-            body: response.bytes_stream().boxed(),
+            decoder,
+            decode_error: None,
+            body: response.bytes_stream().fuse().boxed(),
             read_timeout: self.read_timeout,
         })
+    }
+}
+
+/// The head a cassette stores for a body decoded from `encoding`: no `content-encoding` or
+/// `content-length` (they describe the encoded bytes), the encoding kept under
+/// [`ORIGINAL_ENCODING_HEADER`].
+fn stored_head(head: &ResponseHead, encoding: &str) -> ResponseHead {
+    let mut headers: Headers = head
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            !k.eq_ignore_ascii_case("content-encoding") && !k.eq_ignore_ascii_case("content-length")
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    headers.insert(ORIGINAL_ENCODING_HEADER, encoding.to_string());
+    ResponseHead {
+        status: head.status,
+        headers,
+        ms: head.ms,
     }
 }
 
@@ -160,22 +212,61 @@ impl Exchange {
     /// line): `complete`, `reset` on a broken connection, `timeout` after a silence longer
     /// than the read timeout.
     pub async fn next(&mut self, tee: &mut (dyn Tee + Send)) -> std::io::Result<BodyRead> {
-        let outcome = match tokio::time::timeout(self.read_timeout, self.body.next()).await {
+        let mut outcome = match tokio::time::timeout(self.read_timeout, self.body.next()).await {
             Err(_) => EndOutcome::Timeout,
             Ok(None) => EndOutcome::Complete,
             Ok(Some(Err(_))) => EndOutcome::Reset,
             Ok(Some(Ok(bytes))) => {
                 let ms = self.elapsed_ms();
-                tee.chunk(ms, &bytes)?;
-                return Ok(BodyRead::Chunk { ms, bytes });
+                let decoded = match self.decoder.as_mut().map(|d| d.push(&bytes)) {
+                    None => Ok(bytes.clone()),
+                    Some(r) => r.map(Bytes::from),
+                };
+                match decoded {
+                    Ok(decoded) => {
+                        if !decoded.is_empty() {
+                            tee.chunk(ms, &decoded)?;
+                        }
+                        return Ok(BodyRead::Chunk { ms, bytes, decoded });
+                    }
+                    Err(e) => {
+                        self.decode_error = Some(e);
+                        EndOutcome::Reset
+                    }
+                }
             }
         };
+        if outcome == EndOutcome::Complete {
+            if let Some(d) = self.decoder.take() {
+                match d.finish() {
+                    Ok(rest) if rest.is_empty() => {}
+                    Ok(rest) => {
+                        let ms = self.elapsed_ms();
+                        tee.chunk(ms, &rest)?;
+                        let bytes = Bytes::new();
+                        let decoded = Bytes::from(rest);
+                        return Ok(BodyRead::Chunk { ms, bytes, decoded });
+                    }
+                    Err(e) => {
+                        self.decode_error = Some(e);
+                        outcome = EndOutcome::Reset;
+                    }
+                }
+            }
+        }
+        self.decoder = None;
         let end = End {
             ms: self.elapsed_ms(),
             outcome,
         };
         tee.end(end)?;
         Ok(BodyRead::End(end))
+    }
+
+    /// Why the body could not be decoded, when a `reset` end came from decoding rather than
+    /// the network.
+    pub fn decode_error(&self) -> Option<&DecodeError> {
+        self.decode_error.as_ref()
     }
 
     /// Milliseconds since the request was sent.

@@ -137,6 +137,28 @@ impl Reply {
         self
     }
 
+    /// The same reply with its body compressed (`gzip` or `zstd`), sent as `parts` chunks
+    /// with a `content-encoding` header.
+    pub fn encoded(mut self, encoding: &str, parts: usize) -> Self {
+        use std::io::Write;
+        let plain = self.body();
+        let bytes = match encoding {
+            "gzip" => {
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(&plain).expect("gzip in memory");
+                e.finish().expect("gzip in memory")
+            }
+            "zstd" => zstd::encode_all(&plain[..], 3).expect("zstd in memory"),
+            other => panic!("the fake provider cannot encode {other}"),
+        };
+        let step = bytes.len().div_ceil(parts.max(1)).max(1);
+        self.chunks = bytes.chunks(step).map(|c| (5, c.to_vec())).collect();
+        self.headers
+            .push(("content-encoding".into(), encoding.into()));
+        self
+    }
+
     /// The whole body served.
     pub fn body(&self) -> Vec<u8> {
         self.chunks.iter().flat_map(|(_, b)| b.clone()).collect()
