@@ -2,6 +2,8 @@
 //! per wire API. `import` turns them into cassette `tool` lines; `tapeloop exec` reads how a
 //! black-box agent answered the calls it was served (a result, an error, a rejection).
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::Api;
@@ -59,183 +61,170 @@ fn flatten_text(v: &Value) -> Value {
 /// Every tool result in a request body's history, in order, each with the call it answers
 /// (tool and input found by the call id in the same history).
 pub fn tool_results(api: Api, body: &Value) -> Vec<ToolResultSeen> {
-    let mut out = Vec::new();
-    let record =
-        |call_id: String, tool: String, input: Value, output: Value, error: bool| ToolResultSeen {
-            call_id,
-            tool,
-            input,
-            output,
-            error,
-        };
-    let empty = Vec::new();
+    let list = |key: &str| {
+        body.get(key)
+            .and_then(Value::as_array)
+            .map_or(&[][..], |v| v)
+    };
     match api {
         Api::OpenAiChat => {
-            let msgs = body
-                .get("messages")
-                .and_then(Value::as_array)
-                .unwrap_or(&empty);
-            let mut calls = std::collections::HashMap::new();
-            for m in msgs {
-                for c in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .unwrap_or(&empty)
-                {
-                    if let Some(id) = c.get("id").and_then(Value::as_str) {
-                        let f = c.get("function");
-                        let name = f.and_then(|f| f.get("name")).and_then(Value::as_str);
-                        calls.insert(
-                            id.to_string(),
-                            (
-                                name.unwrap_or("").to_string(),
-                                parse_args(f.and_then(|f| f.get("arguments"))),
-                            ),
-                        );
-                    }
-                }
-            }
-            for m in msgs {
-                if m.get("role").and_then(Value::as_str) != Some("tool") {
-                    continue;
-                }
-                let id = m
-                    .get("tool_call_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let (name, input) = calls.get(&id).cloned().unwrap_or_else(|| {
-                    let n = m.get("name").and_then(Value::as_str).unwrap_or("unknown");
-                    (n.to_string(), Value::Null)
+            let msgs = list("messages");
+            let calls = msgs
+                .iter()
+                .filter_map(|m| m.get("tool_calls").and_then(Value::as_array))
+                .flatten()
+                .filter_map(|c| {
+                    let f = c.get("function");
+                    let name = f.and_then(|f| str_at(f, "name"));
+                    let args = parse_args(f.and_then(|f| f.get("arguments")));
+                    Some((str_at(c, "id")?, name.unwrap_or(""), args))
                 });
-                let output = flatten_text(m.get("content").unwrap_or(&Value::Null));
-                out.push(record(id, name, input, output, false));
-            }
+            let results = msgs
+                .iter()
+                .filter(|m| str_at(m, "role") == Some("tool"))
+                .map(|m| Answer {
+                    id: str_at(m, "tool_call_id"),
+                    output: m.get("content"),
+                    error: false,
+                    named: str_at(m, "name"),
+                });
+            match_by_id(calls, results)
         }
         Api::Anthropic => {
-            let msgs = body
-                .get("messages")
-                .and_then(Value::as_array)
-                .unwrap_or(&empty);
-            let blocks = || {
-                msgs.iter()
-                    .filter_map(|m| m.get("content").and_then(Value::as_array))
-                    .flatten()
-            };
-            let mut calls = std::collections::HashMap::new();
-            for b in blocks() {
-                if b.get("type").and_then(Value::as_str) == Some("tool_use") {
-                    if let Some(id) = b.get("id").and_then(Value::as_str) {
-                        let name = b.get("name").and_then(Value::as_str).unwrap_or("");
-                        calls.insert(
-                            id.to_string(),
-                            (
-                                name.to_string(),
-                                b.get("input").cloned().unwrap_or(Value::Null),
-                            ),
-                        );
-                    }
-                }
-            }
-            for b in blocks() {
-                if b.get("type").and_then(Value::as_str) != Some("tool_result") {
-                    continue;
-                }
-                let id = b
-                    .get("tool_use_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let (name, input) = calls
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or(("unknown".into(), Value::Null));
-                let output = flatten_text(b.get("content").unwrap_or(&Value::Null));
-                let error = b.get("is_error").and_then(Value::as_bool).unwrap_or(false);
-                out.push(record(id, name, input, output, error));
-            }
-        }
-        Api::Gemini => {
-            let parts: Vec<&Value> = body
-                .get("contents")
-                .and_then(Value::as_array)
-                .unwrap_or(&empty)
+            let blocks = list("messages")
                 .iter()
-                .filter_map(|c| c.get("parts").and_then(Value::as_array))
-                .flatten()
-                .collect();
-            let field = |p: &Value, camel: &str, snake: &str| {
-                p.get(camel).or_else(|| p.get(snake)).cloned()
-            };
-            let calls: Vec<Value> = parts
-                .iter()
-                .filter_map(|p| field(p, "functionCall", "function_call"))
-                .collect();
-            let mut used = vec![false; calls.len()];
-            let mut n = 0;
-            for p in &parts {
-                let Some(fr) = field(p, "functionResponse", "function_response") else {
-                    continue;
-                };
-                n += 1;
-                let name = fr.get("name").and_then(Value::as_str).unwrap_or("unknown");
-                let id = fr.get("id").and_then(Value::as_str);
-                // Match by id when present, else the first unused call of the same name.
-                let found = calls.iter().enumerate().position(|(k, c)| {
-                    !used[k]
-                        && match id {
-                            Some(id) => c.get("id").and_then(Value::as_str) == Some(id),
-                            None => c.get("name").and_then(Value::as_str) == Some(name),
-                        }
+                .filter_map(|m| m.get("content").and_then(Value::as_array))
+                .flatten();
+            let calls = blocks
+                .clone()
+                .filter(|b| is(b, "tool_use"))
+                .filter_map(|b| {
+                    let input = b.get("input").cloned().unwrap_or(Value::Null);
+                    Some((str_at(b, "id")?, str_at(b, "name").unwrap_or(""), input))
                 });
-                let input = match found {
-                    Some(k) => {
-                        used[k] = true;
-                        calls[k].get("args").cloned().unwrap_or(Value::Null)
-                    }
-                    None => Value::Null,
-                };
-                let call_id = id
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("{name}#{n}"));
-                let output = fr.get("response").cloned().unwrap_or(Value::Null);
-                out.push(record(call_id, name.to_string(), input, output, false));
-            }
+            let results = blocks.filter(|b| is(b, "tool_result")).map(|b| Answer {
+                id: str_at(b, "tool_use_id"),
+                output: b.get("content"),
+                error: b.get("is_error").and_then(Value::as_bool).unwrap_or(false),
+                named: None,
+            });
+            match_by_id(calls, results)
         }
         Api::OpenAiResponses => {
-            let items = body
-                .get("input")
-                .and_then(Value::as_array)
-                .unwrap_or(&empty);
-            let mut calls = std::collections::HashMap::new();
-            for it in items {
-                if it.get("type").and_then(Value::as_str) == Some("function_call") {
-                    if let Some(id) = it.get("call_id").and_then(Value::as_str) {
-                        let name = it.get("name").and_then(Value::as_str).unwrap_or("");
-                        calls.insert(
-                            id.to_string(),
-                            (name.to_string(), parse_args(it.get("arguments"))),
-                        );
-                    }
-                }
-            }
-            for it in items {
-                if it.get("type").and_then(Value::as_str) != Some("function_call_output") {
-                    continue;
-                }
-                let id = it
-                    .get("call_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let (name, input) = calls
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or(("unknown".into(), Value::Null));
-                let output = flatten_text(it.get("output").unwrap_or(&Value::Null));
-                out.push(record(id, name, input, output, false));
-            }
+            let items = list("input");
+            let calls = items
+                .iter()
+                .filter(|i| is(i, "function_call"))
+                .filter_map(|i| {
+                    let args = parse_args(i.get("arguments"));
+                    Some((str_at(i, "call_id")?, str_at(i, "name").unwrap_or(""), args))
+                });
+            let results = items
+                .iter()
+                .filter(|i| is(i, "function_call_output"))
+                .map(|i| Answer {
+                    id: str_at(i, "call_id"),
+                    output: i.get("output"),
+                    error: false,
+                    named: None,
+                });
+            match_by_id(calls, results)
         }
+        Api::Gemini => gemini_results(list("contents")),
+    }
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+fn is(v: &Value, ty: &str) -> bool {
+    str_at(v, "type") == Some(ty)
+}
+
+/// A tool result as an id-keyed API sends it.
+struct Answer<'a> {
+    id: Option<&'a str>,
+    output: Option<&'a Value>,
+    error: bool,
+    /// The tool name, when the result itself carries one (OpenAI chat `name`).
+    named: Option<&'a str>,
+}
+
+/// Pair each result with the call of the same id (`(id, tool, input)`, the last one of an id
+/// wins); a result whose call is not in the history keeps its own tool name, else `unknown`.
+fn match_by_id<'a>(
+    calls: impl Iterator<Item = (&'a str, &'a str, Value)>,
+    results: impl Iterator<Item = Answer<'a>>,
+) -> Vec<ToolResultSeen> {
+    let calls: HashMap<&str, (&str, Value)> = calls.map(|(id, t, i)| (id, (t, i))).collect();
+    results
+        .map(|r| {
+            let id = r.id.unwrap_or("");
+            let (tool, input) = match calls.get(id) {
+                Some((tool, input)) => (tool.to_string(), input.clone()),
+                None => (r.named.unwrap_or("unknown").to_string(), Value::Null),
+            };
+            ToolResultSeen {
+                call_id: id.to_string(),
+                tool,
+                input,
+                output: flatten_text(r.output.unwrap_or(&Value::Null)),
+                error: r.error,
+            }
+        })
+        .collect()
+}
+
+/// Gemini results carry no call id (or an optional one): match by id when present, else the
+/// first unused call of the same name; a result without id is named `NAME#N`.
+fn gemini_results(contents: &[Value]) -> Vec<ToolResultSeen> {
+    let mut out = Vec::new();
+    let parts: Vec<&Value> = contents
+        .iter()
+        .filter_map(|c| c.get("parts").and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let field =
+        |p: &Value, camel: &str, snake: &str| p.get(camel).or_else(|| p.get(snake)).cloned();
+    let calls: Vec<Value> = parts
+        .iter()
+        .filter_map(|p| field(p, "functionCall", "function_call"))
+        .collect();
+    let mut used = vec![false; calls.len()];
+    let mut n = 0;
+    for p in &parts {
+        let Some(fr) = field(p, "functionResponse", "function_response") else {
+            continue;
+        };
+        n += 1;
+        let name = fr.get("name").and_then(Value::as_str).unwrap_or("unknown");
+        let id = fr.get("id").and_then(Value::as_str);
+        let found = calls.iter().enumerate().position(|(k, c)| {
+            !used[k]
+                && match id {
+                    Some(id) => c.get("id").and_then(Value::as_str) == Some(id),
+                    None => c.get("name").and_then(Value::as_str) == Some(name),
+                }
+        });
+        let input = match found {
+            Some(k) => {
+                used[k] = true;
+                calls[k].get("args").cloned().unwrap_or(Value::Null)
+            }
+            None => Value::Null,
+        };
+        let call_id = id
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{name}#{n}"));
+        let output = fr.get("response").cloned().unwrap_or(Value::Null);
+        out.push(ToolResultSeen {
+            call_id,
+            tool: name.to_string(),
+            input,
+            output,
+            error: false,
+        });
     }
     out
 }
@@ -264,6 +253,36 @@ pub fn declared_tools(api: Api, body: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_results_and_results_whose_call_is_not_in_the_history() {
+        let responses = serde_json::json!({"input":[
+            {"type":"function_call","call_id":"r1","name":"grep","arguments":"{\"q\":1}"},
+            {"type":"function_call_output","call_id":"r1","output":"found"},
+            {"type":"function_call_output","call_id":"gone","output":"?"}]});
+        let t = tool_results(Api::OpenAiResponses, &responses);
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            (t[0].tool.as_str(), &t[0].input),
+            ("grep", &serde_json::json!({"q": 1}))
+        );
+        assert_eq!(
+            (t[1].call_id.as_str(), t[1].tool.as_str()),
+            ("gone", "unknown")
+        );
+        assert_eq!(t[1].input, Value::Null);
+
+        // A chat result that names its tool keeps the name when its call is missing.
+        let chat = serde_json::json!({"messages":[
+            {"role":"tool","tool_call_id":"x","name":"bash","content":"ok"},
+            {"role":"tool","content":"no id"}]});
+        let t = tool_results(Api::OpenAiChat, &chat);
+        assert_eq!(
+            (t[0].tool.as_str(), t[1].tool.as_str()),
+            ("bash", "unknown")
+        );
+        assert_eq!(t[1].call_id, "");
+    }
 
     #[test]
     fn tool_results_from_each_api() {
