@@ -593,12 +593,8 @@ fn stream_error(body: ErrorBody) -> ProviderError {
         retryable = false;
     }
     ProviderError {
-        class,
-        status: None,
-        message,
-        retryable,
-        retry_after_ms: None,
         code: (!ty.is_empty()).then_some(ty),
+        ..super::error::stream_error(class, message, retryable)
     }
 }
 
@@ -705,19 +701,12 @@ pub fn request_body(conv: &Conversation, opts: &RequestOptions) -> Value {
         body.insert("system".into(), json!([{ "type": "text", "text": system }]));
     }
     body.insert("messages".into(), Value::Array(messages));
-    if !conv.tools.is_empty() {
-        let tools = conv
-            .tools
-            .iter()
-            .map(|t| {
-                json!({
-                    "name": t.name,
-                    "description": t.description,
-                    "input_schema": t.schema,
-                })
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
+    let tools = super::tool_list(
+        conv,
+        |t| json!({"name": t.name, "description": t.description, "input_schema": t.schema}),
+    );
+    if let Some(tools) = tools {
+        body.insert("tools".into(), tools);
     }
     body.insert("stream".into(), json!(opts.stream));
     Value::Object(body)
@@ -747,11 +736,7 @@ fn assistant_block(part: &AssistantPart) -> Option<Value> {
             provider_executed,
             ..
         } => {
-            let input = if input.is_object() {
-                input.clone()
-            } else {
-                Value::Object(Map::new())
-            };
+            let input = super::input_object(input);
             let ty = if *provider_executed {
                 "server_tool_use"
             } else {

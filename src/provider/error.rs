@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::event::{EndOutcome, ErrorClass, ProviderError};
 
 /// An error raised by the stream rather than an HTTP status: no status, no retry hint.
-fn stream_error(class: ErrorClass, message: String, retryable: bool) -> ProviderError {
+pub(crate) fn stream_error(class: ErrorClass, message: String, retryable: bool) -> ProviderError {
     ProviderError {
         class,
         status: None,

@@ -24,7 +24,7 @@ pub use reply::{assemble_json, stream_from_events};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::conversation::{Conversation, RequestOptions};
+use crate::conversation::{Conversation, RequestOptions, ToolSpec};
 use crate::event::{EndOutcome, ProviderError, StreamEvent};
 use crate::http::Headers;
 use crate::limits::LimitError;
@@ -123,6 +123,21 @@ pub(crate) fn push_turn(turns: &mut Vec<Value>, role: &str, key: &str, items: Ve
     turn.insert("role".into(), Value::String(role.to_string()));
     turn.insert(key.into(), Value::Array(items));
     turns.push(Value::Object(turn));
+}
+
+/// The conversation's tools, each as `shape` writes it for the wire; `None` when it declares
+/// none (every API then leaves `tools` out of the request).
+pub(crate) fn tool_list(conv: &Conversation, shape: impl Fn(&ToolSpec) -> Value) -> Option<Value> {
+    (!conv.tools.is_empty()).then(|| conv.tools.iter().map(shape).collect())
+}
+
+/// A tool call's input as the object APIs that take structured arguments want back: input
+/// that never parsed to an object is sent as `{}`.
+pub(crate) fn input_object(input: &Value) -> Value {
+    match input {
+        Value::Object(_) => input.clone(),
+        _ => Value::Object(serde_json::Map::new()),
+    }
 }
 
 /// How a body is framed.

@@ -44,18 +44,11 @@ pub fn request_body(conv: &Conversation, opts: &RequestOptions) -> Value {
             json!({ "parts": [{ "text": system }] }),
         );
     }
-    if !conv.tools.is_empty() {
-        let decls: Vec<Value> = conv
-            .tools
-            .iter()
-            .map(|t| {
-                json!({
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": clean_schema(&t.schema),
-                })
-            })
-            .collect();
+    let decls = crate::provider::tool_list(
+        conv,
+        |t| json!({"name": t.name, "description": t.description, "parameters": clean_schema(&t.schema)}),
+    );
+    if let Some(decls) = decls {
         body.insert("tools".into(), json!([{ "functionDeclarations": decls }]));
     }
     if let Some(max) = opts.max_output_tokens {
@@ -100,11 +93,7 @@ fn model_parts(parts: &[AssistantPart]) -> Vec<Value> {
                 metadata,
                 ..
             } => {
-                let args = if input.is_object() {
-                    input.clone()
-                } else {
-                    Value::Object(Map::new())
-                };
+                let args = crate::provider::input_object(input);
                 let mut p = json!({ "functionCall": { "name": tool, "args": args } });
                 if let Some(sig) = signature_of(metadata).or(carried.take()) {
                     p["thoughtSignature"] = json!(sig);

@@ -249,16 +249,7 @@ impl Decoder {
         self.close_text(out);
         self.refusal_id = None;
         for call in self.calls.drain(..) {
-            out.push(StreamEvent::ToolInputEnd {
-                id: call.id.clone(),
-            });
-            out.push(StreamEvent::ToolCall {
-                input: parse_tool_input(&call.args),
-                id: call.id,
-                tool: call.name,
-                provider_executed: false,
-                metadata: None,
-            });
+            end_function_call(call.id, call.name, &call.args, None, out);
         }
     }
 

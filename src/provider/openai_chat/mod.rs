@@ -29,7 +29,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::event::Usage;
+use crate::event::{StreamEvent, Usage};
 
 // ---------------------------------------------------------------------------------------------
 // Wire types (borrowed where the JSON has no escapes, so a plain text delta costs no copy)
@@ -363,6 +363,25 @@ pub(crate) fn parse_tool_input(raw: &str) -> Value {
         return Value::Object(Map::new());
     }
     serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
+}
+
+/// Close a streamed function call: its `ToolInputEnd`, then the `ToolCall` with the arguments
+/// parsed ([`parse_tool_input`]).
+pub(crate) fn end_function_call(
+    id: String,
+    tool: String,
+    args: &str,
+    metadata: Option<Value>,
+    out: &mut Vec<StreamEvent>,
+) {
+    out.push(StreamEvent::ToolInputEnd { id: id.clone() });
+    out.push(StreamEvent::ToolCall {
+        input: parse_tool_input(args),
+        id,
+        tool,
+        provider_executed: false,
+        metadata,
+    });
 }
 
 /// The arguments string to send back for a tool call: the raw text for input that never

@@ -53,31 +53,23 @@ pub fn request_body(conv: &Conversation, opts: &RequestOptions) -> Value {
                 messages.push(Value::Object(m));
             }
             Message::Tool { results } => {
-                for r in results {
-                    messages.push(json!({
-                        "role": "tool",
-                        "tool_call_id": r.call_id,
-                        "content": r.output,
-                    }));
-                }
+                messages.extend(results.iter().map(
+                    |r| json!({"role": "tool", "tool_call_id": r.call_id, "content": r.output}),
+                ))
             }
         }
     }
     let mut body = Map::new();
     body.insert("model".into(), opts.model.clone().into());
     body.insert("messages".into(), Value::Array(messages));
-    if !conv.tools.is_empty() {
-        let tools = conv
-            .tools
-            .iter()
-            .map(|t| {
-                json!({
-                    "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.schema},
-                })
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
+    let tools = crate::provider::tool_list(conv, |t| {
+        json!({
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.schema},
+        })
+    });
+    if let Some(tools) = tools {
+        body.insert("tools".into(), tools);
     }
     body.insert("stream".into(), opts.stream.into());
     if opts.stream {

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::*;
 use crate::event::{EndOutcome, FinishReason, ProviderError, StreamEvent, Usage};
 use crate::provider::error::{cut_off_error, protocol_error};
-use crate::provider::openai_chat::{classify, parse_tool_input, ErrorFields};
+use crate::provider::openai_chat::{classify, end_function_call, ErrorFields};
 
 #[derive(PartialEq, Eq, Clone, Copy)]
 enum BlockKind {
@@ -142,16 +142,8 @@ impl Decoder {
                 delta: call.args.clone(),
             });
         }
-        out.push(StreamEvent::ToolInputEnd {
-            id: call.call_id.clone(),
-        });
-        out.push(StreamEvent::ToolCall {
-            input: parse_tool_input(&call.args),
-            id: call.call_id,
-            tool: call.name,
-            provider_executed: false,
-            metadata: Some(json!({ "item_id": call.item_id })),
-        });
+        let metadata = Some(json!({ "item_id": call.item_id }));
+        end_function_call(call.call_id, call.name, &call.args, metadata, out);
         self.has_function_call = true;
     }
 
@@ -171,25 +163,9 @@ impl Decoder {
                 self.ensure_block(BlockKind::Reasoning, item_id, Some(meta), out);
             }
             "function_call" => {
-                let call_id = item
-                    .call_id
-                    .as_deref()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or(item_id)
-                    .to_owned();
-                let name = item.name.as_deref().unwrap_or("").to_owned();
-                out.push(StreamEvent::ToolInputStart {
-                    id: call_id.clone(),
-                    tool: name.clone(),
-                    provider_executed: false,
-                });
-                self.calls.push(Call {
-                    item_id: item_id.to_owned(),
-                    call_id,
-                    name,
-                    args: item.arguments.as_deref().unwrap_or("").to_owned(),
-                    streamed: false,
-                });
+                let args = item.arguments.as_deref().unwrap_or("").to_owned();
+                let call = start_call(&item, item_id, args, out);
+                self.calls.push(call);
             }
             kind => {
                 if let Some(tool) = server_tool_name(kind) {
@@ -221,28 +197,8 @@ impl Decoder {
             "function_call" => {
                 let mut call = match self.calls.iter().position(|c| c.item_id == item_id) {
                     Some(p) => self.calls.remove(p),
-                    None => {
-                        // Never announced (a resumed stream): start it now.
-                        let call_id = item
-                            .call_id
-                            .as_deref()
-                            .filter(|s| !s.is_empty())
-                            .unwrap_or(item_id)
-                            .to_owned();
-                        let name = item.name.as_deref().unwrap_or("").to_owned();
-                        out.push(StreamEvent::ToolInputStart {
-                            id: call_id.clone(),
-                            tool: name.clone(),
-                            provider_executed: false,
-                        });
-                        Call {
-                            item_id: item_id.to_owned(),
-                            call_id,
-                            name,
-                            args: String::new(),
-                            streamed: false,
-                        }
-                    }
+                    // Never announced (a resumed stream): start it now.
+                    None => start_call(&item, item_id, String::new(), out),
                 };
                 if !call.streamed {
                     if let Some(args) = item.arguments.as_deref() {
@@ -334,19 +290,17 @@ impl Decoder {
             Ok(e) => e,
             Err(e) => return self.fail(protocol_error(&e, data, "…"), out),
         };
+        // A delta event's item and text; an empty delta changes nothing.
+        let item_delta = (ev.item_id.as_deref())
+            .zip(ev.delta.as_deref())
+            .filter(|(_, d)| !d.is_empty());
         match ev.kind.as_ref() {
             "response.output_text.delta" => {
-                let (Some(item), Some(delta)) = (ev.item_id.as_deref(), ev.delta.as_deref()) else {
-                    return;
-                };
-                if delta.is_empty() {
-                    return;
+                if let Some((item, delta)) = item_delta {
+                    let id = self.ensure_block(BlockKind::Text, item, None, out);
+                    let text = delta.to_owned();
+                    out.push(StreamEvent::TextDelta { id, text });
                 }
-                let id = self.ensure_block(BlockKind::Text, item, None, out);
-                out.push(StreamEvent::TextDelta {
-                    id,
-                    text: delta.to_owned(),
-                });
             }
             "response.output_text.done" => {
                 if let Some(item) = ev.item_id.as_deref() {
@@ -354,14 +308,9 @@ impl Decoder {
                 }
             }
             "response.refusal.delta" => {
-                let (Some(item), Some(delta)) = (ev.item_id.as_deref(), ev.delta.as_deref()) else {
-                    return;
-                };
-                if !delta.is_empty() {
-                    out.push(StreamEvent::RefusalDelta {
-                        id: item.to_owned(),
-                        text: delta.to_owned(),
-                    });
+                if let Some((item, delta)) = item_delta {
+                    let (id, text) = (item.to_owned(), delta.to_owned());
+                    out.push(StreamEvent::RefusalDelta { id, text });
                 }
             }
             "response.reasoning_summary_part.added" => {
@@ -386,31 +335,23 @@ impl Decoder {
                 }
             }
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
-                let (Some(item), Some(delta)) = (ev.item_id.as_deref(), ev.delta.as_deref()) else {
-                    return;
-                };
-                if delta.is_empty() {
-                    return;
+                if let Some((item, delta)) = item_delta {
+                    let id = self.ensure_block(BlockKind::Reasoning, item, None, out);
+                    let text = delta.to_owned();
+                    out.push(StreamEvent::ReasoningDelta { id, text });
                 }
-                let id = self.ensure_block(BlockKind::Reasoning, item, None, out);
-                out.push(StreamEvent::ReasoningDelta {
-                    id,
-                    text: delta.to_owned(),
-                });
             }
             "response.function_call_arguments.delta" => {
-                let (Some(item), Some(delta)) = (ev.item_id.as_deref(), ev.delta.as_deref()) else {
+                let Some((item, delta)) = item_delta else {
                     return;
                 };
                 if let Some(call) = self.calls.iter_mut().find(|c| c.item_id == item) {
-                    if !delta.is_empty() {
-                        call.args.push_str(delta);
-                        call.streamed = true;
-                        out.push(StreamEvent::ToolInputDelta {
-                            id: call.call_id.clone(),
-                            delta: delta.to_owned(),
-                        });
-                    }
+                    call.args.push_str(delta);
+                    call.streamed = true;
+                    out.push(StreamEvent::ToolInputDelta {
+                        id: call.call_id.clone(),
+                        delta: delta.to_owned(),
+                    });
                 }
             }
             "response.function_call_arguments.done" => {
@@ -481,6 +422,28 @@ fn summary_block_id(item_id: &str, idx: u64) -> Cow<'_, str> {
         Cow::Borrowed(item_id)
     } else {
         Cow::Owned(format!("{item_id}:{idx}"))
+    }
+}
+
+/// Announce a function call item (`ToolInputStart`) and return it to hold until it is done;
+/// `args` are the arguments the item already carries.
+fn start_call(item: &Item<'_>, item_id: &str, args: String, out: &mut Vec<StreamEvent>) -> Call {
+    let call_id = (item.call_id.as_deref())
+        .filter(|s| !s.is_empty())
+        .unwrap_or(item_id)
+        .to_owned();
+    let name = item.name.as_deref().unwrap_or("").to_owned();
+    out.push(StreamEvent::ToolInputStart {
+        id: call_id.clone(),
+        tool: name.clone(),
+        provider_executed: false,
+    });
+    Call {
+        item_id: item_id.to_owned(),
+        call_id,
+        name,
+        args,
+        streamed: false,
     }
 }
 

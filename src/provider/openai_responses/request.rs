@@ -55,15 +55,9 @@ pub fn request_body(conv: &Conversation, opts: &RequestOptions) -> Value {
                 }
                 flush_text(&mut text, &mut input);
             }
-            Message::Tool { results } => {
-                for r in results {
-                    input.push(json!({
-                        "type": "function_call_output",
-                        "call_id": r.call_id,
-                        "output": r.output,
-                    }));
-                }
-            }
+            Message::Tool { results } => input.extend(results.iter().map(|r| {
+                json!({"type": "function_call_output", "call_id": r.call_id, "output": r.output})
+            })),
         }
     }
     let mut body = Map::new();
@@ -72,20 +66,12 @@ pub fn request_body(conv: &Conversation, opts: &RequestOptions) -> Value {
         body.insert("instructions".into(), system.into());
     }
     body.insert("input".into(), Value::Array(input));
-    if !conv.tools.is_empty() {
-        let tools = conv
-            .tools
-            .iter()
-            .map(|t| {
-                json!({
-                    "type": "function",
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": t.schema,
-                })
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
+    let tools = crate::provider::tool_list(
+        conv,
+        |t| json!({"type": "function", "name": t.name, "description": t.description, "parameters": t.schema}),
+    );
+    if let Some(tools) = tools {
+        body.insert("tools".into(), tools);
     }
     body.insert("stream".into(), opts.stream.into());
     if let Some(max) = opts.max_output_tokens {
