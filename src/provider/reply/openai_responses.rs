@@ -12,6 +12,19 @@ use serde_json::{json, Map, Value};
 use super::{Payload, Reply, ReplyPart};
 use crate::event::{FinishReason, Usage};
 
+const SUMMARY_TEXT: [&str; 2] = [
+    "response.reasoning_summary_text.delta",
+    "response.reasoning_summary_text.done",
+];
+const REASONING_TEXT: [&str; 2] = [
+    "response.reasoning_text.delta",
+    "response.reasoning_text.done",
+];
+const ARGUMENTS: [&str; 2] = [
+    "response.function_call_arguments.delta",
+    "response.function_call_arguments.done",
+];
+
 /// Builds the event list with OpenAI's `sequence_number`s.
 struct Events(Vec<Payload>);
 
@@ -22,6 +35,27 @@ impl Events {
         ev.insert("sequence_number".into(), self.0.len().into());
         ev.append(&mut data);
         self.0.push(Payload::Json(Some(ty), Value::Object(ev)));
+    }
+
+    /// A text's delta event (all of it at once, under `delta`) then its done event (under
+    /// `key`): each is `base` (item and part indexes), the text, then empty `logprobs` (output
+    /// text only).
+    fn text(
+        &mut self,
+        [delta_ty, done_ty]: [&'static str; 2],
+        base: Map<String, Value>,
+        key: &str,
+        text: &Value,
+        logprobs: bool,
+    ) {
+        for (ty, k) in [(delta_ty, "delta"), (done_ty, key)] {
+            let mut m = base.clone();
+            m.insert(k.into(), text.clone());
+            if logprobs {
+                m.insert("logprobs".into(), json!([]));
+            }
+            self.push(ty, m);
+        }
     }
 }
 
@@ -108,14 +142,8 @@ pub(super) fn payloads(body: &Value) -> Result<Vec<Payload>, String> {
                         "response.content_part.added",
                         at(json!({"content_index": ci, "part": empty})),
                     );
-                    let mut delta = at(json!({"content_index": ci, "delta": text.clone()}));
-                    let mut done = at(json!({"content_index": ci, key: text}));
-                    if kind == "output_text" {
-                        delta.insert("logprobs".into(), json!([]));
-                        done.insert("logprobs".into(), json!([]));
-                    }
-                    ev.push(delta_ty, delta);
-                    ev.push(done_ty, done);
+                    let base = at(json!({"content_index": ci}));
+                    ev.text([delta_ty, done_ty], base, key, &text, kind == "output_text");
                     ev.push(
                         "response.content_part.done",
                         at(json!({"content_index": ci, "part": part})),
@@ -130,14 +158,8 @@ pub(super) fn payloads(body: &Value) -> Result<Vec<Payload>, String> {
                         "response.reasoning_summary_part.added",
                         at(json!({"summary_index": si, "part": {"type": "summary_text", "text": ""}})),
                     );
-                    ev.push(
-                        "response.reasoning_summary_text.delta",
-                        at(json!({"summary_index": si, "delta": text.clone()})),
-                    );
-                    ev.push(
-                        "response.reasoning_summary_text.done",
-                        at(json!({"summary_index": si, "text": text})),
-                    );
+                    let base = at(json!({"summary_index": si}));
+                    ev.text(SUMMARY_TEXT, base, "text", &text, false);
                     ev.push(
                         "response.reasoning_summary_part.done",
                         at(json!({"summary_index": si, "part": part})),
@@ -147,27 +169,14 @@ pub(super) fn payloads(body: &Value) -> Result<Vec<Payload>, String> {
                 for (ci, part) in content.into_iter().flatten().enumerate() {
                     if part["type"] == "reasoning_text" {
                         let text = part.get("text").cloned().unwrap_or_else(|| "".into());
-                        ev.push(
-                            "response.reasoning_text.delta",
-                            at(json!({"content_index": ci, "delta": text.clone()})),
-                        );
-                        ev.push(
-                            "response.reasoning_text.done",
-                            at(json!({"content_index": ci, "text": text})),
-                        );
+                        let base = at(json!({"content_index": ci}));
+                        ev.text(REASONING_TEXT, base, "text", &text, false);
                     }
                 }
             }
             "function_call" => {
                 let args = item.get("arguments").cloned().unwrap_or_else(|| "".into());
-                ev.push(
-                    "response.function_call_arguments.delta",
-                    at(json!({"delta": args.clone()})),
-                );
-                ev.push(
-                    "response.function_call_arguments.done",
-                    at(json!({"arguments": args})),
-                );
+                ev.text(ARGUMENTS, at(json!({})), "arguments", &args, false);
             }
             _ => {}
         }
