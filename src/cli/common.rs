@@ -280,6 +280,24 @@ pub fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// Where a report goes, how it is priced and coloured: the flags `run`, `exec` and `compare`
+/// share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArgs {
+    /// Write the report to FILE instead of stdout (`run` and `exec` still print a table
+    /// summary).
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Price table override: a models.dev api.json or a file in the same shape.
+    #[arg(long, value_name = "FILE")]
+    pub pricing: Option<PathBuf>,
+
+    /// Colour: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
 /// How `serve` and `record --proxy` shed slow and idle clients
 /// ([`tapeloop::net::listener::ConnLimits`]).
 #[derive(Debug, Clone, clap::Args)]

@@ -7,7 +7,7 @@ use tapeloop::report::{self, Style};
 use tapeloop::runner;
 
 use super::common::{
-    execute, load_scenarios, read_report, run_options, terminal_width, write_file, ColorChoice,
+    execute, load_scenarios, read_report, run_options, terminal_width, write_file, OutputArgs,
 };
 
 #[derive(Debug, clap::Args)]
@@ -35,17 +35,8 @@ pub struct Args {
     #[arg(long)]
     pub markdown: bool,
 
-    /// Write to FILE instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-
-    /// Price table override (models.dev api.json shape).
-    #[arg(long, value_name = "FILE")]
-    pub pricing: Option<PathBuf>,
-
-    /// Colour: auto, always, never.
-    #[arg(long, default_value = "auto", value_name = "WHEN")]
-    pub color: ColorChoice,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// What `compare` writes.
@@ -66,7 +57,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     } else {
         args.format
     };
-    let color = args.color.enabled() && format == CompareFormat::Table && args.out.is_none();
+    let color =
+        args.output.color.enabled() && format == CompareFormat::Table && args.output.out.is_none();
     let style = match format {
         CompareFormat::Markdown => Style::Markdown,
         _ => Style::Table {
@@ -82,7 +74,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         }
         let before = read_report(&args.paths[0])?;
         let after = read_report(&args.paths[1])?;
-        emit(&args.out, &report::compare_reports(&before, &after, style))?;
+        emit(
+            &args.output.out,
+            &report::compare_reports(&before, &after, style),
+        )?;
         return Ok(Exit::Pass);
     }
     if let Some(p) = args.paths.iter().find(|p| is_report(p)) {
@@ -94,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let Some(scenarios) = load_scenarios(&args.paths)? else {
         return Ok(Exit::Error);
     };
-    let opts = run_options(None, args.pricing.as_deref())?;
+    let opts = run_options(None, args.output.pricing.as_deref())?;
     let jobs = runner::plan(&scenarios);
     let Some(rep) = execute(&jobs, &opts, true)? else {
         return Ok(Exit::Error);
@@ -103,7 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         CompareFormat::Html => report::compare_providers_html(&rep),
         _ => report::compare_providers(&rep, style),
     };
-    emit(&args.out, &text)?;
+    emit(&args.output.out, &text)?;
     Ok(Exit::Pass)
 }
 

@@ -12,7 +12,7 @@ use tapeloop::runner::{self, Job};
 
 use super::common::{
     emit_report, interactive, load_scenarios, print_errors, progress_bar, run_options,
-    terminal_width, with_exit_codes, ColorChoice,
+    terminal_width, with_exit_codes, OutputArgs,
 };
 
 const EXAMPLES: &str = "Examples:
@@ -69,17 +69,8 @@ pub struct Args {
     #[arg(short, long, default_value = "table")]
     pub format: Format,
 
-    /// Write the report to FILE instead of stdout (a table summary still goes to stdout).
-    #[arg(short, long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-
-    /// Price table override: a models.dev api.json or a file in the same shape.
-    #[arg(long, value_name = "FILE")]
-    pub pricing: Option<PathBuf>,
-
-    /// Colour: auto (a terminal without NO_COLOR), always, never.
-    #[arg(long, default_value = "auto", value_name = "WHEN")]
-    pub color: ColorChoice,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// The agent command and its arguments (after `--`).
     #[arg(last = true, value_name = "COMMAND")]
@@ -102,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         (None, false) => Some(Agent::command(args.command.clone())),
         (None, true) => None,
     };
-    let prices = run_options(None, args.pricing.as_deref())?.prices;
+    let prices = run_options(None, args.output.pricing.as_deref())?.prices;
     let opts = ExecOptions {
         agent,
         matching: args.matching,
@@ -151,11 +142,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         );
     }
     let opts = report::RenderOptions {
-        color: args.color.enabled(),
+        color: args.output.color.enabled(),
         width: Some(terminal_width()),
         ..report::RenderOptions::default()
     };
-    emit_report(&report, args.format, args.out.as_deref(), opts)?;
+    emit_report(&report, args.format, args.output.out.as_deref(), opts)?;
     if args.vs_processor {
         print!("{}", exec::fidelity::table(&report));
     }

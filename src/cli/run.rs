@@ -13,7 +13,7 @@ use tapeloop::runner;
 use tapeloop::scenario::{self, Scenario};
 
 use super::common::{
-    emit_report, execute, load_scenarios, run_options, terminal_width, with_exit_codes, ColorChoice,
+    emit_report, execute, load_scenarios, run_options, terminal_width, with_exit_codes, OutputArgs,
 };
 
 const EXAMPLES: &str = "Examples:
@@ -55,9 +55,8 @@ pub struct Args {
     #[arg(long)]
     pub wall_time: bool,
 
-    /// Write the report to FILE instead of stdout (a table summary still goes to stdout).
-    #[arg(short, long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// Worker threads [default: one per core].
     #[arg(short, long)]
@@ -103,14 +102,6 @@ pub struct Args {
     #[arg(long, value_name = "POLICY")]
     pub retry: Option<RetryPreset>,
 
-    /// Price table override: a models.dev api.json or a file in the same shape.
-    #[arg(long, value_name = "FILE")]
-    pub pricing: Option<PathBuf>,
-
-    /// Colour: auto (a terminal without NO_COLOR), always, never.
-    #[arg(long, default_value = "auto", value_name = "WHEN")]
-    pub color: ColorChoice,
-
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -123,7 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(p) = args.partition {
         scenarios.retain(|s| p.contains(&s.name));
     }
-    let mut opts = run_options(args.jobs, args.pricing.as_deref())?;
+    let mut opts = run_options(args.jobs, args.output.pricing.as_deref())?;
     opts.detectors = args.doom_loop.clone();
     opts.retry = args.retry;
     opts.doom_action = args.doom_action;
@@ -134,7 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let Some(report) = execute(&jobs, &opts, !args.no_progress)? else {
         return Ok(Exit::Error);
     };
-    let color = args.color.enabled();
+    let color = args.output.color.enabled();
     let mut status = Exit::verdict(report.all_passed());
 
     // Regressions first: the HTML report shows them at its top.
@@ -165,7 +156,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         regressions,
         wall_time: args.wall_time,
     };
-    emit_report(&report, args.format, args.out.as_deref(), opts.clone())?;
+    emit_report(
+        &report,
+        args.format,
+        args.output.out.as_deref(),
+        opts.clone(),
+    )?;
 
     if args.accept {
         accept(&scenarios, &report, args.dry_run)?;
