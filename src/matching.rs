@@ -346,19 +346,18 @@ impl std::str::FromStr for IgnorePath {
         let mut segments = Vec::new();
         let key_len = |r: &str| r.find(['.', '[']).unwrap_or(r.len());
         while !rest.is_empty() {
-            if let Some(r) = rest.strip_prefix("..") {
+            let dotted = match rest.strip_prefix("..") {
+                Some(r) => Some(("..", r, Segment::Anywhere as fn(String) -> Segment)),
+                None => rest
+                    .strip_prefix('.')
+                    .map(|r| (".", r, Segment::Key as fn(_) -> _)),
+            };
+            if let Some((dots, r, segment)) = dotted {
                 let n = key_len(r);
                 if n == 0 {
-                    return Err(bad("`..` must be followed by a key"));
+                    return Err(bad(&format!("`{dots}` must be followed by a key")));
                 }
-                segments.push(Segment::Anywhere(r[..n].to_string()));
-                rest = &r[n..];
-            } else if let Some(r) = rest.strip_prefix('.') {
-                let n = key_len(r);
-                if n == 0 {
-                    return Err(bad("`.` must be followed by a key"));
-                }
-                segments.push(Segment::Key(r[..n].to_string()));
+                segments.push(segment(r[..n].to_string()));
                 rest = &r[n..];
             } else if let Some(r) = rest.strip_prefix('[') {
                 let Some(end) = r.find(']') else {

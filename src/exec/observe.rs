@@ -218,12 +218,8 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
     rec.cost_usd = (rec.cost_usd * 1e7).round() / 1e7;
     rec.detectors = detectors
         .reports()
-        .into_iter()
-        .map(|r| DetectorResult {
-            detector: r.detector.to_string(),
-            step: r.first.as_ref().map(|f| f.step),
-            tool: r.first.as_ref().map(|f| f.tool.clone()),
-        })
+        .iter()
+        .map(DetectorResult::from)
         .collect();
     if let Some((d, at)) = &doom_at {
         let stopped = doom_stopped(api, obs.served, *at);

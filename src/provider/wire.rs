@@ -264,23 +264,30 @@ mod tests {
 
     #[test]
     fn endpoint_paths() {
-        assert_eq!(
-            endpoint_path(Api::OpenAiChat, "m", true),
-            "/v1/chat/completions"
-        );
-        assert_eq!(
-            endpoint_path(Api::OpenAiResponses, "m", false),
-            "/v1/responses"
-        );
-        assert_eq!(endpoint_path(Api::Anthropic, "m", true), "/v1/messages");
-        assert_eq!(
-            endpoint_path(Api::Gemini, "gemini-2.5-flash", true),
-            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
-        );
-        assert_eq!(
-            endpoint_path(Api::Gemini, "gemini-2.5-flash", false),
-            "/v1beta/models/gemini-2.5-flash:generateContent"
-        );
+        let cases = [
+            (Api::OpenAiChat, "m", true, "/v1/chat/completions"),
+            (Api::OpenAiResponses, "m", false, "/v1/responses"),
+            (Api::Anthropic, "m", true, "/v1/messages"),
+            (
+                Api::Gemini,
+                "gemini-2.5-flash",
+                true,
+                "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            ),
+            (
+                Api::Gemini,
+                "gemini-2.5-flash",
+                false,
+                "/v1beta/models/gemini-2.5-flash:generateContent",
+            ),
+        ];
+        for (api, model, stream, path) in cases {
+            assert_eq!(
+                endpoint_path(api, model, stream),
+                path,
+                "{api} stream={stream}"
+            );
+        }
     }
 
     #[test]

@@ -79,6 +79,16 @@ pub struct DetectorResult {
     pub tool: Option<String>,
 }
 
+impl From<&crate::processor::DetectorReport> for DetectorResult {
+    fn from(r: &crate::processor::DetectorReport) -> Self {
+        DetectorResult {
+            detector: r.detector.to_string(),
+            step: r.first.as_ref().map(|f| f.step),
+            tool: r.first.as_ref().map(|f| f.tool.clone()),
+        }
+    }
+}
+
 /// One failed attempt that was retried (or that exhausted the retries).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryRecord {

@@ -67,15 +67,7 @@ pub(super) fn build_record(
         detector: d.detector.to_string(),
         ..Default::default()
     });
-    rec.detectors = outcome
-        .detectors
-        .iter()
-        .map(|d| DetectorResult {
-            detector: d.detector.to_string(),
-            step: d.first.as_ref().map(|f| f.step),
-            tool: d.first.as_ref().map(|f| f.tool.clone()),
-        })
-        .collect();
+    rec.detectors = outcome.detectors.iter().map(DetectorResult::from).collect();
     rec.retries = outcome
         .retries
         .iter()

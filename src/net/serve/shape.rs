@@ -132,40 +132,27 @@ mod tests {
 
     #[test]
     fn wanted_reads_stream_from_body_or_gemini_path() {
-        let w = Wanted::of(
-            Api::OpenAiChat,
-            "/v1/chat/completions",
-            None,
-            &json!({"stream": true}),
-            "m".into(),
-        );
-        assert!(w.stream && w.sse);
-        let w = Wanted::of(Api::Anthropic, "/v1/messages", None, &json!({}), "m".into());
-        assert!(!w.stream);
-        let w = Wanted::of(
-            Api::Gemini,
-            "/v1beta/models/m:streamGenerateContent",
-            Some("alt=sse"),
-            &json!({}),
-            "m".into(),
-        );
-        assert!(w.stream && w.sse);
-        let w = Wanted::of(
-            Api::Gemini,
-            "/v1beta/models/m:streamGenerateContent",
-            None,
-            &json!({}),
-            "m".into(),
-        );
-        assert!(w.stream && !w.sse);
-        let w = Wanted::of(
-            Api::Gemini,
-            "/v1beta/models/m:generateContent",
-            None,
-            &json!({"stream": true}),
-            "m".into(),
-        );
-        assert!(!w.stream);
+        // (api, path or Gemini method, query, `"stream": true` in the body) → (stream, SSE)
+        #[rustfmt::skip]
+        let cases = [
+            (Api::OpenAiChat, "/v1/chat/completions", None, true, (true, true)),
+            (Api::Anthropic, "/v1/messages", None, false, (false, false)),
+            (Api::Gemini, "streamGenerateContent", Some("alt=sse"), false, (true, true)),
+            (Api::Gemini, "streamGenerateContent", None, false, (true, false)),
+            (Api::Gemini, "generateContent", None, true, (false, false)),
+        ];
+        for (api, path, query, in_body, (stream, sse)) in cases {
+            let path = match api {
+                Api::Gemini => format!("/v1beta/models/m:{path}"),
+                _ => path.to_string(),
+            };
+            let body = json!({ "stream": in_body });
+            let w = Wanted::of(api, &path, query, &body, "m".into());
+            assert_eq!(w.stream, stream, "{path} {query:?}");
+            if stream {
+                assert_eq!(w.sse, sse, "{path} {query:?}");
+            }
+        }
     }
 
     #[test]
