@@ -95,6 +95,21 @@ impl Header {
             extra: IndexMap::new(),
         }
     }
+
+    /// The model a run against this cassette reports: the header's, else `fallback` (the
+    /// scenario's), else empty.
+    pub fn model_or(&self, fallback: Option<&str>) -> String {
+        let own = self.model.as_deref().filter(|m| !m.is_empty());
+        own.or(fallback).unwrap_or_default().to_string()
+    }
+
+    /// The provider a run against this cassette reports: the header's, else `fallback`, else
+    /// `unknown`.
+    pub fn provider_or(&self, fallback: Option<&str>) -> String {
+        (self.provider.as_deref().or(fallback))
+            .unwrap_or("unknown")
+            .to_string()
+    }
 }
 
 /// An HTTP request as recorded (headers and URL already redacted on disk).

@@ -161,13 +161,7 @@ pub fn exec_job(
         .prefix("tapeloop-exec-")
         .tempdir()
         .map_err(|e| setup_error(format!("creating the working directory: {e}")))?;
-    let model = cassette
-        .header
-        .model
-        .clone()
-        .filter(|m| !m.is_empty())
-        .or_else(|| sc.model.clone())
-        .unwrap_or_default();
+    let model = cassette.header.model_or(sc.model.as_deref());
     let info = opts
         .prices
         .lookup(cassette.header.provider.as_deref(), &model);

@@ -88,21 +88,8 @@ pub struct Observation<'a> {
 /// The run record of an agent run (expectations are scored by the caller).
 pub fn score(obs: &Observation<'_>) -> RunRecord {
     let api = obs.cassette.header.api;
-    let model = obs
-        .cassette
-        .header
-        .model
-        .clone()
-        .filter(|m| !m.is_empty())
-        .or_else(|| obs.scenario.model.clone())
-        .unwrap_or_default();
-    let provider = obs
-        .cassette
-        .header
-        .provider
-        .clone()
-        .or_else(|| obs.scenario.provider.clone())
-        .unwrap_or_else(|| "unknown".into());
+    let model = obs.cassette.header.model_or(obs.scenario.model.as_deref());
+    let provider = (obs.cassette.header).provider_or(obs.scenario.provider.as_deref());
     let cost = obs.prices.lookup(Some(&provider), &model).map(|m| m.cost);
     let mut detectors = DetectorSet::new(obs.scenario.policy.doom_loop.clone());
     let mut rec = RunRecord::new(

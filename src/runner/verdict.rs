@@ -40,17 +40,8 @@ pub(super) fn build_record(
         .termination
         .and_then(|t| t.as_str().parse::<Finish>().ok())
         .unwrap_or(Finish::Aborted);
-    let model = header
-        .model
-        .clone()
-        .filter(|m| !m.is_empty())
-        .or_else(|| sc.model.clone())
-        .unwrap_or_default();
-    let provider = header
-        .provider
-        .clone()
-        .or_else(|| sc.provider.clone())
-        .unwrap_or_else(|| "unknown".to_string());
+    let model = header.model_or(sc.model.as_deref());
+    let provider = header.provider_or(sc.provider.as_deref());
     let mut rec = RunRecord::new(
         sc.name.clone(),
         display_path(cassette_path),
