@@ -157,6 +157,40 @@ fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 }
 
 #[test]
+fn a_stalled_request_body_gets_408_and_its_connection_closed() {
+    let s = serve(&["--header-read-timeout", "0.5", "--max-connections", "2"]);
+    // A complete head announcing 100 bytes of body, then 8 bytes and silence: a request
+    // being read counts as in flight, so only the body's own read timeout frees the slot.
+    let stalled: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.addr).unwrap();
+            c.write_all(
+                b"POST /v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse HTTP/1.1\r\n\
+                  Host: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"conte",
+            )
+            .unwrap();
+            c
+        })
+        .collect();
+    for mut c in stalled {
+        c.set_read_timeout(Some(HANG_GUARD)).unwrap();
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("the request body stalled"), "{answer}");
+    }
+    // Both slots are free again: a good client is answered.
+    let mut good = TcpStream::connect(s.addr).unwrap();
+    good.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    good.write_all(b"GET /_tapeloop/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    good.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
 fn connection_flags_reject_nonsense_with_exit_2() {
     let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
         .args(["serve", "x.jsonl", "--header-read-timeout", "0"])

@@ -303,7 +303,8 @@ pub struct OutputArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnArgs {
     /// Seconds a client has to send a complete request head (from connecting, or from the
-    /// head's first byte) before its connection is closed.
+    /// head's first byte) before its connection is closed; also the longest pause allowed
+    /// within a request body (a stalled body gets a 408).
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = positive_secs)]
     pub header_read_timeout: f64,
 

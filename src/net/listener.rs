@@ -7,6 +7,7 @@
 //!
 //! Slow and idle clients are shed by [`ConnLimits`]: a request head must arrive within the
 //! header-read timeout (counted from the connection's start or the head's first byte), a
+//! request body may not pause longer than that between two reads ([`RequestBody`]), a
 //! connection with no request in flight is closed after the idle timeout, and at most
 //! `max_connections` are served at once (more wait in the kernel's accept queue). A watchdog
 //! per connection enforces the timeouts from what the connection reads and how many responses
@@ -33,6 +34,66 @@ use tokio::sync::{watch, Semaphore};
 /// Response body type of both servers.
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
+/// A request body as the handlers read it: hyper's, with a read timeout. A client that sends
+/// its head and then trickles (or withholds) the body would otherwise hold a connection — and
+/// a handler waiting on the body — forever, since a request being read counts as in flight.
+pub struct RequestBody {
+    inner: Incoming,
+    timeout: Duration,
+    /// Reset after every frame: the timeout bounds each pause, not the whole body.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestBodyError {
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+    #[error("the request body stalled: nothing arrived for {0:?} (--header-read-timeout)")]
+    Stalled(Duration),
+}
+
+impl RequestBody {
+    fn new(inner: Incoming, timeout: Duration) -> Self {
+        RequestBody {
+            inner,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl hyper::body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = RequestBodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, RequestBodyError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + this.timeout;
+                this.deadline.as_mut().reset(next);
+                Poll::Ready(frame.map(|f| f.map_err(RequestBodyError::from)))
+            }
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(RequestBodyError::Stalled(this.timeout)))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// How long shutdown waits for in-flight responses before cutting them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -41,7 +102,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnLimits {
     /// A request head must be complete this long after the connection opened or after its
-    /// first byte arrived; else the connection is closed (slowloris).
+    /// first byte arrived; else the connection is closed (slowloris). A request body may not
+    /// pause longer than this either ([`RequestBody`]).
     pub header_read_timeout: Duration,
     /// A connection with no request in flight and no bytes arriving is closed after this long.
     pub idle_timeout: Duration,
@@ -210,7 +272,7 @@ impl Server {
         handler: H,
     ) -> std::io::Result<Server>
     where
-        H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        H: Fn(Request<RequestBody>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<Response<Body>, std::io::Error>> + Send + 'static,
     {
         Self::bind_with(listen, name, ConnLimits::DEFAULT, handler).await
@@ -224,7 +286,7 @@ impl Server {
         handler: H,
     ) -> std::io::Result<Server>
     where
-        H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        H: Fn(Request<RequestBody>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<Response<Body>, std::io::Error>> + Send + 'static,
     {
         let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -254,9 +316,10 @@ impl Server {
                             let _slot = slot;
                             let act = Arc::new(Activity::default());
                             let svc_act = Arc::clone(&act);
-                            let svc = hyper::service::service_fn(move |req| {
+                            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                                 let guard = InFlight::new(&svc_act);
-                                let resp = handler(req);
+                                let timeout = limits.header_read_timeout;
+                                let resp = handler(req.map(|b| RequestBody::new(b, timeout)));
                                 async move {
                                     let resp = resp.await?;
                                     // The guard lives as long as the body is being sent.

@@ -47,13 +47,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::encoding::ORIGINAL_ENCODING_HEADER;
-use super::listener::{Body, Server};
+use super::listener::{Body, RequestBody, Server};
 use super::serve::{Pace, Replayer};
 use super::upstream::{BodyRead, SendError, Tee, Upstream};
 use crate::cassette::{
@@ -427,7 +427,7 @@ fn open_session(
 
 async fn handle(
     state: Arc<State>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, std::io::Error> {
     let (parts, body) = req.into_parts();
     let body_bytes = match body.collect().await {

@@ -19,12 +19,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::Value;
 
 pub use super::listener::SHUTDOWN_GRACE;
-use super::listener::{Body, Server};
+use super::listener::{Body, RequestBody, RequestBodyError, Server};
 use crate::cassette::Cassette;
 use crate::matching::{IgnorePath, Matcher, ServeMatch};
 use crate::provider::wire;
@@ -229,7 +228,7 @@ fn logged(state: &State, response: Response<Body>, entry: LogEntry) -> Response<
 
 async fn handle(
     state: Arc<State>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, std::io::Error> {
     let path = req.uri().path().to_string();
     if let Some(r) = control::answer(
@@ -301,6 +300,14 @@ async fn handle(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
                 too_large,
+                entry,
+            ))
+        }
+        Err(e) if matches!(e.downcast_ref(), Some(RequestBodyError::Stalled(_))) => {
+            return Ok(fail(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                e.to_string(),
                 entry,
             ))
         }
