@@ -17,7 +17,7 @@
 //!   API and model, moving on to the next such cassette when one is used up; `strict` refuses
 //!   a request whose body differs from the recorded one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -117,6 +117,14 @@ struct Track {
 #[derive(Default)]
 pub(super) struct Sessions {
     tracks: Vec<Track>,
+    /// Indexes into `tracks`, so a request looks only at its own session's tracks and a
+    /// server that has seen many sessions does not slow down with each (ascending, so the
+    /// oldest track still wins ties): explicit session key → its tracks.
+    by_session: HashMap<String, Vec<usize>>,
+    /// Tracks of requests without `x-tapeloop-session`.
+    unnamed: Vec<usize>,
+    /// Tracks per cassette (opening prefers the cassette fewest tracks use).
+    users: Vec<usize>,
     anonymous: u64,
     /// Sequence and strict: (cassette, session key) → next interaction index.
     cursors: BTreeMap<(usize, String), usize>,
@@ -135,6 +143,7 @@ fn succeeded(inter: &Interaction) -> bool {
 impl Sessions {
     pub fn new(catalog: &Catalog) -> Sessions {
         Sessions {
+            users: vec![0; catalog.cassettes.len()],
             played: catalog
                 .cassettes
                 .iter()
@@ -152,6 +161,7 @@ impl Sessions {
             self.tracks.clear();
             self.cursors.clear();
             self.history.clear();
+            self.reindex();
             return n;
         };
         let header = format!("header:{name}");
@@ -160,7 +170,39 @@ impl Sessions {
         self.tracks.retain(|t| !is(&t.session));
         self.cursors.retain(|(_, k), _| !is(k));
         self.history.retain(|k, _| !is(k));
+        self.reindex();
         n
+    }
+
+    /// Rebuild the track indexes after tracks were removed (a reset; rare).
+    fn reindex(&mut self) {
+        self.by_session.clear();
+        self.unnamed.clear();
+        self.users.iter_mut().for_each(|u| *u = 0);
+        for ti in 0..self.tracks.len() {
+            self.index_track(ti);
+        }
+    }
+
+    fn index_track(&mut self, ti: usize) {
+        let t = &self.tracks[ti];
+        self.users[t.cassette] += 1;
+        if t.explicit {
+            self.by_session
+                .entry(t.session.clone())
+                .or_default()
+                .push(ti);
+        } else {
+            self.unnamed.push(ti);
+        }
+    }
+
+    /// The tracks a request may continue: its session's, or every unnamed one.
+    fn own_tracks(&self, explicit: Option<&str>) -> &[usize] {
+        match explicit {
+            Some(k) => self.by_session.get(k).map_or(&[], Vec::as_slice),
+            None => &self.unnamed,
+        }
     }
 
     /// Choose the answer to `asked` and record it as played.
@@ -203,18 +245,24 @@ impl Sessions {
             .get("x-tapeloop-session")
             .and_then(|v| v.to_str().ok())
             .map(|v| format!("header:{v}"));
-        let mine = |t: &Track| match &explicit {
-            Some(k) => &t.session == k,
-            None => !t.explicit,
+        let own = self.own_tracks(explicit.as_deref());
+        // Many unnamed tracks often sit on the same cassette: match each recorded request
+        // against this one at most once.
+        let mut memo: HashMap<(usize, usize), bool> = HashMap::new();
+        let mut matches = |c: usize, i: usize| {
+            *memo
+                .entry((c, i))
+                .or_insert_with(|| catalog.matches(c, i, &sent))
         };
         // 1. Continue a track.
         let mut best: Option<(usize, usize, usize)> = None; // (skipped, track, index)
-        for (ti, t) in self.tracks.iter().enumerate() {
-            if !mine(t) || catalog.cassettes[t.cassette].header.api != asked.api {
+        for &ti in own {
+            let t = &self.tracks[ti];
+            if catalog.cassettes[t.cassette].header.api != asked.api {
                 continue;
             }
             let n = catalog.cassettes[t.cassette].interactions.len();
-            if let Some(i) = (t.cursor..n).find(|&i| catalog.matches(t.cassette, i, &sent)) {
+            if let Some(i) = (t.cursor..n).find(|&i| matches(t.cassette, i)) {
                 let skipped = i - t.cursor;
                 if best.is_none_or(|(s, _, _)| skipped < s) {
                     best = Some((skipped, ti, i));
@@ -236,12 +284,11 @@ impl Sessions {
             };
         }
         // 2. A retry past the recorded attempts: the same request as a track's last, which failed.
-        if let Some(t) = self.tracks.iter().find(|t| {
-            mine(t)
-                && t.last.is_some_and(|l| {
-                    catalog.matches(t.cassette, l, &sent)
-                        && (explicit.is_some() || !succeeded(catalog.inter(t.cassette, l)))
-                })
+        if let Some(t) = own.iter().map(|&ti| &self.tracks[ti]).find(|t| {
+            t.last.is_some_and(|l| {
+                matches(t.cassette, l)
+                    && (explicit.is_some() || !succeeded(catalog.inter(t.cassette, l)))
+            })
         }) {
             return Pick::Miss {
                 status: 400,
@@ -264,10 +311,8 @@ impl Sessions {
             if cassette.header.api != asked.api {
                 continue;
             }
-            let users = self.tracks.iter().filter(|t| t.cassette == c).count();
-            if let Some(i) =
-                (0..cassette.interactions.len()).find(|&i| catalog.matches(c, i, &sent))
-            {
+            let users = self.users[c];
+            if let Some(i) = (0..cassette.interactions.len()).find(|&i| matches(c, i)) {
                 let rank = (i != 0, users, c, i);
                 if open.as_ref().is_none_or(|(r, _, _)| rank < *r) {
                     open = Some((rank, c, i));
@@ -286,6 +331,7 @@ impl Sessions {
                 cursor: i + 1,
                 last: Some(i),
             });
+            self.index_track(self.tracks.len() - 1);
             return Pick::Play {
                 cassette: c,
                 index: i,
