@@ -25,6 +25,11 @@ fn run_measured(mut cmd: Command) -> (i32, i64) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn tapeloop");
+    wait_measured(child)
+}
+
+/// Wait for `child`; its exit code and peak RSS in KiB (`wait4`).
+fn wait_measured(child: std::process::Child) -> (i32, i64) {
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: plain syscall on our own child; `rusage` is a plain C struct zeroed first.
@@ -175,5 +180,75 @@ fn a_cassette_with_no_usable_interaction_is_exit_2_not_pass() {
         Some(2),
         "{}",
         String::from_utf8_lossy(&check.stdout)
+    );
+}
+
+/// A cassette of interactions that never end (request, response, 1 MiB chunks, no `end`)
+/// grows what the reader must hold until an `end` arrives: it stops at the 256 MiB it allows
+/// open interactions (`cassette::reader::OPEN_INTERACTION_LIMITS`), names that limit, and never
+/// holds the whole file (here 640 MiB).
+#[test]
+fn open_interactions_stop_at_their_limit_not_at_the_end_of_the_file() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("never-ends.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    writeln!(
+        f,
+        "{}",
+        json!({"kind":"header","format":"tapeloop-cassette","version":1,"api":"openai-chat",
+               "model":"gpt-4o","recorded_at":"2026-01-01T00:00:00Z","redacted":[]})
+    )
+    .unwrap();
+    let data = format!("data: {}\n\n", "x".repeat((1 << 20) - 8));
+    let chunk_line = |id: u32| json!({"kind":"chunk","id":id,"ms":2,"data":data}).to_string();
+    for id in 1..=8u32 {
+        writeln!(
+            f,
+            "{}",
+            json!({"kind":"request","id":id,"step":id,"attempt":1,"method":"POST",
+            "url":"http://127.0.0.1/v1/chat/completions","headers":{},"body":{"messages":[]}})
+        )
+        .unwrap();
+        writeln!(
+            f,
+            "{}",
+            json!({"kind":"response","id":id,"status":200,"headers":{},"ms":1})
+        )
+        .unwrap();
+        let line = chunk_line(id);
+        for _ in 0..80 {
+            writeln!(f, "{line}").unwrap();
+        }
+    }
+    f.flush().unwrap();
+    drop(f);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size > 600 << 20, "the cassette is {size} bytes");
+
+    let log = dir.path().join("check.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = bin()
+        .arg("check")
+        .arg(&path)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let (code, peak_kib) = wait_measured(child);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("interactions open"), "{text}");
+    assert!(
+        text.contains("268435456"),
+        "the message names the limit: {text}"
+    );
+    // The 256 MiB held, plus one 64 MiB line buffer and the binary: well under the file.
+    assert!(
+        peak_kib < 420 * 1024,
+        "peak RSS {peak_kib} KiB for a {size}-byte cassette"
+    );
+    eprintln!(
+        "check on a {size}-byte cassette of open interactions: exit 2, peak RSS {peak_kib} KiB"
     );
 }
