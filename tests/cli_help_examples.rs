@@ -49,8 +49,15 @@ fn subcommands(main_help: &str) -> Vec<String> {
 fn examples_with_exit(text: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     let mut lines = text.lines().peekable();
+    // A `cp SRC DST` line prepares the example below it (e.g. a copy to rewrite in place):
+    // it runs first, as the reader would run it.
+    let mut setup = String::new();
     while let Some(line) = lines.next() {
         let t = line.trim_start();
+        if line.starts_with("  ") && t.starts_with("cp ") {
+            setup = format!("{t} && ");
+            continue;
+        }
         let starts = t.starts_with("tapeloop ")
             || t.split_once(' ').is_some_and(|(first, rest)| {
                 first.contains('=')
@@ -60,7 +67,7 @@ fn examples_with_exit(text: &str) -> Vec<(String, bool)> {
         if !line.starts_with("  ") || !starts {
             continue;
         }
-        let mut cmd = String::new();
+        let mut cmd = std::mem::take(&mut setup);
         let mut desc = String::new();
         let mut cur = t.to_string();
         loop {
@@ -286,8 +293,12 @@ fn every_help_example_runs_as_printed() {
             let w = words(&cmd);
             let tool = w.iter().position(|x| x == "tapeloop").unwrap();
             let sub = w.get(tool + 1).map(String::as_str).unwrap_or_default();
-            // Inputs must exist (globs: at least one match).
+            // Inputs must exist (globs: at least one match), unless a `cp` makes them.
+            let made = w.first().is_some_and(|x| x == "cp").then(|| w[2].clone());
             for input in named_inputs(&cmd) {
+                if made.as_deref() == Some(input.as_str()) {
+                    continue;
+                }
                 let exists = if input.contains('*') {
                     let (d, pat) = input.rsplit_once('/').unwrap_or((".", &input));
                     let suffix = pat.trim_start_matches('*');
@@ -355,6 +366,12 @@ fn the_example_parser_reads_continuations_descriptions_and_quotes() {
     assert_eq!(
         examples(text),
         ["tapeloop run", "A_KEY=... tapeloop record x.toml --model m"]
+    );
+    let text =
+        "  cp a/x.jsonl /tmp/y.jsonl\n  tapeloop check --rewrite-footer /tmp/y.jsonl   note\n";
+    assert_eq!(
+        examples(text),
+        ["cp a/x.jsonl /tmp/y.jsonl && tapeloop check --rewrite-footer /tmp/y.jsonl"]
     );
     assert_eq!(
         words("tapeloop serve '$.a b' \"c\" d"),
