@@ -509,6 +509,7 @@ async fn handle(
                     url: url.clone(),
                     headers: recorded_headers(&headers),
                     body: json.clone().into(),
+                    body_b64: None,
                 };
                 if let Some(w) = s.writer.as_mut() {
                     match &body {
