@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::cassette::{Cassette, CassetteError};
+use crate::cassette::{Cassette, CassetteError, CassetteIndex};
 use crate::event::StreamEvent;
 use crate::matching::ServeMatch;
 use crate::net::serve::{self, LogEntry, Pace, ServeOptions};
@@ -141,6 +141,8 @@ pub fn exec_job(
                 .join(", ")
         )));
     }
+    // The server reads bodies from the file as it plays them; `cassette` is kept for scoring.
+    let served = CassetteIndex::open(&job.cassette)?;
     let setup_error = |message: String| ExecError::Setup {
         scenario: sc.path.display().to_string(),
         message,
@@ -154,7 +156,7 @@ pub fn exec_job(
         ..ServeOptions::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
     };
     let server = rt
-        .block_on(serve::start(vec![cassette.clone()], server_opts))
+        .block_on(serve::start(vec![served], server_opts))
         .map_err(|e| setup_error(format!("starting the replay server: {e}")))?;
     let base_url = format!("http://{}", server.addr());
     let workdir = tempfile::Builder::new()
