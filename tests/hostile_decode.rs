@@ -4,10 +4,13 @@
 //! bound, with `run` and `check` refusing the cassette (exit 2), and a cassette with no usable
 //! interaction must never PASS.
 
+mod support_rss;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::json;
+use support_rss::run_measured;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tapeloop"))
@@ -16,28 +19,6 @@ fn bin() -> Command {
 /// Peak resident memory (KiB) the memory bounds below are held to: the decoding work is capped
 /// at 64 MiB (`limits::DEFAULT.max_bytes`); the rest is the binary itself.
 const PEAK_RSS_LIMIT_KIB: i64 = 160 * 1024;
-
-/// Run `cmd` to completion with its output discarded; its exit code and peak RSS in KiB,
-/// measured by `wait4` for exactly this child.
-fn run_measured(mut cmd: Command) -> (i32, i64) {
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tapeloop");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain syscall on our own child; `rusage` is a plain C struct zeroed first.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed: {}", std::io::Error::last_os_error());
-    assert!(
-        libc::WIFEXITED(status),
-        "tapeloop died from a signal (status {status}): a crash, not an error"
-    );
-    std::mem::forget(child); // already reaped
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
-}
 
 fn sse_with_path(path: &str) -> String {
     let chunk = json!({"candidates":[{"content":{"parts":[{"functionCall":{
