@@ -44,7 +44,10 @@ impl Catalog {
                 .map(|c| {
                     c.interactions
                         .iter()
-                        .map(|i| matcher.prepare(&i.request.body, c.header.model.as_deref()))
+                        .map(|i| {
+                            let body = i.request.body.parsed_once();
+                            matcher.prepare(&body, c.header.model.as_deref())
+                        })
                         .collect()
                 })
                 .collect()
