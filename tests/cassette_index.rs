@@ -83,14 +83,16 @@ fn assert_same_as_load(path: &Path) {
         assert_eq!(index.interaction(k).unwrap(), *full, "{ctx}");
         let mut reader = index.body(k).unwrap();
         let mut batched = Vec::new();
-        loop {
-            let batch = reader.next_batch(100).unwrap();
-            if batch.is_empty() {
+        for _ in 0..=full.chunks.len() {
+            if reader.is_done() {
                 break;
             }
-            batched.extend(batch);
+            batched.extend(reader.next_batch(100).unwrap());
         }
+        // Done as soon as the last chunk is read (its `end` line checked with it).
+        assert!(reader.is_done(), "{ctx}");
         assert_eq!(batched, full.chunks, "{ctx}");
+        assert!(reader.next_batch(100).unwrap().is_empty(), "{ctx}");
     }
 }
 

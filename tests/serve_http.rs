@@ -688,3 +688,46 @@ fn a_cassette_changed_on_disk_is_a_500_json_error_not_other_bytes() {
         server.shutdown().await;
     });
 }
+
+/// The end of a played body is sent with its last chunk, not after another read of the file: a
+/// client that stops reading once it has every recorded byte (as SDKs do at `[DONE]`) finds
+/// the response complete, and the request log says `complete`, not `disconnected`.
+#[test]
+fn a_body_ends_with_its_last_chunk() {
+    let path = corpus("call-with-tools.openai-chat.jsonl");
+    let cassette = load(&path);
+    let first = &cassette.interactions[0];
+    let expected = first.body();
+    runtime().block_on(async {
+        let server = start(std::slice::from_ref(&path), options(Pace::Instant, false)).await;
+        let addr = server.addr();
+        for i in 0..10 {
+            let r = client()
+                .post(url(addr, "/v1/chat/completions"))
+                .header("x-tapeloop-session", format!("s{i}"))
+                .json(first.request.body.value())
+                .send()
+                .await
+                .expect("send");
+            let mut got = Vec::new();
+            let mut stream = r.bytes_stream();
+            while got.len() < expected.len() {
+                let chunk = stream.next().await.expect("more bytes").expect("a chunk");
+                got.extend_from_slice(&chunk);
+            }
+            assert_eq!(got, expected);
+            drop(stream); // gone as soon as every byte is there
+        }
+        let mut log = Vec::new();
+        for _ in 0..100 {
+            log = request_log(addr).await;
+            if log.len() == 10 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let outcomes: Vec<&str> = log.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+        assert_eq!(outcomes, vec!["complete"; 10]);
+        server.shutdown().await;
+    });
+}

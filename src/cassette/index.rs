@@ -229,6 +229,9 @@ pub struct BodyReader {
 impl BodyReader {
     /// The next chunks, up to about `max_bytes` of body (at least one chunk unless the body
     /// is over): a play reads a batch at a time without holding a thread while it paces them.
+    /// Once the last chunk is read, its `end` line is checked too, so [`is_done`](Self::is_done)
+    /// tells the body is over without another read (a client that saw the whole stream may
+    /// close the connection at once).
     pub fn next_batch(&mut self, max_bytes: usize) -> Result<Vec<Chunk>, CassetteError> {
         let mut out = Vec::new();
         let mut size = 0;
@@ -242,7 +245,18 @@ impl BodyReader {
                 None => break,
             }
         }
+        if !self.done && self.read == self.expected {
+            // A chunk past the count is an error, so this reads the `end` line or fails.
+            if let Some(Err(e)) = self.next() {
+                return Err(e);
+            }
+        }
         Ok(out)
+    }
+
+    /// Whether every chunk and the `end` line were read.
+    pub fn is_done(&self) -> bool {
+        self.done
     }
 
     fn changed(&mut self, line: u64, what: String) -> CassetteError {

@@ -15,7 +15,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, StreamBody};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http_body_util::BodyExt;
 use hyper::body::Frame;
 use hyper::{Response, StatusCode};
 use tokio::sync::mpsc;
@@ -185,7 +188,10 @@ pub(super) async fn play(
         }
     }
     let end = inter.end;
-    let (tx, mut rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(8);
+    let outcome = end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
+    // A complete body ends with its last chunk (see `PacedBody`).
+    let complete = outcome == EndOutcome::Complete;
+    let (tx, rx) = mpsc::channel::<Item>(8);
     tokio::spawn(async move {
         let end_wait = match frames {
             Frames::Ready {
@@ -193,8 +199,9 @@ pub(super) async fn play(
                 waits,
                 end_wait,
             } => {
-                for (chunk, wait) in chunks.into_iter().zip(waits) {
-                    if !send(&tx, wait, chunk).await {
+                let n = chunks.len();
+                for (i, (chunk, wait)) in chunks.into_iter().zip(waits).enumerate() {
+                    if !send(&tx, wait, chunk, complete && i + 1 == n).await {
                         return; // client went away
                     }
                 }
@@ -208,10 +215,15 @@ pub(super) async fn play(
                 let mut reader = reader;
                 let mut batch = first;
                 loop {
-                    for c in std::mem::take(&mut batch) {
-                        if !send(&tx, gaps.chunk(c.ms), Bytes::from(c.bytes)).await {
+                    let (n, done) = (batch.len(), reader.is_done());
+                    for (i, c) in std::mem::take(&mut batch).into_iter().enumerate() {
+                        let last = complete && done && i + 1 == n;
+                        if !send(&tx, gaps.chunk(c.ms), Bytes::from(c.bytes), last).await {
                             return;
                         }
+                    }
+                    if reader.is_done() {
+                        break gaps.end(end);
                     }
                     let next = tokio::task::spawn_blocking(move || {
                         let b = reader.next_batch(BATCH_BYTES);
@@ -223,31 +235,32 @@ pub(super) async fn play(
                         Ok((r, Ok(b))) => (reader, batch) = (r, b),
                         Ok((_, Err(e))) => {
                             eprintln!("tapeloop serve: {e}");
-                            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                            let _ = tx
+                                .send((Err(std::io::Error::other(e.to_string())), true))
+                                .await;
                             return;
                         }
                         Err(e) => {
-                            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                            let _ = tx
+                                .send((Err(std::io::Error::other(e.to_string())), true))
+                                .await;
                             return;
                         }
                     }
                 }
             }
         };
-        let outcome = end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
-        if outcome != EndOutcome::Complete {
+        if !complete {
             tokio::time::sleep(end_wait).await;
             // An error frame makes hyper drop the connection without finishing the body.
-            let _ = tx
-                .send(Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    format!("recorded stream ended: {}", outcome.as_str()),
-                )))
-                .await;
+            let cut = std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                format!("recorded stream ended: {}", outcome.as_str()),
+            );
+            let _ = tx.send((Err(cut), true)).await;
         }
     });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    *response.body_mut() = StreamBody::new(stream).boxed();
+    *response.body_mut() = PacedBody { rx, ended: false }.boxed();
     Played {
         response: Ok(response),
         retry_after,
@@ -256,16 +269,59 @@ pub(super) async fn play(
     }
 }
 
-/// Send `chunk` after `wait`; `false` when the client went away.
+/// A body frame from the pacing task, and whether it is the body's last.
+type Item = (Result<Frame<Bytes>, std::io::Error>, bool);
+
+/// Send `chunk` after `wait` (`last`: nothing follows it); `false` when the client went away.
 async fn send(
-    tx: &mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
+    tx: &mpsc::Sender<Item>,
     wait: std::time::Duration,
     chunk: Bytes,
+    last: bool,
 ) -> bool {
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
-    tx.send(Ok(Frame::data(chunk))).await.is_ok()
+    tx.send((Ok(Frame::data(chunk)), last)).await.is_ok()
+}
+
+/// The body of a played response: the frames the pacing task sends. The frame marked last
+/// ends the body at once ([`is_end_stream`](hyper::body::Body::is_end_stream)), so hyper
+/// finishes the response with it and the request log counts it complete: a client that stops
+/// reading at the last recorded byte (SDKs stop at `[DONE]`) never races the end of the
+/// stream, which a channel only reports once the task has dropped its sender.
+struct PacedBody {
+    rx: mpsc::Receiver<Item>,
+    ended: bool,
+}
+
+impl hyper::body::Body for PacedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some((frame, last))) => {
+                self.ended = last;
+                Poll::Ready(Some(frame))
+            }
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
 }
 
 /// Run a file read on the blocking pool.
