@@ -241,6 +241,7 @@ pub async fn record_scenario(
                     url: url.clone(),
                     headers: headers.clone(),
                     body: body.clone().into(),
+                    body_b64: None,
                 };
                 rec.writer
                     .write_request(id, req.step, req.attempt, &request)

@@ -4,10 +4,13 @@
 //! bound, with `run` and `check` refusing the cassette (exit 2), and a cassette with no usable
 //! interaction must never PASS.
 
+mod support_rss;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::json;
+use support_rss::{run_measured, wait_measured};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tapeloop"))
@@ -16,33 +19,6 @@ fn bin() -> Command {
 /// Peak resident memory (KiB) the memory bounds below are held to: the decoding work is capped
 /// at 64 MiB (`limits::DEFAULT.max_bytes`); the rest is the binary itself.
 const PEAK_RSS_LIMIT_KIB: i64 = 160 * 1024;
-
-/// Run `cmd` to completion with its output discarded; its exit code and peak RSS in KiB,
-/// measured by `wait4` for exactly this child.
-fn run_measured(mut cmd: Command) -> (i32, i64) {
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tapeloop");
-    wait_measured(child)
-}
-
-/// Wait for `child`; its exit code and peak RSS in KiB (`wait4`).
-fn wait_measured(child: std::process::Child) -> (i32, i64) {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain syscall on our own child; `rusage` is a plain C struct zeroed first.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed: {}", std::io::Error::last_os_error());
-    assert!(
-        libc::WIFEXITED(status),
-        "tapeloop died from a signal (status {status}): a crash, not an error"
-    );
-    std::mem::forget(child); // already reaped
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
-}
 
 fn sse_with_path(path: &str) -> String {
     let chunk = json!({"candidates":[{"content":{"parts":[{"functionCall":{
@@ -228,14 +204,15 @@ fn open_interactions_stop_at_their_limit_not_at_the_end_of_the_file() {
 
     let log = dir.path().join("check.log");
     let out = std::fs::File::create(&log).unwrap();
-    let child = bin()
+    let mut child = bin()
         .arg("check")
         .arg(&path)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
         .unwrap();
-    let (code, peak_kib) = wait_measured(child);
+    let (code, peak_kib) = wait_measured(&mut child);
+    std::mem::forget(child); // already reaped
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("interactions open"), "{text}");

@@ -3,8 +3,9 @@
 //! unused or diverged, 0 otherwise, 2 on bad input).
 
 mod serve_support;
+mod support_rss;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -65,22 +66,25 @@ impl ServeProcess {
     }
 
     /// SIGINT (what Ctrl-C sends), then the exit code and the whole stderr.
-    fn interrupt(mut self) -> (i32, String) {
+    fn interrupt(self) -> (i32, String) {
+        let (code, stderr, _) = self.interrupt_measured();
+        (code, stderr)
+    }
+
+    /// Like [`interrupt`](Self::interrupt), with the server's peak RSS in KiB.
+    fn interrupt_measured(mut self) -> (i32, String, i64) {
         let pid = self.child.id().to_string();
         let st = Command::new("kill")
             .args(["-INT", &pid])
             .status()
             .expect("run kill");
         assert!(st.success());
-        let status = self.child.wait().expect("wait for serve");
+        let (code, peak_kib) = support_rss::wait_measured(&mut self.child);
         // The reader thread ends at EOF once the process is gone.
         while let Ok(line) = self.stderr.recv_timeout(HANG_GUARD) {
             self.seen.push(line);
         }
-        (
-            status.code().expect("exited, not killed"),
-            self.seen.join("\n"),
-        )
+        (code, self.seen.join("\n"), peak_kib)
     }
 }
 
@@ -258,4 +262,94 @@ fn a_directory_serves_every_cassette_below_it_and_an_empty_one_is_bad_input() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must start with `$`"));
+}
+
+/// The peak RSS `serve` is held to while it serves the 200 MB cassette below: the binary, the
+/// runtime and the index (2 400 interactions with 300-byte requests), far below the file.
+const LARGE_SERVE_PEAK_KIB: i64 = 64 * 1024;
+
+/// A cassette of at least `min_bytes`: the bundled DeepSeek stream (one 83 KB interaction)
+/// repeated with new ids, the last copy's request changed so that only it matches. Returns
+/// the path, the original interaction and the last copy's request body.
+fn large_cassette(
+    dir: &Path,
+    min_bytes: usize,
+) -> (std::path::PathBuf, tapeloop::cassette::Interaction, Value) {
+    let src = corpus("reasoning-deepseek.openai-chat.jsonl");
+    let original = load(&src).interactions.remove(0);
+    let text = std::fs::read_to_string(&src).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let inter: Vec<&str> = lines
+        .filter(|l| !l.contains(r#""kind":"footer""#))
+        .collect();
+    let size: usize = inter.iter().map(|l| l.len() + 1).sum();
+    let copies = min_bytes / size + 1;
+    let path = dir.join("large.openai-chat.jsonl");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut hasher = blake3::Hasher::new();
+    let mut put = |line: &str, hasher: &mut blake3::Hasher| {
+        let line = format!("{line}\n");
+        hasher.update(line.as_bytes());
+        out.write_all(line.as_bytes()).unwrap();
+    };
+    put(header, &mut hasher);
+    let mut last_body = Value::Null;
+    for k in 1..=copies {
+        for l in &inter {
+            // Every interaction line names its id right after its kind.
+            let mut line = l.replacen(r#""id":1,"#, &format!(r#""id":{k},"#), 1);
+            if k == copies && l.starts_with(r#"{"kind":"request""#) {
+                let mut v: Value = serde_json::from_str(&line).unwrap();
+                v["body"]["messages"][0]["content"] = json!("Hello, for the last time");
+                last_body = v["body"].clone();
+                line = v.to_string();
+            }
+            put(&line, &mut hasher);
+        }
+    }
+    let footer = json!({"kind": "footer", "interactions": copies,
+        "lines": 1 + copies * inter.len(), "blake3": hasher.finalize().to_hex().to_string()});
+    put(&footer.to_string(), &mut hasher);
+    out.into_inner().unwrap().sync_all().unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() as usize >= min_bytes);
+    (path, original, last_body)
+}
+
+/// `serve` indexes a cassette and reads bodies from the file as it plays them: a 200 MB
+/// cassette is answered byte-exact, first and last interaction, within a peak RSS far below
+/// the file's size (loading it whole took more than the file).
+#[test]
+fn a_large_cassette_is_served_from_the_file_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, original, last_body) = large_cassette(dir.path(), 200 << 20);
+    let p = ServeProcess::spawn(&[path.to_str().unwrap(), "--pace", "instant"]);
+    let ep = url(p.addr, "/v1/chat/completions");
+    runtime().block_on(async {
+        for body in [original.request.body.value(), &last_body] {
+            let r = client().post(&ep).json(body).send().await.expect("send");
+            assert_eq!(r.status().as_u16(), 200);
+            let got = r.bytes().await.unwrap();
+            assert!(got.as_ref() == original.body().as_slice(), "body differs");
+        }
+    });
+    let status = runtime().block_on(status(p.addr));
+    let ids = &status["sessions"];
+    let served: Vec<u64> = ids
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|s| s["interactions"].as_array().unwrap().iter())
+        .map(|i| i["id"].as_u64().unwrap())
+        .collect();
+    let copies = status["cassettes"][0]["interactions"].as_u64().unwrap();
+    assert_eq!(served, vec![1, copies], "first and last interaction");
+    let (code, stderr, peak_kib) = p.interrupt_measured();
+    assert_eq!(code, 0, "{stderr}");
+    let file_kib = std::fs::metadata(&path).unwrap().len() as i64 / 1024;
+    eprintln!("serve peak RSS {peak_kib} KiB for a {file_kib} KiB cassette");
+    assert!(
+        peak_kib < LARGE_SERVE_PEAK_KIB,
+        "serve peaked at {peak_kib} KiB for a {file_kib} KiB cassette (bound {LARGE_SERVE_PEAK_KIB} KiB)"
+    );
 }

@@ -641,3 +641,93 @@ fn shutdown_lets_the_response_in_flight_finish_and_closes_idle_connections() {
         assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     });
 }
+
+/// `serve` reads bodies from the cassette file as it plays them: when the file changed after
+/// the server indexed it, a request is answered with a clear 500 JSON error naming the file,
+/// never with other bytes, and the server keeps serving.
+#[test]
+fn a_cassette_changed_on_disk_is_a_500_json_error_not_other_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.openai-chat.jsonl");
+    std::fs::copy(corpus("call-with-tools.openai-chat.jsonl"), &path).unwrap();
+    let cassette = load(&path);
+    runtime().block_on(async {
+        let server = start(
+            std::slice::from_ref(&path),
+            options_matching(Pace::Instant, ServeMatch::Conversation),
+        )
+        .await;
+        let addr = server.addr();
+        let first = &cassette.interactions[0];
+        let r = post_json(addr, "/v1/chat/completions", first.request.body.value()).await;
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.bytes().await.unwrap().to_vec(), first.body());
+
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(b"\n");
+        std::fs::write(&path, &text).unwrap();
+        let second = &cassette.interactions[1];
+        let r = post_json(addr, "/v1/chat/completions", second.request.body.value()).await;
+        assert_eq!(r.status().as_u16(), 500);
+        let err: Value = r.json().await.expect("a JSON error body");
+        assert_eq!(
+            err["error"]["type"], "tapeloop_cassette_unreadable",
+            "{err}"
+        );
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("changed since it was indexed"),
+            "{message}"
+        );
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        let log = request_log(addr).await;
+        assert_eq!(log.last().unwrap()["error"].as_str(), Some(message));
+
+        // Control endpoints still answer.
+        assert_eq!(status(addr).await["requests"], 2);
+        server.shutdown().await;
+    });
+}
+
+/// The end of a played body is sent with its last chunk, not after another read of the file: a
+/// client that stops reading once it has every recorded byte (as SDKs do at `[DONE]`) finds
+/// the response complete, and the request log says `complete`, not `disconnected`.
+#[test]
+fn a_body_ends_with_its_last_chunk() {
+    let path = corpus("call-with-tools.openai-chat.jsonl");
+    let cassette = load(&path);
+    let first = &cassette.interactions[0];
+    let expected = first.body();
+    runtime().block_on(async {
+        let server = start(std::slice::from_ref(&path), options(Pace::Instant, false)).await;
+        let addr = server.addr();
+        for i in 0..10 {
+            let r = client()
+                .post(url(addr, "/v1/chat/completions"))
+                .header("x-tapeloop-session", format!("s{i}"))
+                .json(first.request.body.value())
+                .send()
+                .await
+                .expect("send");
+            let mut got = Vec::new();
+            let mut stream = r.bytes_stream();
+            while got.len() < expected.len() {
+                let chunk = stream.next().await.expect("more bytes").expect("a chunk");
+                got.extend_from_slice(&chunk);
+            }
+            assert_eq!(got, expected);
+            drop(stream); // gone as soon as every byte is there
+        }
+        let mut log = Vec::new();
+        for _ in 0..100 {
+            log = request_log(addr).await;
+            if log.len() == 10 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let outcomes: Vec<&str> = log.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+        assert_eq!(outcomes, vec!["complete"; 10]);
+        server.shutdown().await;
+    });
+}

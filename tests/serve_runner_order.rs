@@ -54,6 +54,7 @@ async fn attempt(
                     url: String::new(),
                     headers: Headers::new(),
                     body: Value::Null.into(),
+                    body_b64: None,
                 },
                 response: None,
                 chunks: Vec::new(),

@@ -37,6 +37,19 @@ impl RequestBody {
         })
     }
 
+    /// The parsed body without keeping the parse when it was not parsed yet: for a caller
+    /// that reads it once and keeps something else (`serve` prepares every recorded request
+    /// for matching, and holding each parse too would double that memory).
+    pub fn parsed_once(&self) -> std::borrow::Cow<'_, Value> {
+        match (self.parsed.get(), &self.raw) {
+            (Some(v), _) => std::borrow::Cow::Borrowed(v),
+            (None, Some(raw)) => {
+                std::borrow::Cow::Owned(serde_json::from_str(raw.get()).unwrap_or(Value::Null))
+            }
+            (None, None) => std::borrow::Cow::Owned(Value::Null),
+        }
+    }
+
     /// The parsed body, owned.
     pub fn into_value(self) -> Value {
         self.value();
@@ -130,6 +143,17 @@ impl<'de> Deserialize<'de> for RequestBody {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parsed_once_does_not_keep_the_parse() {
+        let raw = RawValue::from_string(r#"{"a":[1,2]}"#.into()).unwrap();
+        let lazy = RequestBody::from_raw(raw);
+        assert_eq!(*lazy.parsed_once(), json!({"a": [1, 2]}));
+        assert!(lazy.parsed.get().is_none(), "not cached");
+        lazy.value();
+        assert!(matches!(lazy.parsed_once(), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(*RequestBody::default().parsed_once(), Value::Null);
+    }
 
     #[test]
     fn raw_bodies_parse_on_first_use_and_compare_as_values() {

@@ -37,6 +37,7 @@ impl CassetteError {
                 | ErrorKind::NotACassette { .. }
                 | ErrorKind::UnknownVersion(_)
                 | ErrorKind::NoInteractions
+                | ErrorKind::Changed(_)
         )
     }
 }
@@ -106,4 +107,8 @@ pub enum ErrorKind {
     /// Nothing to replay: a replay of it would score nothing and pass.
     #[error("no usable interaction: the cassette holds no request with its `end` line (recording cut short before the first response finished?); re-record it")]
     NoInteractions,
+    /// The file is no longer the one that was indexed ([`super::CassetteIndex`] reads bodies
+    /// from it when they are played).
+    #[error("the file changed since it was indexed ({0}); restart to serve the new content")]
+    Changed(String),
 }

@@ -335,6 +335,7 @@ fn parse_interaction(item: &Yaml) -> Result<Parsed, String> {
         url,
         headers: headers(req.get("headers"))?,
         body: body.into(),
+        body_b64: None,
     };
     let status = match resp.get("status") {
         Some(s) => s.get("code").unwrap_or(s).as_u64(),

@@ -7,8 +7,10 @@
 //!
 //! - [`CassetteReader`] streams a cassette line by line with bounded memory and yields assembled
 //!   [`Interaction`]s and [`ToolRecord`]s; [`Cassette::load`] reads a whole file;
-//!   [`CassetteStream`] serves one replay in request order without holding the file. Every
-//!   problem is a [`CassetteError`] naming the file and line.
+//!   [`CassetteStream`] serves one replay in request order without holding the file;
+//!   [`CassetteIndex`] keeps everything but the response bodies and reads those back by byte
+//!   offset when they are played (`serve`). Every problem is a [`CassetteError`] naming the
+//!   file and line.
 //! - [`CassetteWriter`] appends and flushes line by line (a crash loses at most the line being
 //!   written) and redacts secrets before anything reaches disk ([`Redactor`]).
 //! - [`import`] converts vcrpy YAML cassettes.
@@ -28,6 +30,7 @@ mod body;
 mod error;
 pub mod footer;
 pub mod import;
+mod index;
 mod line;
 mod reader;
 mod redact;
@@ -45,6 +48,7 @@ use crate::provider::Api;
 pub use body::RequestBody;
 pub use error::{CassetteError, ErrorKind};
 pub use footer::{rewrite_footer, FooterHash, Rewrite};
+pub use index::{BodyReader, CassetteIndex, IndexedInteraction};
 pub use reader::{Cassette, CassetteReader, Record, Truncation, DEFAULT_MAX_LINE_LEN};
 pub use redact::{Redactor, REDACTED};
 pub use stream::{CassetteStream, StreamEnd};
@@ -122,6 +126,9 @@ pub struct Request {
     /// The JSON request body (`null` for a body-less request), parsed on first use.
     #[serde(default)]
     pub body: RequestBody,
+    /// A body that is not JSON, base64 (then `body` is null), as the recording proxy writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_b64: Option<String>,
 }
 
 /// The response head: status, headers and ms from sending the request to the headers.

@@ -57,6 +57,22 @@ impl std::fmt::Display for Truncation {
     }
 }
 
+/// Where an interaction's body is in the file: what [`super::index`] keeps instead of the
+/// chunk bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BodySpan {
+    /// Byte offset of its first `chunk` line, else of its `end` line.
+    pub start: u64,
+    /// Byte offset just past its `end` line.
+    pub end: u64,
+    /// How many `chunk` lines it has.
+    pub chunks: u64,
+    /// The first body byte that is not ASCII whitespace (which reply shape was recorded).
+    pub first_byte: Option<u8>,
+    /// The line number of the line at `start`.
+    pub line: u64,
+}
+
 /// An interaction still being assembled.
 #[derive(Debug)]
 struct Pending {
@@ -66,6 +82,7 @@ struct Pending {
     request: Request,
     response: Option<ResponseHead>,
     chunks: Vec<Chunk>,
+    span: BodySpan,
     /// Bytes this interaction's lines put in memory so far (charged to `open_bytes`).
     bytes: usize,
 }
@@ -114,6 +131,13 @@ pub struct CassetteReader<R> {
     finished: bool,
     /// Bytes held by `pending`, bounded by [`OPEN_INTERACTION_LIMITS`].
     open_bytes: usize,
+    /// Bytes consumed from `input` so far, and the offset where the current line starts.
+    pos: u64,
+    line_start: u64,
+    /// `false` in index mode: chunk bytes are checked and counted, then dropped.
+    keep_chunks: bool,
+    /// The body span of the interaction yielded last.
+    ended: Option<BodySpan>,
 }
 
 impl CassetteReader<BufReader<File>> {
@@ -173,6 +197,10 @@ impl<R: BufRead> CassetteReader<R> {
             eof_errors: Vec::new(),
             finished: false,
             open_bytes: 0,
+            pos: 0,
+            line_start: 0,
+            keep_chunks: true,
+            ended: None,
         };
         r.header = r.read_header()?;
         Ok(r)
@@ -201,6 +229,19 @@ impl<R: BufRead> CassetteReader<R> {
         self.line_no
     }
 
+    /// Index mode ([`super::index`]): chunks are validated and charged to the open-interaction
+    /// limit exactly as when they are kept (so the same files are rejected), but yielded
+    /// interactions have no chunks; [`take_span`](Self::take_span) says where they are.
+    pub(crate) fn index_mode(mut self) -> Self {
+        self.keep_chunks = false;
+        self
+    }
+
+    /// Where the body of the interaction yielded last is in the input.
+    pub(crate) fn take_span(&mut self) -> Option<BodySpan> {
+        self.ended.take()
+    }
+
     /// The request order of the oldest interaction still open (its `end` not yet read).
     pub(crate) fn oldest_open(&self) -> Option<u64> {
         self.pending.values().map(|p| p.seq).min()
@@ -212,6 +253,7 @@ impl<R: BufRead> CassetteReader<R> {
 
     fn read_line(&mut self) -> std::io::Result<RawLine> {
         self.buf.clear();
+        self.line_start = self.pos;
         loop {
             let avail = self.input.fill_buf()?;
             if avail.is_empty() {
@@ -243,6 +285,7 @@ impl<R: BufRead> CassetteReader<R> {
                     self.hasher.update(&avail[..take]);
                     len += take as u64;
                     self.input.consume(take);
+                    self.pos += take as u64;
                     if done {
                         consumed_nl = true;
                         break;
@@ -255,6 +298,7 @@ impl<R: BufRead> CassetteReader<R> {
             }
             self.buf.extend_from_slice(&avail[..take]);
             self.input.consume(take);
+            self.pos += take as u64;
             if done {
                 return Ok(RawLine::Line { complete: true });
             }
@@ -448,9 +492,11 @@ impl<R: BufRead> CassetteReader<R> {
                             url: r.url,
                             headers: r.headers,
                             body: r.body,
+                            body_b64: r.body_b64,
                         },
                         response: None,
                         chunks: Vec::new(),
+                        span: BodySpan::default(),
                         bytes,
                     },
                 );
@@ -473,40 +519,32 @@ impl<R: BufRead> CassetteReader<R> {
                 Ok(None)
             }
             Line::Chunk(c) => {
-                let bytes = match (c.data, c.b64) {
-                    (Some(d), None) => d.into_bytes(),
-                    (None, Some(b)) => base64::engine::general_purpose::STANDARD
-                        .decode(b.trim())
-                        .map_err(|e| ErrorKind::BadChunk {
-                        id: c.id,
-                        problem: format!("has invalid base64 in `b64` ({e})"),
-                    })?,
-                    (Some(_), Some(_)) => {
-                        return Err(ErrorKind::BadChunk {
-                            id: c.id,
-                            problem: "has both `data` and `b64`".into(),
-                        })
-                    }
-                    (None, None) => {
-                        return Err(ErrorKind::BadChunk {
-                            id: c.id,
-                            problem: "has neither `data` nor `b64`".into(),
-                        })
-                    }
-                };
-                let p = self.open_interaction("chunk", c.id)?;
+                let (id, ms) = (c.id, c.ms);
+                let bytes = c.into_bytes()?;
+                let p = self.open_interaction("chunk", id)?;
                 if p.response.is_none() {
                     return Err(ErrorKind::OutOfOrder {
                         kind: "chunk",
-                        id: c.id,
+                        id,
                         problem: "before its response: a `response` line must come first",
                     });
                 }
                 let n = bytes.len();
                 self.charge_open(n)?;
-                let p = self.pending.get_mut(&c.id).expect("checked just above");
+                let (start, line, keep) = (self.line_start, self.line_no, self.keep_chunks);
+                let p = self.pending.get_mut(&id).expect("checked just above");
                 p.bytes += n;
-                p.chunks.push(Chunk { ms: c.ms, bytes });
+                if p.span.chunks == 0 {
+                    p.span.start = start;
+                    p.span.line = line;
+                }
+                p.span.chunks += 1;
+                if p.span.first_byte.is_none() {
+                    p.span.first_byte = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+                }
+                if keep {
+                    p.chunks.push(Chunk { ms, bytes });
+                }
                 Ok(None)
             }
             Line::End(e) => {
@@ -516,6 +554,13 @@ impl<R: BufRead> CassetteReader<R> {
                     .shift_remove(&e.id)
                     .expect("open_interaction checked the id");
                 self.open_bytes -= p.bytes;
+                let mut span = p.span;
+                if span.chunks == 0 {
+                    span.start = self.line_start;
+                    span.line = self.line_no;
+                }
+                span.end = self.line_start + self.buf.len() as u64;
+                self.ended = Some(span);
                 Ok(Some((
                     p.seq,
                     Record::Interaction(Interaction {
@@ -558,6 +603,29 @@ impl<R: BufRead> CassetteReader<R> {
             });
         }
         Ok(self.pending.get_mut(&id).expect("checked"))
+    }
+}
+
+impl super::ChunkLine {
+    /// The exact body bytes of a `chunk` line: its `data` text, or its `b64` decoded.
+    pub(super) fn into_bytes(self) -> Result<Vec<u8>, ErrorKind> {
+        match (self.data, self.b64) {
+            (Some(d), None) => Ok(d.into_bytes()),
+            (None, Some(b)) => base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .map_err(|e| ErrorKind::BadChunk {
+                    id: self.id,
+                    problem: format!("has invalid base64 in `b64` ({e})"),
+                }),
+            (Some(_), Some(_)) => Err(ErrorKind::BadChunk {
+                id: self.id,
+                problem: "has both `data` and `b64`".into(),
+            }),
+            (None, None) => Err(ErrorKind::BadChunk {
+                id: self.id,
+                problem: "has neither `data` nor `b64`".into(),
+            }),
+        }
     }
 }
 

@@ -87,7 +87,8 @@ impl<W: Write> CassetteWriter<W> {
         Ok(())
     }
 
-    /// Begin an attempt.
+    /// Begin an attempt. A `request.body_b64` (a non-JSON body read back from a cassette) is
+    /// written again, redacted like [`write_raw_request`](Self::write_raw_request).
     pub fn write_request(
         &mut self,
         id: u64,
@@ -95,7 +96,18 @@ impl<W: Write> CassetteWriter<W> {
         attempt: u32,
         request: &Request,
     ) -> io::Result<()> {
-        self.request_line(id, step, attempt, request, None)
+        let Some(b64) = &request.body_b64 else {
+            return self.request_line(id, step, attempt, request, None);
+        };
+        match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+            Ok(raw) => self.write_raw_request(id, step, attempt, request, &raw),
+            // Not base64 (a hand-edited file): kept as text, redacted as text.
+            Err(_) => {
+                let clean = self.redactor.bytes(b64.as_bytes());
+                let text = String::from_utf8_lossy(&clean).into_owned();
+                self.request_line(id, step, attempt, request, Some(text))
+            }
+        }
     }
 
     /// Begin an attempt whose body is not JSON: `raw` (redacted) is stored as `body_b64`,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use tapeloop::cassette::Cassette;
+use tapeloop::cassette::CassetteIndex;
 use tapeloop::exit::Exit;
 use tapeloop::matching::{IgnorePath, ServeMatch};
 use tapeloop::net::serve::{self, Pace, ServeOptions};
@@ -121,9 +121,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             files.push(input.clone());
         }
     }
+    // Indexed, not loaded: bodies are read from the files as they are played, so memory does
+    // not grow with the cassettes' size.
     let mut cassettes = Vec::new();
     for f in &files {
-        cassettes.push(Cassette::load(f)?);
+        cassettes.push(CassetteIndex::open(f)?);
     }
     let matching = if args.strict {
         ServeMatch::Strict

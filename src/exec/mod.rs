@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::cassette::{Cassette, CassetteError};
+use crate::cassette::{Cassette, CassetteError, CassetteIndex};
 use crate::event::StreamEvent;
 use crate::matching::ServeMatch;
 use crate::net::serve::{self, LogEntry, Pace, ServeOptions};
@@ -125,7 +125,9 @@ pub fn exec_job(
 ) -> Result<JobResult, ExecError> {
     let sc = &job.scenario;
     let agent = Agent::resolve(opts.agent.as_ref(), sc)?;
-    let cassette = Cassette::load(&job.cassette)?;
+    // Indexed, not loaded: the server reads bodies from the file as it plays them, and scoring
+    // reads back only the interactions that were served.
+    let cassette = CassetteIndex::open(&job.cassette)?;
     let api = cassette.header.api;
     if !agent.apis.is_empty() && !agent.apis.contains(&api) {
         return Ok(JobResult::Skipped(format!(
@@ -192,10 +194,11 @@ pub fn exec_job(
     let run = process::run(&agent, &placeholders, workdir.path()).map_err(setup_error)?;
     let observed = server.observed();
     rt.block_on(server.shutdown());
-    let served = served_requests(&cassette, observed, opts.retry_after_scale);
+    let served = served_requests(&cassette, observed, opts.retry_after_scale)?;
     let mut rec = observe::score(&Observation {
         scenario: sc,
-        cassette: &cassette,
+        header: &cassette.header,
+        interactions: cassette.interactions.len(),
         cassette_path: &job.cassette,
         served: &served,
         agent: &run,
@@ -250,59 +253,57 @@ pub fn exec_job(
         };
         // The agent already ran on this cassette, so it loaded; a cassette the processor
         // refuses (nothing to replay, undecodable) is the same harness error as in `run`.
-        let processor = crate::runner::replay(sc, &cassette, &job.cassette, &run_opts)?;
+        let whole = Cassette::load(&job.cassette)?;
+        let processor = crate::runner::replay(sc, &whole, &job.cassette, &run_opts)?;
         rec.fidelity = Some(fidelity::compare(&rec, &processor));
     }
     Ok(JobResult::Scored(Box::new(rec)))
 }
 
-/// The server's log entries for model requests, in arrival order, as [`Served`].
+/// The server's log entries for model requests, in arrival order, as [`Served`], each with the
+/// events of the interaction that answered it (read back from the cassette file once).
 fn served_requests(
-    cassette: &Cassette,
+    cassette: &CassetteIndex,
     mut observed: Vec<LogEntry>,
     scale: Option<f64>,
-) -> Vec<Served> {
+) -> Result<Vec<Served>, CassetteError> {
     observed.sort_by_key(|e| e.ms);
     let api = cassette.header.api;
-    observed
-        .into_iter()
-        .filter(|e| e.body.is_some())
-        .map(|e| {
-            let interaction = e
-                .interaction
-                .and_then(|id| cassette.interactions.iter().position(|i| i.id == id));
-            let recorded = interaction
-                .and_then(|k| cassette.interactions.get(k))
-                .and_then(|inter| {
-                    inter.decode(api).into_iter().find_map(|ev| match ev {
-                        StreamEvent::Error(err) => err.retry_after_ms,
-                        _ => None,
-                    })
-                });
-            let served_wait = e
-                .retry_after
-                .iter()
-                .find_map(|c| served_ms(&c.field, &c.served))
-                .or_else(|| recorded.map(|r| scale.map_or(r, |f| (r as f64 * f).ceil() as u64)));
-            Served {
-                at_ms: e.ms,
-                end_ms: e.end_ms.max(e.ms),
-                body: e.body.as_deref().cloned().unwrap_or(Value::Null),
-                interaction: if matches!(e.result.as_str(), "miss" | "exhausted") {
-                    None
-                } else {
-                    interaction
-                },
-                status: e.status.unwrap_or(0),
-                read_to_end: e.outcome == "complete",
-                retry_after: recorded.zip(served_wait).map(|(r, s)| RetryAfter {
-                    recorded_ms: r,
-                    served_ms: s,
-                }),
-                miss: e.error.clone(),
-            }
-        })
-        .collect()
+    let mut out = Vec::new();
+    for e in observed.into_iter().filter(|e| e.body.is_some()) {
+        let interaction = e
+            .interaction
+            .and_then(|id| cassette.interactions.iter().position(|i| i.id == id));
+        let events = match interaction {
+            Some(k) => cassette.interaction(k)?.decode(api),
+            None => Vec::new(),
+        };
+        let recorded = events.iter().find_map(|ev| match ev {
+            StreamEvent::Error(err) => err.retry_after_ms,
+            _ => None,
+        });
+        let served_wait = e
+            .retry_after
+            .iter()
+            .find_map(|c| served_ms(&c.field, &c.served))
+            .or_else(|| recorded.map(|r| scale.map_or(r, |f| (r as f64 * f).ceil() as u64)));
+        let answered = !matches!(e.result.as_str(), "miss" | "exhausted");
+        out.push(Served {
+            at_ms: e.ms,
+            end_ms: e.end_ms.max(e.ms),
+            body: e.body.as_deref().cloned().unwrap_or(Value::Null),
+            interaction: if answered { interaction } else { None },
+            events: if answered { events } else { Vec::new() },
+            status: e.status.unwrap_or(0),
+            read_to_end: e.outcome == "complete",
+            retry_after: recorded.zip(served_wait).map(|(r, s)| RetryAfter {
+                recorded_ms: r,
+                served_ms: s,
+            }),
+            miss: e.error.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// A served `retry-after` (seconds), `retry-after-ms` or `retryDelay` (`"1.5s"`) in ms.

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::cassette::Cassette;
+use crate::cassette::Header;
 use crate::event::StreamEvent;
 use crate::processor::detector::{opencode_fires, CallSig, DetectorSet, PartView};
 use crate::processor::{PriceTable, Termination};
@@ -45,6 +45,8 @@ pub struct Served {
     pub body: Value,
     /// The cassette interaction (index) that answered it; `None` when the server could not.
     pub interaction: Option<usize>,
+    /// That interaction's response decoded as a replay decodes it (empty without one).
+    pub events: Vec<StreamEvent>,
     /// The status served (0: the connection was cut before a head, as recorded).
     pub status: u16,
     /// Whether the client read the response to its end.
@@ -76,7 +78,9 @@ pub struct AgentRun {
 /// Everything [`score`] needs.
 pub struct Observation<'a> {
     pub scenario: &'a Scenario,
-    pub cassette: &'a Cassette,
+    /// The served cassette's header and interaction count (bodies come with [`Served`]).
+    pub header: &'a Header,
+    pub interactions: usize,
     pub cassette_path: &'a Path,
     pub served: &'a [Served],
     pub agent: &'a AgentRun,
@@ -87,9 +91,9 @@ pub struct Observation<'a> {
 
 /// The run record of an agent run (expectations are scored by the caller).
 pub fn score(obs: &Observation<'_>) -> RunRecord {
-    let api = obs.cassette.header.api;
-    let model = obs.cassette.header.model_or(obs.scenario.model.as_deref());
-    let provider = (obs.cassette.header).provider_or(obs.scenario.provider.as_deref());
+    let api = obs.header.api;
+    let model = obs.header.model_or(obs.scenario.model.as_deref());
+    let provider = obs.header.provider_or(obs.scenario.provider.as_deref());
     let cost = obs.prices.lookup(Some(&provider), &model).map(|m| m.cost);
     let mut detectors = DetectorSet::new(obs.scenario.policy.doom_loop.clone());
     let mut rec = RunRecord::new(
@@ -122,16 +126,16 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
             }
         }
         // A request the cassette could not answer is no step (as in replay).
-        let Some(inter) = s.interaction.and_then(|k| obs.cassette.interactions.get(k)) else {
+        if s.interaction.is_none() {
             continue;
-        };
+        }
         if after_error {
             attempt += 1;
         } else {
             step += 1;
             attempt = 1;
         }
-        let events = inter.decode(api);
+        let events = s.events.as_slice();
         let error = events.iter().find_map(|e| match e {
             StreamEvent::Error(err) => Some(err.clone()),
             _ => None,
@@ -161,7 +165,7 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
         let mut parts: Vec<(String, Value)> = Vec::new();
         let mut sigs = Vec::new();
         let mut text = String::new();
-        for ev in &events {
+        for ev in events {
             match ev {
                 StreamEvent::TextDelta { text: t, .. } => text.push_str(t),
                 // Server tools the provider ran itself (web search) are not the agent's calls.
@@ -236,7 +240,7 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
         });
     }
     rec.finish = finish(obs, &rec);
-    rec.unused_interactions = obs.cassette.interactions.len().saturating_sub(
+    rec.unused_interactions = obs.interactions.saturating_sub(
         obs.served
             .iter()
             .filter(|s| s.interaction.is_some())
@@ -251,22 +255,20 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
 
 /// The error the agent's last request was answered with, if it was.
 fn last_error(obs: &Observation<'_>) -> Option<crate::event::ProviderError> {
-    let api = obs.cassette.header.api;
     let last = obs.served.last()?;
-    let inter = obs.cassette.interactions.get(last.interaction?)?;
-    inter.decode(api).into_iter().find_map(|e| match e {
-        StreamEvent::Error(err) => Some(err),
+    last.interaction?;
+    last.events.iter().find_map(|e| match e {
+        StreamEvent::Error(err) => Some(err.clone()),
         _ => None,
     })
 }
 
 /// The tool of the last call the agent was served.
 fn last_tool_call(obs: &Observation<'_>) -> Option<String> {
-    let api = obs.cassette.header.api;
     obs.served.iter().rev().find_map(|s| {
-        let inter = obs.cassette.interactions.get(s.interaction?)?;
-        inter.decode(api).into_iter().rev().find_map(|e| match e {
-            StreamEvent::ToolCall { tool, .. } => Some(tool),
+        s.interaction?;
+        s.events.iter().rev().find_map(|e| match e {
+            StreamEvent::ToolCall { tool, .. } => Some(tool.clone()),
             _ => None,
         })
     })

@@ -224,8 +224,11 @@ impl ProxyHandle {
     }
 }
 
-/// The cassettes directly in `dir`, in name order.
-fn existing_cassettes(dir: &std::path::Path) -> std::io::Result<Vec<crate::cassette::Cassette>> {
+/// The cassettes directly in `dir`, in name order, indexed: their bodies are read when they
+/// are replayed.
+fn existing_cassettes(
+    dir: &std::path::Path,
+) -> std::io::Result<Vec<crate::cassette::CassetteIndex>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
@@ -234,7 +237,7 @@ fn existing_cassettes(dir: &std::path::Path) -> std::io::Result<Vec<crate::casse
     paths
         .iter()
         .map(|p| {
-            crate::cassette::Cassette::load(p)
+            crate::cassette::CassetteIndex::open(p)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
         })
         .collect()
@@ -509,6 +512,7 @@ async fn handle(
                     url: url.clone(),
                     headers: recorded_headers(&headers),
                     body: json.clone().into(),
+                    body_b64: None,
                 };
                 if let Some(w) = s.writer.as_mut() {
                     match &body {

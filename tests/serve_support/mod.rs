@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sha2::Digest;
 use std::process::Command;
-use tapeloop::cassette::{Cassette, Interaction};
+use tapeloop::cassette::{Cassette, CassetteIndex, Interaction};
 use tapeloop::event::StreamEvent;
 pub use tapeloop::matching::ServeMatch;
 use tapeloop::net::serve::{self, Pace, ServeOptions, ServerHandle};
@@ -131,7 +131,10 @@ pub fn options_matching(pace: Pace, matching: ServeMatch) -> ServeOptions {
 /// Start an in-process server on a free loopback port.
 pub async fn start(paths: &[PathBuf], opts: ServeOptions) -> ServerHandle {
     assert!(opts.listen.ip().is_loopback(), "tests bind loopback only");
-    let cassettes = paths.iter().map(|p| load(p)).collect();
+    let cassettes = paths
+        .iter()
+        .map(|p| CassetteIndex::open(p).unwrap_or_else(|e| panic!("index {}: {e}", p.display())))
+        .collect();
     serve::start(cassettes, opts).await.expect("start server")
 }
 

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 pub use super::listener::SHUTDOWN_GRACE;
 use super::listener::{Body, RequestBody, RequestBodyError, Server};
-use crate::cassette::Cassette;
+use crate::cassette::CassetteIndex;
 use crate::matching::{IgnorePath, Matcher, ServeMatch};
 use crate::provider::wire;
 
@@ -193,7 +193,10 @@ impl ServerHandle {
 
 /// Bind and start serving `cassettes`. Fails when the address cannot be bound or the log
 /// file cannot be created.
-pub async fn start(cassettes: Vec<Cassette>, opts: ServeOptions) -> std::io::Result<ServerHandle> {
+pub async fn start(
+    cassettes: Vec<CassetteIndex>,
+    opts: ServeOptions,
+) -> std::io::Result<ServerHandle> {
     let matcher = Matcher::new(opts.matching, opts.ignore.clone());
     let catalog = Catalog::new(cassettes, matcher);
     let state = Arc::new(State {
@@ -441,6 +444,10 @@ async fn respond(
     .await;
     entry.retry_after = played.retry_after;
     entry.reply = Some(played.reply.to_string());
+    if played.error.is_some() {
+        entry.result = "error".into();
+        entry.error = played.error;
+    }
     match played.response {
         Ok(r) => Ok(logged(state, r, entry)),
         Err(e) => {
@@ -459,7 +466,7 @@ pub struct Replayer {
 
 impl Replayer {
     /// Replay `cassettes` by conversation at `pace`.
-    pub fn new(cassettes: Vec<Cassette>, pace: Pace) -> std::io::Result<Replayer> {
+    pub fn new(cassettes: Vec<CassetteIndex>, pace: Pace) -> std::io::Result<Replayer> {
         let opts = ServeOptions {
             pace,
             ..ServeOptions::new(SocketAddr::from(([127, 0, 0, 1], 0)))

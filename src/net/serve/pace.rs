@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::cassette::Interaction;
+use crate::cassette::{End, Interaction, ResponseHead};
 use crate::event::EndOutcome;
 
 /// How chunks are paced.
@@ -76,36 +76,68 @@ pub struct Schedule {
 
 /// The waits [`Pace`] gives `inter` (what the server sleeps; unit-testable without a clock).
 pub fn schedule(inter: &Interaction, pace: Pace) -> Schedule {
-    let Some(head) = &inter.response else {
-        let at = inter
-            .end
-            .map(|e| e.ms)
-            .or_else(|| inter.chunks.last().map(|c| c.ms))
-            .unwrap_or(0);
+    let last_chunk = inter.chunks.last().map(|c| c.ms);
+    let head = head_wait(pace, inter.response.as_ref(), inter.end, last_chunk);
+    let Some(h) = &inter.response else {
         return Schedule {
-            head: pace.delay(at),
+            head,
             chunks: Vec::new(),
             end: Duration::ZERO,
         };
     };
-    let mut at = head.ms;
-    let chunks = inter
-        .chunks
-        .iter()
-        .map(|c| {
-            let wait = c.ms.saturating_sub(at);
-            at = at.max(c.ms);
-            pace.delay(wait)
-        })
-        .collect();
-    let end = match inter.end {
-        Some(e) if e.outcome != EndOutcome::Complete => pace.delay(e.ms.saturating_sub(at)),
-        _ => Duration::ZERO,
-    };
+    let mut gaps = Gaps::new(pace, h);
+    let chunks = inter.chunks.iter().map(|c| gaps.chunk(c.ms)).collect();
     Schedule {
-        head: pace.delay(head.ms),
+        head,
         chunks,
-        end,
+        end: gaps.end(inter.end),
+    }
+}
+
+/// The wait before the response head; without a head, before the connection is closed (at
+/// the recorded end, else the last chunk).
+pub(super) fn head_wait(
+    pace: Pace,
+    head: Option<&ResponseHead>,
+    end: Option<End>,
+    last_chunk_ms: Option<u64>,
+) -> Duration {
+    let at = match head {
+        Some(h) => h.ms,
+        None => end.map(|e| e.ms).or(last_chunk_ms).unwrap_or(0),
+    };
+    pace.delay(at)
+}
+
+/// The waits after the head, computed chunk by chunk as they come: `serve` reads a body from
+/// the file while it plays it, so it never holds every chunk's time at once.
+pub(super) struct Gaps {
+    pace: Pace,
+    /// The recorded ms of the part sent last.
+    at: u64,
+}
+
+impl Gaps {
+    pub(super) fn new(pace: Pace, head: &ResponseHead) -> Gaps {
+        Gaps { pace, at: head.ms }
+    }
+
+    /// The wait before the chunk recorded at `ms`, from the part before it.
+    pub(super) fn chunk(&mut self, ms: u64) -> Duration {
+        let wait = ms.saturating_sub(self.at);
+        self.at = self.at.max(ms);
+        self.pace.delay(wait)
+    }
+
+    /// The wait after the last chunk before a recorded `reset` / `timeout` / `aborted` end
+    /// cuts the connection (zero for a `complete` end).
+    pub(super) fn end(&self, end: Option<End>) -> Duration {
+        match end {
+            Some(e) if e.outcome != EndOutcome::Complete => {
+                self.pace.delay(e.ms.saturating_sub(self.at))
+            }
+            _ => Duration::ZERO,
+        }
     }
 }
 

@@ -23,28 +23,31 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::status::Divergence;
-use crate::cassette::{Cassette, Interaction};
+use crate::cassette::{CassetteIndex, IndexedInteraction};
 use crate::event::EndOutcome;
 use crate::matching::{session_key, Matcher, Prepared, ServeMatch};
 use crate::provider::Api;
 
 /// The cassettes served, with their requests prepared for matching.
 pub(super) struct Catalog {
-    pub cassettes: Vec<Arc<Cassette>>,
+    pub cassettes: Vec<Arc<CassetteIndex>>,
     pub matcher: Matcher,
     /// Conversation mode: every recorded request, prepared once (empty otherwise).
     prepared: Vec<Vec<Prepared>>,
 }
 
 impl Catalog {
-    pub fn new(cassettes: Vec<Cassette>, matcher: Matcher) -> Catalog {
+    pub fn new(cassettes: Vec<CassetteIndex>, matcher: Matcher) -> Catalog {
         let prepared = if matcher.mode == ServeMatch::Conversation {
             cassettes
                 .iter()
                 .map(|c| {
                     c.interactions
                         .iter()
-                        .map(|i| matcher.prepare(&i.request.body, c.header.model.as_deref()))
+                        .map(|i| {
+                            let body = i.request.body.parsed_once();
+                            matcher.prepare(&body, c.header.model.as_deref())
+                        })
                         .collect()
                 })
                 .collect()
@@ -64,7 +67,7 @@ impl Catalog {
             .is_none()
     }
 
-    fn inter(&self, c: usize, i: usize) -> &Interaction {
+    fn inter(&self, c: usize, i: usize) -> &IndexedInteraction {
         &self.cassettes[c].interactions[i]
     }
 
@@ -135,7 +138,7 @@ pub(super) struct Sessions {
     pub divergences: Vec<Divergence>,
 }
 
-fn succeeded(inter: &Interaction) -> bool {
+fn succeeded(inter: &IndexedInteraction) -> bool {
     inter.response.as_ref().is_some_and(|h| h.status < 400)
         && inter.end.is_some_and(|e| e.outcome == EndOutcome::Complete)
 }

@@ -1,24 +1,38 @@
 //! Playing one recorded interaction back: the status and headers as recorded (framing headers
-//! recomputed), the body chunks on the [`schedule`] of the pace, and a recorded `reset`,
-//! `timeout` or `aborted` end cut the connection mid-body; an interaction without a response
-//! head closes the connection before any header. With `--retry-after-scale`, the retry waits
-//! of an error response are rewritten first ([`super::retry`]); a reply in another shape than
-//! the client asked for is reshaped ([`super::shape`]), sent when the recorded body began.
+//! recomputed), the body chunks on the pace's schedule ([`super::pace`]), and a recorded
+//! `reset`, `timeout` or `aborted` end cut the connection mid-body; an interaction without a
+//! response head closes the connection before any header.
+//!
+//! The body is read from the cassette file as it is played ([`CassetteIndex::body`]), a batch
+//! of about [`BATCH_BYTES`] at a time on the blocking pool, so memory per play stays small
+//! whatever the cassette's size and no thread is held while the chunks are paced. Two answers
+//! need the whole body first and read it whole: a reply in another shape than the client asked
+//! for is reshaped ([`super::shape`]) and sent when the recorded body began, and with
+//! `--retry-after-scale` the retry waits of an error response are rewritten ([`super::retry`]).
+//! A body that cannot be read as it was indexed (the file changed) is a 500 JSON error before
+//! the head, or a cut connection after it, and a line on stderr.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, StreamBody};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http_body_util::BodyExt;
 use hyper::body::Frame;
 use hyper::{Response, StatusCode};
 use tokio::sync::mpsc;
 
-use super::pace::{schedule, Pace};
+use super::answer::{error, Shape};
+use super::pace::{head_wait, schedule, Gaps, Pace};
 use super::retry::{self, RetryChange};
-use super::shape::{reshape, Wanted};
+use super::shape::{differs, reshape, Wanted};
 use super::Body;
-use crate::cassette::Cassette;
+use crate::cassette::{BodyReader, CassetteError, CassetteIndex, Chunk};
 use crate::event::EndOutcome;
+
+/// About how many body bytes a play reads from the file at once.
+pub(super) const BATCH_BYTES: usize = 64 * 1024;
 
 /// Headers never replayed as recorded: the server recomputes framing.
 const SKIP_HEADERS: &[&str] = &[
@@ -37,78 +51,120 @@ pub(super) struct Played {
     pub retry_after: Vec<RetryChange>,
     /// `recorded`, `json-from-stream` or `stream-from-json`.
     pub reply: &'static str,
+    /// Why the recorded body could not be served (for the request log).
+    pub error: Option<String>,
+}
+
+/// Where the body frames come from.
+enum Frames {
+    /// Built whole, with the wait before each (a reshaped or rescaled reply).
+    Ready {
+        chunks: Vec<Bytes>,
+        waits: Vec<std::time::Duration>,
+        end_wait: std::time::Duration,
+    },
+    /// Read from the file a batch at a time; `first` is read already.
+    File {
+        reader: BodyReader,
+        first: Vec<Chunk>,
+        gaps: Gaps,
+    },
 }
 
 /// Play interaction `index` of `cassette`.
 pub(super) async fn play(
-    cassette: Arc<Cassette>,
+    cassette: Arc<CassetteIndex>,
     index: usize,
     pace: Pace,
     retry_scale: Option<f64>,
     wanted: &Wanted,
 ) -> Played {
     let inter = &cassette.interactions[index];
-    let plan = schedule(inter, pace);
-    tokio::time::sleep(plan.head).await;
     let Some(head) = inter.response.as_ref() else {
+        tokio::time::sleep(head_wait(pace, None, inter.end, None)).await;
         // The recorded connection failed before any header: fail this one the same way
         // (hyper closes the connection without writing a response).
-        return Played {
-            response: Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "recorded connection failure",
-            )),
-            retry_after: Vec::new(),
-            reply: "recorded",
-        };
+        return failed(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "recorded connection failure",
+        ));
     };
     let status = match StatusCode::from_u16(head.status) {
         Ok(s) => s,
         Err(e) => {
-            return Played {
-                response: Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("interaction {}: status {}: {e}", inter.id, head.status),
-                )),
-                retry_after: Vec::new(),
-                reply: "recorded",
-            }
+            return failed(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("interaction {}: status {}: {e}", inter.id, head.status),
+            ))
         }
     };
     let mut headers = head.headers.clone();
-    let mut chunks: Vec<Bytes> = inter
-        .chunks
-        .iter()
-        .map(|c| Bytes::copy_from_slice(&c.bytes))
-        .collect();
-    let mut waits = plan.chunks.clone();
-    let mut retry_after = Vec::new();
     let mut status = status;
+    let mut retry_after = Vec::new();
     let mut reply = "recorded";
-    if let Some(r) = reshape(inter, wanted) {
-        // The whole reshaped body leaves when the recorded one began.
-        let first = waits.first().copied().unwrap_or_default();
-        waits = std::iter::once(first)
-            .chain(std::iter::repeat(std::time::Duration::ZERO))
-            .take(r.chunks.len())
+    let reshaped = differs(head.status, inter.end, inter.body_first_byte(), wanted);
+    let scale = retry_scale.filter(|_| head.status >= 400);
+    let frames = if reshaped || scale.is_some() {
+        let c = Arc::clone(&cassette);
+        let whole = match blocking(move || c.interaction(index)).await {
+            Ok(w) => w,
+            Err(e) => return unreadable(&e, wanted),
+        };
+        let plan = schedule(&whole, pace);
+        let mut chunks: Vec<Bytes> = whole
+            .chunks
+            .iter()
+            .map(|c| Bytes::copy_from_slice(&c.bytes))
             .collect();
-        chunks = r.chunks;
-        status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        headers
-            .0
-            .retain(|k, _| !k.eq_ignore_ascii_case("content-type"));
-        headers.insert("content-type", r.content_type);
-        reply = r.how;
-    }
-    if let Some(f) = retry_scale.filter(|_| head.status >= 400) {
-        retry_after = retry::scale_headers(&mut headers, f, cassette.header.recorded_at.as_deref());
-        if let Some((body, changes)) = retry::scale_body(&inter.body(), f) {
-            // One chunk, sent when the recorded body began.
-            chunks = vec![Bytes::from(body)];
-            waits.truncate(1);
-            retry_after.extend(changes);
+        let mut waits = plan.chunks.clone();
+        if let Some(r) = reshape(&whole, wanted) {
+            // The whole reshaped body leaves when the recorded one began.
+            let first = waits.first().copied().unwrap_or_default();
+            waits = std::iter::once(first)
+                .chain(std::iter::repeat(std::time::Duration::ZERO))
+                .take(r.chunks.len())
+                .collect();
+            chunks = r.chunks;
+            status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            headers
+                .0
+                .retain(|k, _| !k.eq_ignore_ascii_case("content-type"));
+            headers.insert("content-type", r.content_type);
+            reply = r.how;
         }
-    }
+        if let Some(f) = scale {
+            retry_after =
+                retry::scale_headers(&mut headers, f, cassette.header.recorded_at.as_deref());
+            if let Some((body, changes)) = retry::scale_body(&whole.body(), f) {
+                // One chunk, sent when the recorded body began.
+                chunks = vec![Bytes::from(body)];
+                waits.truncate(1);
+                retry_after.extend(changes);
+            }
+        }
+        Frames::Ready {
+            chunks,
+            waits,
+            end_wait: plan.end,
+        }
+    } else {
+        let c = Arc::clone(&cassette);
+        let opened = blocking(move || {
+            let mut reader = c.body(index)?;
+            let first = reader.next_batch(BATCH_BYTES)?;
+            Ok((reader, first))
+        })
+        .await;
+        match opened {
+            Ok((reader, first)) => Frames::File {
+                reader,
+                first,
+                gaps: Gaps::new(pace, head),
+            },
+            Err(e) => return unreadable(&e, wanted),
+        }
+    };
+    tokio::time::sleep(head_wait(pace, Some(head), inter.end, None)).await;
     let mut response = Response::new(Body::default());
     *response.status_mut() = status;
     for (k, v) in headers.iter() {
@@ -131,34 +187,176 @@ pub(super) async fn play(
             ),
         }
     }
-    let outcome = inter.end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
-    let end_wait = plan.end;
-    let (tx, mut rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(8);
+    let end = inter.end;
+    let outcome = end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
+    // A complete body ends with its last chunk (see `PacedBody`).
+    let complete = outcome == EndOutcome::Complete;
+    let (tx, rx) = mpsc::channel::<Item>(8);
     tokio::spawn(async move {
-        for (chunk, wait) in chunks.into_iter().zip(waits) {
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+        let end_wait = match frames {
+            Frames::Ready {
+                chunks,
+                waits,
+                end_wait,
+            } => {
+                let n = chunks.len();
+                for (i, (chunk, wait)) in chunks.into_iter().zip(waits).enumerate() {
+                    if !send(&tx, wait, chunk, complete && i + 1 == n).await {
+                        return; // client went away
+                    }
+                }
+                end_wait
             }
-            if tx.send(Ok(Frame::data(chunk))).await.is_err() {
-                return; // client went away
+            Frames::File {
+                reader,
+                first,
+                mut gaps,
+            } => {
+                let mut reader = reader;
+                let mut batch = first;
+                loop {
+                    let (n, done) = (batch.len(), reader.is_done());
+                    for (i, c) in std::mem::take(&mut batch).into_iter().enumerate() {
+                        let last = complete && done && i + 1 == n;
+                        if !send(&tx, gaps.chunk(c.ms), Bytes::from(c.bytes), last).await {
+                            return;
+                        }
+                    }
+                    if reader.is_done() {
+                        break gaps.end(end);
+                    }
+                    let next = tokio::task::spawn_blocking(move || {
+                        let b = reader.next_batch(BATCH_BYTES);
+                        (reader, b)
+                    })
+                    .await;
+                    match next {
+                        Ok((_, Ok(b))) if b.is_empty() => break gaps.end(end),
+                        Ok((r, Ok(b))) => (reader, batch) = (r, b),
+                        Ok((_, Err(e))) => {
+                            eprintln!("tapeloop serve: {e}");
+                            let _ = tx
+                                .send((Err(std::io::Error::other(e.to_string())), true))
+                                .await;
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = tx
+                                .send((Err(std::io::Error::other(e.to_string())), true))
+                                .await;
+                            return;
+                        }
+                    }
+                }
             }
-        }
-        if outcome != EndOutcome::Complete {
+        };
+        if !complete {
             tokio::time::sleep(end_wait).await;
             // An error frame makes hyper drop the connection without finishing the body.
-            let _ = tx
-                .send(Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    format!("recorded stream ended: {}", outcome.as_str()),
-                )))
-                .await;
+            let cut = std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                format!("recorded stream ended: {}", outcome.as_str()),
+            );
+            let _ = tx.send((Err(cut), true)).await;
         }
     });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    *response.body_mut() = StreamBody::new(stream).boxed();
+    *response.body_mut() = PacedBody { rx, ended: false }.boxed();
     Played {
         response: Ok(response),
         retry_after,
         reply,
+        error: None,
+    }
+}
+
+/// A body frame from the pacing task, and whether it is the body's last.
+type Item = (Result<Frame<Bytes>, std::io::Error>, bool);
+
+/// Send `chunk` after `wait` (`last`: nothing follows it); `false` when the client went away.
+async fn send(
+    tx: &mpsc::Sender<Item>,
+    wait: std::time::Duration,
+    chunk: Bytes,
+    last: bool,
+) -> bool {
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    tx.send((Ok(Frame::data(chunk)), last)).await.is_ok()
+}
+
+/// The body of a played response: the frames the pacing task sends. The frame marked last
+/// ends the body at once ([`is_end_stream`](hyper::body::Body::is_end_stream)), so hyper
+/// finishes the response with it and the request log counts it complete: a client that stops
+/// reading at the last recorded byte (SDKs stop at `[DONE]`) never races the end of the
+/// stream, which a channel only reports once the task has dropped its sender.
+struct PacedBody {
+    rx: mpsc::Receiver<Item>,
+    ended: bool,
+}
+
+impl hyper::body::Body for PacedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some((frame, last))) => {
+                self.ended = last;
+                Poll::Ready(Some(frame))
+            }
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+}
+
+/// Run a file read on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, CassetteError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(read).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("reading the cassette failed: {e}")),
+    }
+}
+
+/// A play that closes the connection without a response.
+fn failed(e: std::io::Error) -> Played {
+    Played {
+        response: Err(e),
+        retry_after: Vec::new(),
+        reply: "recorded",
+        error: None,
+    }
+}
+
+/// The 500 answered when the recorded body cannot be read as indexed.
+fn unreadable(message: &str, wanted: &Wanted) -> Played {
+    eprintln!("tapeloop serve: {message}");
+    Played {
+        response: Ok(error(
+            Shape::of(Some(wanted.api), ""),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "tapeloop_cassette_unreadable",
+            message,
+            None,
+        )),
+        retry_after: Vec::new(),
+        reply: "recorded",
+        error: Some(message.to_string()),
     }
 }

@@ -16,7 +16,7 @@
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::cassette::Interaction;
+use crate::cassette::{End, Interaction};
 use crate::event::{EndOutcome, StreamEvent};
 use crate::provider::reply::{assemble_json, stream_from_events};
 use crate::provider::Api;
@@ -61,17 +61,23 @@ pub(super) struct Reshaped {
     pub how: &'static str,
 }
 
+/// Whether a recording with this status, end and first non-whitespace body byte is reshaped
+/// for `wanted` (decided before its body is read: reshaping needs the whole body).
+pub(super) fn differs(status: u16, end: Option<End>, first: Option<u8>, wanted: &Wanted) -> bool {
+    if status >= 400 || end.is_none_or(|e| e.outcome != EndOutcome::Complete) {
+        return false;
+    }
+    let recorded_json = first == Some(b'{');
+    recorded_json == wanted.stream
+}
+
 /// The reshaped answer of `inter` for `wanted`, or `None` to play it as recorded.
 pub(super) fn reshape(inter: &Interaction, wanted: &Wanted) -> Option<Reshaped> {
     let head = inter.response.as_ref()?;
-    if head.status >= 400 || inter.end.is_none_or(|e| e.outcome != EndOutcome::Complete) {
-        return None;
-    }
     let body = inter.body();
     let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    let recorded_json = first == Some(b'{');
-    if recorded_json != wanted.stream {
-        return None; // already the asked shape
+    if !differs(head.status, inter.end, first, wanted) {
+        return None; // already the asked shape, or an error or a cut, kept as recorded
     }
     let events = inter.decode(wanted.api);
     if wanted.stream {
