@@ -447,7 +447,10 @@ fn fixed_iterations(spec: &str) {
             other => panic!("REPLAY_PATH_ITERS: unknown side {other:?} (replay or floor)"),
         };
     }
-    eprintln!("replay_path: {n} x {side} over {} jobs, {bytes} bytes", jobs.len());
+    eprintln!(
+        "replay_path: {n} x {side} over {} jobs, {bytes} bytes",
+        jobs.len()
+    );
 }
 
 criterion_group!(benches, sse, cassette, adapters, replay_and_floor);
