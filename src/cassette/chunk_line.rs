@@ -64,33 +64,45 @@ const SPECIAL: [bool; 256] = {
     t
 };
 
-/// How many bytes at the start of `bytes` need no unescaping: eight at a time (the word tricks
-/// `serde_json` uses too), the tail byte by byte.
-fn plain_run(bytes: &[u8]) -> usize {
+/// One bit (the top of its byte) per byte of `w` that ends a plain run: `"`, `\\` or below
+/// 0x20, the word tricks `serde_json` uses too. Bits above the lowest may be spurious
+/// (borrows), so only the lowest counts.
+fn special_bytes(w: u64) -> u64 {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let mut n = 0;
-    for word in bytes.chunks_exact(8) {
+    has_zero(w ^ (ONES * u64::from(b'"')))
+        | has_zero(w ^ (ONES * u64::from(b'\\')))
+        | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+}
+
+/// Copy the plain bytes at `bytes[i..]` to `out` and return the index of the first byte that
+/// is not plain (or the end). Eight bytes at a time: each word is stored whole and the output
+/// cut back to the first special byte, so short runs between escapes (SSE text escapes every
+/// quote) cost a store instead of a `memcpy` call. `out` never grows past `bytes.len()`:
+/// unescaping only shrinks, and a word is stored only where eight input bytes remain.
+fn copy_plain(bytes: &[u8], mut i: usize, out: &mut Vec<u8>) -> usize {
+    while let Some(word) = bytes.get(i..i + 8) {
         let Ok(word) = <[u8; 8]>::try_from(word) else {
             break;
         };
-        let w = u64::from_le_bytes(word);
-        // Per byte: equal to `"`, equal to `\\`, or below 0x20. Flags above the first true one
-        // may be spurious (borrows), so only the lowest counts.
-        let special = has_zero(w ^ (ONES * u64::from(b'"')))
-            | has_zero(w ^ (ONES * u64::from(b'\\')))
-            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        out.extend_from_slice(&word);
+        let special = special_bytes(u64::from_le_bytes(word));
         if special != 0 {
-            return n + (special.trailing_zeros() / 8) as usize;
+            let keep = (special.trailing_zeros() / 8) as usize;
+            out.truncate(out.len() - 8 + keep);
+            return i + keep;
         }
-        n += 8;
+        i += 8;
     }
-    let tail = &bytes[n..];
-    n + tail
-        .iter()
-        .position(|&b| SPECIAL[usize::from(b)])
-        .unwrap_or(tail.len())
+    while let Some(&b) = bytes.get(i) {
+        if SPECIAL[usize::from(b)] {
+            break;
+        }
+        out.push(b);
+        i += 1;
+    }
+    i
 }
 
 /// The body of a JSON string (after its opening quote), unescaped; returns it and the bytes
@@ -101,9 +113,7 @@ fn string(bytes: &[u8]) -> Option<(String, &[u8])> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     loop {
-        let run = plain_run(&bytes[i..]);
-        out.extend_from_slice(&bytes[i..i + run]);
-        i += run;
+        i = copy_plain(bytes, i, &mut out);
         match bytes.get(i)? {
             b'"' => break,
             b'\\' => {
