@@ -245,4 +245,25 @@ mod tests {
             assert_eq!(parsed.as_ref(), Some(&line), "{json}");
         }
     }
+
+    proptest::proptest! {
+        /// On arbitrary string bodies (dense in quotes, backslashes, `u`, hex digits, control
+        /// and non-ASCII bytes) this parser either declines or agrees with serde exactly.
+        #[test]
+        fn never_disagrees_with_serde(body in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::prelude::any::<u8>(),
+                proptest::sample::select(b"\\\"u0123456789abcdefABCDEFdD/bfnrt ".to_vec()),
+            ],
+            0..48,
+        )) {
+            let mut line = br#"{"kind":"chunk","id":5,"ms":6,"data":""#.to_vec();
+            line.extend_from_slice(&body);
+            line.extend_from_slice(br#""}"#);
+            if let Some(fast) = parse(&line) {
+                let generic = serde_json::from_slice::<super::super::Line>(&line);
+                proptest::prop_assert_eq!(generic.ok(), Some(super::super::Line::Chunk(fast)));
+            }
+        }
+    }
 }
