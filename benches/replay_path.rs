@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{black_box, criterion_group, Criterion, Throughput};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use tapeloop::cassette::{Cassette, CassetteStream};
@@ -207,7 +207,8 @@ fn adapters(c: &mut Criterion) {
 }
 
 /// Replay every job from in-memory cassette bytes as `tapeloop run` does (streaming the
-/// cassette): parse, decode, processor, scoring.
+/// cassette): parse, decode, processor, scoring. Not inlined, so a profiler can name it.
+#[inline(never)]
 fn replay_all(jobs: &[(Job, Arc<[u8]>)], opts: &RunOptions) -> u64 {
     let mut events = 0;
     for (job, bytes) in jobs {
@@ -391,6 +392,12 @@ fn floor_one(bytes: &[u8]) -> usize {
     payloads
 }
 
+/// The floor over every job: not inlined, so a profiler can name it.
+#[inline(never)]
+fn floor_all(jobs: &[(Job, Arc<[u8]>)]) -> usize {
+    jobs.iter().map(|(_, b)| floor_one(b)).sum()
+}
+
 fn replay_and_floor(c: &mut Criterion) {
     let jobs = jobs();
     let opts = RunOptions {
@@ -407,16 +414,52 @@ fn replay_and_floor(c: &mut Criterion) {
     let mut g = configure(c);
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("replay/bytes", |b| b.iter(|| replay_all(&jobs, &opts)));
-    g.bench_function("floor/bytes", |b| {
-        b.iter(|| jobs.iter().map(|(_, b)| floor_one(b)).sum::<usize>())
-    });
+    g.bench_function("floor/bytes", |b| b.iter(|| floor_all(&jobs)));
     g.throughput(Throughput::Elements(events));
     g.bench_function("replay/events", |b| b.iter(|| replay_all(&jobs, &opts)));
-    g.bench_function("floor/events", |b| {
-        b.iter(|| jobs.iter().map(|(_, b)| floor_one(b)).sum::<usize>())
-    });
+    g.bench_function("floor/events", |b| b.iter(|| floor_all(&jobs)));
     g.finish();
 }
 
+/// `REPLAY_PATH_ITERS=<replay|floor>:<n>`: run exactly `n` passes of one side over the corpus
+/// and exit, for instruction counts that do not depend on timing:
+///
+/// ```text
+/// REPLAY_PATH_ITERS=replay:20 valgrind --tool=callgrind \
+///     --toggle-collect='replay_path::replay_all' target/release/deps/replay_path-<hash>
+/// ```
+///
+/// The instructions collected divided by `n` are one corpus pass; by the printed byte count,
+/// instructions per byte.
+fn fixed_iterations(spec: &str) {
+    let (side, n) = spec.split_once(':').unwrap_or((spec, "1"));
+    let n: usize = n.parse().expect("REPLAY_PATH_ITERS=<replay|floor>:<n>");
+    let jobs = jobs();
+    let opts = RunOptions {
+        jobs: 1,
+        ..RunOptions::default()
+    };
+    let bytes: usize = jobs.iter().map(|(_, b)| b.len()).sum();
+    for _ in 0..n {
+        match side {
+            "replay" => black_box(replay_all(&jobs, &opts) as usize),
+            "floor" => black_box(floor_all(&jobs)),
+            other => panic!("REPLAY_PATH_ITERS: unknown side {other:?} (replay or floor)"),
+        };
+    }
+    eprintln!(
+        "replay_path: {n} x {side} over {} jobs, {bytes} bytes",
+        jobs.len()
+    );
+}
+
 criterion_group!(benches, sse, cassette, adapters, replay_and_floor);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("REPLAY_PATH_ITERS") {
+        fixed_iterations(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use super::{
-    ChunkLine, EndLine, ErrorKind, Header, Line, RequestBody, RequestLine, ResponseLine, FORMAT,
-    VERSION,
+    chunk_line, ChunkLine, EndLine, ErrorKind, Header, Line, RequestBody, RequestLine,
+    ResponseLine, FORMAT, VERSION,
 };
 
 /// Parse one cassette line. `Line` is internally tagged, which serde can only decode by
@@ -23,17 +23,19 @@ fn fast_line(bytes: &[u8]) -> Option<Line> {
     let rest = bytes.strip_prefix(br#"{"kind":""#)?;
     let kind_end = memchr::memchr(b'"', rest)?;
     match &rest[..kind_end] {
-        b"chunk" => serde_json::from_slice::<fast::Chunk>(bytes)
-            .ok()
-            .filter(|l| l.kind == "chunk")
-            .map(|l| {
-                Line::Chunk(ChunkLine {
-                    id: l.id,
-                    ms: l.ms,
-                    data: l.data,
-                    b64: l.b64,
+        b"chunk" => chunk_line::parse(bytes).map(Line::Chunk).or_else(|| {
+            serde_json::from_slice::<fast::Chunk>(bytes)
+                .ok()
+                .filter(|l| l.kind == "chunk")
+                .map(|l| {
+                    Line::Chunk(ChunkLine {
+                        id: l.id,
+                        ms: l.ms,
+                        data: l.data,
+                        b64: l.b64,
+                    })
                 })
-            }),
+        }),
         b"request" => serde_json::from_slice::<fast::Request>(bytes)
             .ok()
             .filter(|l| l.kind == "request")

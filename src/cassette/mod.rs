@@ -27,6 +27,7 @@
 //! interaction cut before its `end` is dropped, and [`Truncation`] says which.
 
 mod body;
+mod chunk_line;
 mod error;
 pub mod footer;
 pub mod import;
