@@ -191,6 +191,46 @@ fn a_stalled_request_body_gets_408_and_its_connection_closed() {
 }
 
 #[test]
+fn at_the_connection_cap_an_idle_keep_alive_connection_makes_room() {
+    // Both slots held by clients that were answered and keep their connection open (idle, far
+    // from the 60 s idle timeout): a third client must not wait for that timeout.
+    let s = serve(&["--max-connections", "2", "--idle-timeout", "60"]);
+    let status = b"GET /_tapeloop/status HTTP/1.1\r\nHost: x\r\n\r\n";
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.addr).unwrap();
+            c.write_all(status).unwrap();
+            c.set_read_timeout(Some(HANG_GUARD)).unwrap();
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap();
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+            c
+        })
+        .collect();
+    let start = Instant::now();
+    let mut third = TcpStream::connect(s.addr).unwrap();
+    third.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    third
+        .write_all(b"GET /_tapeloop/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    third.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let waited = start.elapsed();
+    assert!(
+        waited < Duration::from_secs(10),
+        "the third client waited {waited:?}"
+    );
+    // Exactly one idle connection was closed to make room; the other is still open.
+    let closed = idle
+        .into_iter()
+        .map(|mut c| closed_within(&mut c, Duration::from_millis(300)))
+        .filter(|&c| c)
+        .count();
+    assert_eq!(closed, 1, "idle connections closed to make room");
+}
+
+#[test]
 fn connection_flags_reject_nonsense_with_exit_2() {
     let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
         .args(["serve", "x.jsonl", "--header-read-timeout", "0"])

@@ -312,7 +312,8 @@ pub struct ConnArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = positive_secs)]
     pub idle_timeout: f64,
 
-    /// Connections served at once; more wait in the accept queue until one closes.
+    /// Connections served at once; more wait in the accept queue until one closes (a waiting
+    /// client makes an idle keep-alive connection close at once).
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 }

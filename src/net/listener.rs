@@ -9,7 +9,8 @@
 //! header-read timeout (counted from the connection's start or the head's first byte), a
 //! request body may not pause longer than that between two reads ([`RequestBody`]), a
 //! connection with no request in flight is closed after the idle timeout, and at most
-//! `max_connections` are served at once (more wait in the kernel's accept queue). A watchdog
+//! `max_connections` are served at once (more wait in the kernel's accept queue, and a client
+//! waiting for a slot makes one idle keep-alive connection close, [`Pressure`]). A watchdog
 //! per connection enforces the timeouts from what the connection reads and how many responses
 //! are in flight, for HTTP/1.1 and HTTP/2 alike; a response in flight is never cut by them.
 
@@ -209,7 +210,7 @@ impl AsyncWrite for Watched {
 
 /// Resolves when the connection has been waiting too long for a request head, or idle too
 /// long; never while a response is in flight.
-async fn watchdog(act: &Activity, limits: ConnLimits) {
+async fn watchdog(act: &Activity, limits: ConnLimits, pressure: &Pressure) {
     #[derive(PartialEq)]
     enum Phase {
         /// Waiting for (the rest of) a request head since `since`.
@@ -227,7 +228,10 @@ async fn watchdog(act: &Activity, limits: ConnLimits) {
     let mut read_at_idle = 0;
     let mut served = 0;
     loop {
-        tokio::time::sleep(tick).await;
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = pressure.wanted.notified() => {}
+        }
         let read = act.read.load(Ordering::SeqCst);
         if act.in_flight.load(Ordering::SeqCst) > 0 {
             phase = Phase::Busy;
@@ -250,6 +254,8 @@ async fn watchdog(act: &Activity, limits: ConnLimits) {
                 since = Instant::now();
             }
             Phase::Idle if since.elapsed() >= limits.idle_timeout => return,
+            // Every slot is taken and a client waits: an idle keep-alive connection makes room.
+            Phase::Idle if pressure.take() => return,
             Phase::Head if since.elapsed() >= limits.header_read_timeout => return,
             Phase::Idle | Phase::Head => {}
         }
@@ -290,16 +296,21 @@ impl Server {
         F: Future<Output = Result<Response<Body>, std::io::Error>> + Send + 'static,
     {
         let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let pressure = Arc::new(Pressure::default());
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
+            // Kept across loop turns: it may hold an accepted client waiting for a slot, which
+            // another branch of the select must not drop.
+            let mut next = Box::pin(accept_slot(&listener, &slots, &pressure));
             loop {
                 tokio::select! {
                     // A send or a dropped handle both stop the loop.
                     _ = stop_rx.changed() => break,
-                    accepted = accept_slot(&listener, &slots) => {
+                    accepted = &mut next => {
+                        next.set(accept_slot(&listener, &slots, &pressure));
                         let (stream, slot) = match accepted {
                             Ok(got) => got,
                             Err(e) => {
@@ -312,6 +323,7 @@ impl Server {
                         let _ = stream.set_nodelay(true);
                         let handler = handler.clone();
                         let mut stop = stop_rx.clone();
+                        let pressure = Arc::clone(&pressure);
                         conns.spawn(async move {
                             let _slot = slot;
                             let act = Arc::new(Activity::default());
@@ -339,7 +351,7 @@ impl Server {
                             tokio::select! {
                                 _ = conn.as_mut() => return,
                                 // Slow or idle: close without waiting for the client.
-                                _ = watchdog(&act, limits) => return,
+                                _ = watchdog(&act, limits, &pressure) => return,
                                 _ = stop.changed() => {}
                             }
                             // Finish the exchange in flight, then close (idle keep-alive
@@ -351,6 +363,7 @@ impl Server {
                     Some(_) = conns.join_next(), if !conns.is_empty() => {}
                 }
             }
+            drop(next);
             drop(listener);
             let drain = async { while conns.join_next().await.is_some() {} };
             if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
@@ -379,15 +392,43 @@ impl Server {
     }
 }
 
-/// Wait for a free connection slot, then accept: at the cap, clients queue in the kernel.
+/// How the accept loop asks idle keep-alive connections to make room: when a client is
+/// accepted while every slot is taken, one idle connection closes at once (as nginx does)
+/// instead of the client waiting for an idle timeout.
+#[derive(Default)]
+struct Pressure {
+    /// Idle connections asked to close: each watchdog that takes one closes its connection.
+    closes: AtomicUsize,
+    /// Wakes the watchdogs when `closes` is raised.
+    wanted: tokio::sync::Notify,
+}
+
+impl Pressure {
+    /// Take one close request, if there is one.
+    fn take(&self) -> bool {
+        self.closes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// Accept a client and wait for a free connection slot for it. At the cap the loop holds that
+/// one client (later ones queue in the kernel) and asks an idle connection to close.
 async fn accept_slot(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
+    pressure: &Pressure,
 ) -> std::io::Result<(TcpStream, tokio::sync::OwnedSemaphorePermit)> {
-    let slot = Arc::clone(slots)
-        .acquire_owned()
-        .await
-        .map_err(|_| std::io::Error::other("connection slots closed"))?;
     let (stream, _) = listener.accept().await?;
+    let slot = match Arc::clone(slots).try_acquire_owned() {
+        Ok(slot) => slot,
+        Err(_) => {
+            pressure.closes.store(1, Ordering::SeqCst);
+            pressure.wanted.notify_waiters();
+            let slot = Arc::clone(slots).acquire_owned().await;
+            pressure.closes.store(0, Ordering::SeqCst);
+            slot.map_err(|_| std::io::Error::other("connection slots closed"))?
+        }
+    };
     Ok((stream, slot))
 }
