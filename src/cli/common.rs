@@ -313,9 +313,10 @@ pub struct ConnArgs {
     pub idle_timeout: f64,
 
     /// Connections served at once; more wait in the accept queue until one closes (a waiting
-    /// client makes an idle keep-alive connection close at once).
-    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: u32,
+    /// client makes a connection idle for a second or more close at once) [default: half the
+    /// open-file limit, raised to its hard limit, between 16 and 8192]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
 }
 
 impl ConnArgs {
@@ -324,7 +325,11 @@ impl ConnArgs {
         tapeloop::net::listener::ConnLimits {
             header_read_timeout: std::time::Duration::from_secs_f64(self.header_read_timeout),
             idle_timeout: std::time::Duration::from_secs_f64(self.idle_timeout),
-            max_connections: self.max_connections as usize,
+            max_connections: self
+                .max_connections
+                .map_or_else(tapeloop::net::listener::default_max_connections, |n| {
+                    n as usize
+                }),
         }
     }
 }

@@ -122,6 +122,49 @@ impl ConnLimits {
     };
 }
 
+/// The connection cap `serve` and `record --proxy` use unless told: half the descriptors this
+/// process may open (the rest for cassette files, upstream sockets and spare), at least 16 and
+/// at most 8 192. On unix the soft descriptor limit is first raised to the hard one, as
+/// servers do, so a shell's default of 1 024 does not hold a server for 1 000 agents to a few
+/// hundred connections (a client beyond the cap waits in the accept queue).
+pub fn default_max_connections() -> usize {
+    let descriptors = raise_descriptor_limit().unwrap_or(512);
+    usize::try_from(descriptors / 2)
+        .unwrap_or(usize::MAX)
+        .clamp(16, 8192)
+}
+
+/// Raise the soft limit on open descriptors to the hard limit; the soft limit now in force.
+#[cfg(unix)]
+fn raise_descriptor_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit write or read the one plain struct passed by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    // `rlim_t` is u64 on Linux and macOS but i64 on the BSDs.
+    #[allow(clippy::useless_conversion)]
+    Some(u64::try_from(lim.rlim_cur).unwrap_or(u64::MAX))
+}
+
+#[cfg(not(unix))]
+fn raise_descriptor_limit() -> Option<u64> {
+    None
+}
+
 impl Default for ConnLimits {
     fn default() -> Self {
         Self::DEFAULT
@@ -255,7 +298,7 @@ async fn watchdog(act: &Activity, limits: ConnLimits, pressure: &Pressure) {
             }
             Phase::Idle if since.elapsed() >= limits.idle_timeout => return,
             // Every slot is taken and a client waits: an idle keep-alive connection makes room.
-            Phase::Idle if pressure.take() => return,
+            Phase::Idle if since.elapsed() >= PRESSURE_MIN_IDLE && pressure.take() => return,
             Phase::Head if since.elapsed() >= limits.header_read_timeout => return,
             Phase::Idle | Phase::Head => {}
         }
@@ -391,6 +434,11 @@ impl Server {
         let _ = (&mut self.task).await;
     }
 }
+
+/// How long a connection must have been idle before it may be closed to make room: a client
+/// reuses a keep-alive connection at once between the requests of an agent loop, and closing
+/// it in that instant would fail the request it is sending.
+const PRESSURE_MIN_IDLE: Duration = Duration::from_secs(1);
 
 /// How the accept loop asks idle keep-alive connections to make room: when a client is
 /// accepted while every slot is taken, one idle connection closes at once (as nginx does)
