@@ -15,7 +15,6 @@ three. Inputs that end badly are kept under --keep (default target/hostile-probe
 command that ran them.
 """
 
-import argparse
 import glob
 import json
 import os
@@ -26,10 +25,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from probe_common import ROOT, arguments, start_tapeloop
 STREAMS = os.path.join(ROOT, "tests", "fixtures", "provider-streams")
 # Raw stream folders and the --api that decodes them.
 STREAM_APIS = {
@@ -140,21 +138,12 @@ def serve_probe(binary, cassette, count, rng, timeout):
     good = (f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
             f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n").encode() + payload
 
-    proc = subprocess.Popen(
+    proc, port = start_tapeloop(
         [binary, "serve", cassette, "--pace", "instant", "--listen", "127.0.0.1:0",
-         "--header-read-timeout", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    port = None
-    for line in proc.stdout:
-        m = re.search(rb"on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-            break
+         "--header-read-timeout", "2"])
     if port is None:
         proc.kill()
         return {"server did not start": 1}
-    # Keep draining the server's output so it never blocks on a full pipe.
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
 
     def exchange(raw, half_close):
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -205,15 +194,8 @@ def serve_probe(binary, cassette, count, rng, timeout):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "tapeloop"))
-    ap.add_argument("--per-kind", type=int, default=100, help="inputs per command")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--timeout", type=float, default=30.0)
-    ap.add_argument("--keep", default=os.path.join(ROOT, "target", "hostile-probe"))
-    args = ap.parse_args()
-    if not os.access(args.bin, os.X_OK):
-        sys.exit(f"{args.bin}: not an executable (build it: cargo build --release)")
+    args = arguments(__doc__, per_kind=100, timeout=30.0,
+                     keep=os.path.join(ROOT, "target", "hostile-probe"))
 
     rng = random.Random(args.seed)
     cassettes = sorted(glob.glob(os.path.join(ROOT, "recordings", "*.jsonl")))

@@ -27,14 +27,12 @@ each `body_b64` field. tapeloop promises 0 found. Secrets without a key shape th
 only inside free text are out of scope (no tool can tell them from prose) and not planted.
 """
 
-import argparse
 import base64
 import glob
 import gzip
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import string
@@ -42,11 +40,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from probe_common import ROOT, arguments, chat_event, send_chunked, start_tapeloop
 
 
 def token(rng, n, alphabet=string.ascii_letters + string.digits):
@@ -89,33 +86,16 @@ class Upstream(BaseHTTPRequestHandler):
             if value:
                 self.send_header(name, value)
         self.end_headers()
-        # The key split in the middle, across two body reads with a pause between them.
-        half = len(secret) // 2
-        text = f"your key is {secret} ok"
-        cut = text.index(secret) + half if secret else len(text) // 2
-        event = ('data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,'
-                 '"delta":{"content":' + json.dumps(text) + '},"finish_reason":null}]}\n\n')
-        split = event.index(text) + 1 + cut if secret else len(event) // 2
-        stop = ('data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,'
-                '"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
-        for part in (event[:split], event[split:], stop):
-            data = part.encode()
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
-            time.sleep(0.03)
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        echo_split(self, secret)
 
 
-def start_tapeloop(cmd, pattern):
-    """Start a tapeloop server and return (process, port) once it announces its address."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    for line in proc.stdout:
-        m = re.search(pattern, line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-            return proc, int(m.group(1))
-    raise SystemExit(f"{cmd[0]} {cmd[1]} did not start")
+def echo_split(handler, secret):
+    """Answer with an SSE stream whose text holds `secret`, cut in its middle across two body
+    reads with a pause between them."""
+    event = chat_event(f"your key is {secret} ok")
+    split = event.index(secret) + len(secret) // 2 if secret else len(event) // 2
+    stop = chat_event(None, "stop") + "data: [DONE]\n\n"
+    send_chunked(handler, (event[:split], event[split:], stop))
 
 
 def send(port, path, body, headers):
@@ -135,8 +115,9 @@ def proxy_round(binary, upstream_port, out, rng):
 
     proc, port = start_tapeloop(
         [binary, "record", "--proxy", "--listen", "127.0.0.1:0",
-         "--upstream", f"http://127.0.0.1:{upstream_port}", "-o", out],
-        rb"127\.0\.0\.1:(\d+)")
+         "--upstream", f"http://127.0.0.1:{upstream_port}", "-o", out])
+    if port is None:
+        raise SystemExit("record --proxy did not start")
     try:
         base_headers = {
             "content-type": "application/json",
@@ -225,37 +206,17 @@ class EchoAuth(Upstream):
     """The live-record upstream: echoes the bearer key it was sent, split across reads."""
 
     def do_POST(self):
-        auth = self.headers.get("authorization", "")
-        self._echo = auth.removeprefix("Bearer ").strip()
-        n = int(self.headers.get("content-length", "0"))
-        self.rfile.read(n)
+        key = self.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        self.rfile.read(int(self.headers.get("content-length", "0")))
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        text = f"your key is {self._echo} ok"
-        event = ('data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,'
-                 '"delta":{"content":' + json.dumps(text) + '},"finish_reason":null}]}\n\n')
-        split = event.index(self._echo) + len(self._echo) // 2 if self._echo else 10
-        stop = ('data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,'
-                '"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
-        for part in (event[:split], event[split:], stop):
-            data = part.encode()
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
-            time.sleep(0.03)
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        echo_split(self, key)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "tapeloop"))
-    ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--seed", type=int, default=1)
-    args = ap.parse_args()
-    if not os.access(args.bin, os.X_OK):
-        sys.exit(f"{args.bin}: not an executable (build it: cargo build --release)")
+    args = arguments(__doc__, rounds=10)
     rng = random.Random(args.seed)
 
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)

@@ -15,7 +15,6 @@ client saw but the cassette lacks is lost. tapeloop promises at most the line be
 (exit 0, "cut short" warning) and `tapeloop events` must decode it.
 """
 
-import argparse
 import glob
 import json
 import os
@@ -31,7 +30,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from probe_common import arguments, chat_event, send_chunked, start_tapeloop
 EVENTS = 300
 
 
@@ -49,33 +48,17 @@ class Slow(BaseHTTPRequestHandler):
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        try:
-            for i in range(events):
-                data = ('data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,'
-                        f'"delta":{{"content":"word{i} "}},"finish_reason":null}}]}}\n\n').encode()
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-                time.sleep(0.005)
-            self.wfile.write(b"0\r\n\r\n")
-        except OSError:
-            pass  # the proxy died
+        # Returns early when the proxy is killed.
+        send_chunked(self, (chat_event(f"word{i} ") for i in range(events)), pause=0.005)
 
 
 def one_round(binary, upstream_port, out, rng):
     """Returns (events the client saw, events on disk, check exit, events exit)."""
-    proc = subprocess.Popen(
+    proc, port = start_tapeloop(
         [binary, "record", "--proxy", "--listen", "127.0.0.1:0",
-         "--upstream", f"http://127.0.0.1:{upstream_port}", "-o", out],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    port = None
-    for line in proc.stdout:
-        m = re.search(rb"127\.0\.0\.1:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-            break
+         "--upstream", f"http://127.0.0.1:{upstream_port}", "-o", out])
     if port is None:
         raise SystemExit("the proxy did not start")
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
 
     # A first turn that completes, so the cassette holds one usable interaction before the
     # one cut by the kill (a cassette with none is an error by design).
@@ -129,13 +112,7 @@ def one_round(binary, upstream_port, out, rng):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "tapeloop"))
-    ap.add_argument("--kills", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=1)
-    args = ap.parse_args()
-    if not os.access(args.bin, os.X_OK):
-        sys.exit(f"{args.bin}: not an executable (build it: cargo build --release)")
+    args = arguments(__doc__, kills=20)
     rng = random.Random(args.seed)
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
