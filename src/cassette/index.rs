@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::line::parse_line;
-use super::reader::{BodySpan, CassetteReader, Record, Truncation, DEFAULT_MAX_LINE_LEN};
+use super::reader::{BodySpan, CassetteReader, Truncation, DEFAULT_MAX_LINE_LEN};
 use super::{
     CassetteError, Chunk, End, ErrorKind, Footer, Header, Interaction, Line, Request, ResponseHead,
     ToolRecord,
@@ -123,38 +123,24 @@ impl CassetteIndex {
         let io_err = |e| CassetteError::new(path, None, ErrorKind::Io(e));
         let before = Stamp::of(&std::fs::metadata(path).map_err(io_err)?);
         let mut reader = CassetteReader::open(path)?.index_mode();
-        let mut interactions = Vec::new();
-        let mut tools = Vec::new();
-        while let Some(rec) = reader.next_record() {
-            match rec? {
-                (seq, Record::Interaction(i)) => {
-                    let span = reader.take_span().unwrap_or_default();
-                    interactions.push((
-                        seq,
-                        IndexedInteraction {
-                            id: i.id,
-                            step: i.step,
-                            attempt: i.attempt,
-                            request: i.request,
-                            response: i.response,
-                            end: i.end,
-                            span,
-                        },
-                    ));
-                }
-                (_, Record::Tool(t)) => tools.push(t),
-            }
-        }
+        let (interactions, tools) = reader.read_all(|reader, i| IndexedInteraction {
+            id: i.id,
+            step: i.step,
+            attempt: i.attempt,
+            request: i.request,
+            response: i.response,
+            end: i.end,
+            span: reader.take_span().unwrap_or_default(),
+        })?;
         let after = Stamp::of(&std::fs::metadata(path).map_err(io_err)?);
         if let Some(change) = after.change_from(&before) {
             let kind = ErrorKind::Changed(format!("while it was read: {change}"));
             return Err(CassetteError::new(path, None, kind));
         }
-        interactions.sort_by_key(|(seq, _)| *seq);
         Ok(CassetteIndex {
             path: path.to_path_buf(),
             header: reader.header().clone(),
-            interactions: interactions.into_iter().map(|(_, i)| i).collect(),
+            interactions,
             tools,
             footer: reader.footer().cloned(),
             truncation: reader.truncation().cloned(),

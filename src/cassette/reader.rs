@@ -629,6 +629,28 @@ impl super::ChunkLine {
     }
 }
 
+impl<R: BufRead> CassetteReader<R> {
+    /// Read every record to the end: the interactions, each turned into a `T` by `keep` as it
+    /// completes (which may ask the reader about it, e.g. [`take_span`](Self::take_span)), in
+    /// the order of their `request` lines, and the tool lines. What [`Cassette::load`] and
+    /// [`CassetteIndex::open`](super::CassetteIndex::open) both build on.
+    pub(crate) fn read_all<T>(
+        &mut self,
+        mut keep: impl FnMut(&mut Self, Interaction) -> T,
+    ) -> Result<(Vec<T>, Vec<ToolRecord>), CassetteError> {
+        let mut interactions = Vec::new();
+        let mut tools = Vec::new();
+        while let Some(rec) = self.next_record() {
+            match rec? {
+                (seq, Record::Interaction(i)) => interactions.push((seq, keep(self, i))),
+                (_, Record::Tool(t)) => tools.push(t),
+            }
+        }
+        interactions.sort_by_key(|(seq, _)| *seq);
+        Ok((interactions.into_iter().map(|(_, i)| i).collect(), tools))
+    }
+}
+
 impl<R: BufRead> Iterator for CassetteReader<R> {
     type Item = Result<Record, CassetteError>;
 
@@ -667,19 +689,11 @@ impl Cassette {
     }
 
     fn read<R: BufRead>(mut reader: CassetteReader<R>) -> Result<Cassette, CassetteError> {
-        let mut interactions = Vec::new();
-        let mut tools = Vec::new();
-        while let Some(rec) = reader.next_record() {
-            match rec? {
-                (seq, Record::Interaction(i)) => interactions.push((seq, i)),
-                (_, Record::Tool(t)) => tools.push(t),
-            }
-        }
-        interactions.sort_by_key(|(seq, _)| *seq);
+        let (interactions, tools) = reader.read_all(|_, i| i)?;
         Ok(Cassette {
             path: reader.path.clone(),
             header: reader.header.clone(),
-            interactions: interactions.into_iter().map(|(_, i)| i).collect(),
+            interactions,
             tools,
             footer: reader.footer.take(),
             truncation: reader.truncation.take(),
