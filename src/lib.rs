@@ -13,6 +13,7 @@ pub mod event;
 pub mod exec;
 pub mod exit;
 pub mod http;
+pub(crate) mod json_scan;
 pub mod limits;
 pub mod matching;
 pub mod names;

@@ -264,7 +264,8 @@ impl Decoder {
     }
 
     fn chunk(&mut self, event: Option<&str>, data: &str, out: &mut Vec<StreamEvent>) {
-        let chunk: Chunk<'_> = match serde_json::from_str(data) {
+        let parsed = fast::chunk(data).map(Ok);
+        let chunk: Chunk<'_> = match parsed.unwrap_or_else(|| serde_json::from_str(data)) {
             Ok(c) => c,
             Err(e) => return self.fail(protocol_error(&e, data, "…"), out),
         };

@@ -15,6 +15,7 @@
 
 mod decode;
 mod error;
+mod fast;
 mod request;
 
 pub use decode::{map_finish_reason, Decoder};
@@ -36,6 +37,7 @@ use crate::event::{StreamEvent, Usage};
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Chunk<'a> {
     #[serde(default, borrow)]
     choices: Option<FirstChoice<'a>>,
@@ -55,6 +57,7 @@ struct Chunk<'a> {
 /// 0): only choice 0 is the agent's response, and with `n > 1` other choices interleave. Every
 /// element is still parsed, so a malformed choice fails the chunk exactly as a `Vec` would, but
 /// no `Vec` is built per chunk.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct FirstChoice<'a>(Option<Choice<'a>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
@@ -81,6 +84,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Choice<'a> {
     #[serde(default)]
     index: Option<u32>,
@@ -91,6 +95,7 @@ struct Choice<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Delta<'a> {
     #[serde(default, borrow)]
     content: Option<Content<'a>>,
@@ -110,6 +115,7 @@ struct Delta<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct ReasoningDetail<'a> {
     #[serde(rename = "type", default, borrow)]
     kind: Option<Cow<'a, str>>,
@@ -126,6 +132,7 @@ struct ReasoningDetail<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct ToolCallDelta<'a> {
     #[serde(default)]
     index: Option<u32>,
@@ -136,6 +143,7 @@ struct ToolCallDelta<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct FunctionDelta<'a> {
     #[serde(default, borrow)]
     name: Option<Cow<'a, str>>,
@@ -144,6 +152,7 @@ struct FunctionDelta<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct XGroq {
     #[serde(default)]
     usage: Option<ChatUsage>,
@@ -151,6 +160,7 @@ struct XGroq {
 
 /// Chat usage as OpenAI and the compatible servers report it.
 #[derive(Deserialize, Default, Clone, Copy, Debug)]
+#[cfg_attr(test, derive(PartialEq))]
 struct ChatUsage {
     #[serde(default, deserialize_with = "lenient_u64")]
     prompt_tokens: Option<u64>,
@@ -168,6 +178,7 @@ struct ChatUsage {
 }
 
 #[derive(Deserialize, Default, Clone, Copy, Debug)]
+#[cfg_attr(test, derive(PartialEq))]
 struct PromptDetails {
     #[serde(default, deserialize_with = "lenient_u64")]
     cached_tokens: Option<u64>,
@@ -177,6 +188,7 @@ struct PromptDetails {
 }
 
 #[derive(Deserialize, Default, Clone, Copy, Debug)]
+#[cfg_attr(test, derive(PartialEq))]
 struct CompletionDetails {
     #[serde(default, deserialize_with = "lenient_u64")]
     reasoning_tokens: Option<u64>,
@@ -222,12 +234,14 @@ impl ChatUsage {
 /// `delta.content`: a string everywhere except Mistral's magistral models, which send an
 /// array of typed chunks (`{"type":"thinking","thinking":[{"type":"text","text":…}]}`,
 /// `{"type":"text","text":…}`) and may switch between the two forms within one stream.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 enum Content<'a> {
     Text(Cow<'a, str>),
     Parts(Vec<ContentPart<'a>>),
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct ContentPart<'a> {
     #[serde(rename = "type", default, borrow)]
     kind: Option<Cow<'a, str>>,
@@ -275,6 +289,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
 
 /// A `function.arguments` fragment: a string on the wire, but an object from a few local
 /// servers (Ollama's native shape leaking through); an object is re-serialized to its text.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct ArgsFragment<'a>(Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for ArgsFragment<'a> {
