@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use super::{
-    chunk_line, ChunkLine, EndLine, ErrorKind, Header, Line, RequestBody, RequestLine,
-    ResponseLine, FORMAT, VERSION,
+    chunk_line, ChunkLine, EndLine, ErrorKind, Header, Line, Request, RequestBody, RequestLine,
+    ResponseHead, ResponseLine, FORMAT, VERSION,
 };
 
 /// Parse one cassette line. `Line` is internally tagged, which serde can only decode by
@@ -44,14 +44,16 @@ fn fast_line(bytes: &[u8]) -> Option<Line> {
                     id: l.id,
                     step: l.step,
                     attempt: l.attempt,
-                    method: l.method,
-                    url: l.url,
-                    headers: l.headers,
-                    body: l
-                        .body
-                        .map(|raw| RequestBody::from_raw(raw.to_owned()))
-                        .unwrap_or_default(),
-                    body_b64: l.body_b64,
+                    request: Request {
+                        method: l.method,
+                        url: l.url,
+                        headers: l.headers,
+                        body: l
+                            .body
+                            .map(|raw| RequestBody::from_raw(raw.to_owned()))
+                            .unwrap_or_default(),
+                        body_b64: l.body_b64,
+                    },
                 })
             }),
         b"response" => serde_json::from_slice::<fast::Response>(bytes)
@@ -60,9 +62,11 @@ fn fast_line(bytes: &[u8]) -> Option<Line> {
             .map(|l| {
                 Line::Response(ResponseLine {
                     id: l.id,
-                    status: l.status,
-                    headers: l.headers,
-                    ms: l.ms,
+                    head: ResponseHead {
+                        status: l.status,
+                        headers: l.headers,
+                        ms: l.ms,
+                    },
                 })
             }),
         b"end" => serde_json::from_slice::<fast::End>(bytes)
@@ -81,7 +85,9 @@ fn fast_line(bytes: &[u8]) -> Option<Line> {
 
 /// Mirrors of [`ChunkLine`], [`RequestLine`], [`ResponseLine`] and [`EndLine`] with the
 /// `kind` tag as a required field (so a duplicate or missing `kind` is an error, as with the
-/// tagged enum). Field types and defaults must match the originals.
+/// tagged enum). Field types and defaults must match the originals. They are flat on purpose:
+/// `#[serde(flatten)]` would buffer the line as the tagged enum does (the cost this path
+/// avoids) and cannot hand out the request body as a borrowed `RawValue`.
 mod fast {
     use std::borrow::Cow;
 

@@ -288,32 +288,26 @@ impl Line {
     }
 }
 
-/// A `request` line.
+/// A `request` line: the attempt's ids, then the [`Request`]'s fields at the same level.
+///
+/// `flatten` buffers the line through serde's intermediate tree, which the tagged [`Line`]
+/// does anyway; lines tapeloop wrote take the reader's fast path instead (`line.rs`), which
+/// keeps the body as raw text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestLine {
     pub id: u64,
     pub step: u32,
     pub attempt: u32,
-    pub method: String,
-    pub url: String,
-    #[serde(default)]
-    pub headers: Headers,
-    #[serde(default)]
-    pub body: RequestBody,
-    /// A body that is not JSON, base64 (then `body` is null): written by the recording proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body_b64: Option<String>,
+    #[serde(flatten)]
+    pub request: Request,
 }
 
-/// A `response` line.
+/// A `response` line: the attempt's id, then the [`ResponseHead`]'s fields (as [`RequestLine`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResponseLine {
     pub id: u64,
-    pub status: u16,
-    #[serde(default)]
-    pub headers: Headers,
-    #[serde(default)]
-    pub ms: u64,
+    #[serde(flatten)]
+    pub head: ResponseHead,
 }
 
 /// A `chunk` line: exactly one of `data` (UTF-8 text) and `b64` (base64 bytes).
@@ -366,6 +360,37 @@ mod tests {
             json,
             r#"{"kind":"chunk","id":1,"ms":5,"data":"data: x\n\n"}"#
         );
+    }
+
+    /// The nested request and response head are written and read at the line's own level,
+    /// with serde's usual messages.
+    #[test]
+    fn request_and_response_lines_are_flat() {
+        for json in [
+            r#"{"kind":"request","id":1,"step":2,"attempt":1,"method":"POST","url":"u","headers":{},"body":{"a":1}}"#,
+            r#"{"kind":"request","id":1,"step":2,"attempt":1,"method":"POST","url":"u","headers":{},"body":null,"body_b64":"eA=="}"#,
+            r#"{"kind":"response","id":1,"status":200,"headers":{"a":"b"},"ms":3}"#,
+        ] {
+            let line: Line = serde_json::from_str(json).unwrap();
+            assert_eq!(serde_json::to_string(&line).unwrap(), json);
+        }
+        for (json, message) in [
+            (
+                r#"{"kind":"request","id":1,"step":1,"attempt":1,"url":"u"}"#,
+                "missing field `method`",
+            ),
+            (
+                r#"{"kind":"request","id":1,"step":1,"attempt":1,"method":"a","method":"b","url":"u"}"#,
+                "duplicate field `method`",
+            ),
+            (
+                r#"{"kind":"response","id":1,"status":"200"}"#,
+                "invalid type: string \"200\", expected u16",
+            ),
+        ] {
+            let err = serde_json::from_str::<Line>(json).unwrap_err().to_string();
+            assert!(err.starts_with(message), "{err}");
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@ use indexmap::IndexMap;
 use super::footer::{ContentHasher, HashPlan};
 use super::line::{diagnose, parse_header, parse_line};
 use super::{
-    CassetteError, Chunk, End, ErrorKind, Footer, Header, Interaction, Line, Request, ResponseHead,
-    ToolRecord,
+    CassetteError, Chunk, End, ErrorKind, Footer, Header, Interaction, Line, RequestLine,
+    ResponseHead, ToolRecord,
 };
 
 /// The longest line accepted by default (64 MiB). A longer line is an error, not an allocation.
@@ -77,9 +77,8 @@ pub(crate) struct BodySpan {
 #[derive(Debug)]
 struct Pending {
     seq: u64,
-    step: u32,
-    attempt: u32,
-    request: Request,
+    /// Its `request` line: ids and request.
+    line: RequestLine,
     response: Option<ResponseHead>,
     chunks: Vec<Chunk>,
     span: BodySpan,
@@ -485,15 +484,7 @@ impl<R: BufRead> CassetteReader<R> {
                     r.id,
                     Pending {
                         seq: self.requests,
-                        step: r.step,
-                        attempt: r.attempt,
-                        request: Request {
-                            method: r.method,
-                            url: r.url,
-                            headers: r.headers,
-                            body: r.body,
-                            body_b64: r.body_b64,
-                        },
+                        line: r,
                         response: None,
                         chunks: Vec::new(),
                         span: BodySpan::default(),
@@ -511,11 +502,7 @@ impl<R: BufRead> CassetteReader<R> {
                         problem: "twice: one response head per attempt",
                     });
                 }
-                p.response = Some(ResponseHead {
-                    status: r.status,
-                    headers: r.headers,
-                    ms: r.ms,
-                });
+                p.response = Some(r.head);
                 Ok(None)
             }
             Line::Chunk(c) => {
@@ -565,9 +552,9 @@ impl<R: BufRead> CassetteReader<R> {
                     p.seq,
                     Record::Interaction(Interaction {
                         id: e.id,
-                        step: p.step,
-                        attempt: p.attempt,
-                        request: p.request,
+                        step: p.line.step,
+                        attempt: p.line.attempt,
+                        request: p.line.request,
                         response: p.response,
                         chunks: p.chunks,
                         end: Some(End {

@@ -140,11 +140,13 @@ impl<W: Write> CassetteWriter<W> {
             id,
             step,
             attempt,
-            method: request.method.clone(),
-            url: self.redactor.url(&request.url),
-            headers: self.redactor.headers(&request.headers),
-            body: self.redactor.value(&request.body).into(),
-            body_b64,
+            request: Request {
+                method: request.method.clone(),
+                url: self.redactor.url(&request.url),
+                headers: self.redactor.headers(&request.headers),
+                body: self.redactor.value(&request.body).into(),
+                body_b64,
+            },
         });
         self.line(&line)?;
         self.seen.insert(id);
@@ -166,9 +168,10 @@ impl<W: Write> CassetteWriter<W> {
         }
         let line = Line::Response(ResponseLine {
             id,
-            status: head.status,
-            headers: self.redactor.response_headers(&head.headers),
-            ms: head.ms,
+            head: ResponseHead {
+                headers: self.redactor.response_headers(&head.headers),
+                ..*head
+            },
         });
         self.line(&line)?;
         self.open.insert(id, true);
