@@ -20,15 +20,7 @@ pub(super) fn chunk(data: &str) -> Option<Chunk<'_>> {
     let mut choices = None;
     let mut seen = Seen::default();
     c.object(|c, key| match key {
-        "choices" => {
-            seen.first(0)?;
-            choices = if c.null() {
-                None
-            } else {
-                Some(first_choice(c)?)
-            };
-            Some(())
-        }
+        "choices" => seen.read(0, c, &mut choices, first_choice),
         // Present once per stream at most: serde reads them.
         "usage" | "x_groq" | "error" => {
             seen.first(match key {
@@ -58,6 +50,19 @@ impl Seen {
         let mask = 1u32 << bit;
         (self.0 & mask == 0).then(|| self.0 |= mask)
     }
+
+    /// Read known field `bit` into `slot` (`null` as `None`, as serde reads an `Option`).
+    fn read<'a, T>(
+        &mut self,
+        bit: usize,
+        c: &mut Cursor<'a>,
+        slot: &mut Option<T>,
+        value: impl FnOnce(&mut Cursor<'a>) -> Option<T>,
+    ) -> Option<()> {
+        self.first(bit)?;
+        *slot = opt(c, value)?;
+        Some(())
+    }
 }
 
 fn first_choice<'a>(c: &mut Cursor<'a>) -> Option<FirstChoice<'a>> {
@@ -80,21 +85,9 @@ fn choice<'a>(c: &mut Cursor<'a>) -> Option<Choice<'a>> {
     };
     let mut seen = Seen::default();
     c.object(|c, key| match key {
-        "index" => {
-            seen.first(0)?;
-            out.index = opt(c, Cursor::u32)?;
-            Some(())
-        }
-        "delta" => {
-            seen.first(1)?;
-            out.delta = opt(c, delta)?;
-            Some(())
-        }
-        "finish_reason" => {
-            seen.first(2)?;
-            out.finish_reason = opt(c, Cursor::string)?;
-            Some(())
-        }
+        "index" => seen.read(0, c, &mut out.index, Cursor::u32),
+        "delta" => seen.read(1, c, &mut out.delta, delta),
+        "finish_reason" => seen.read(2, c, &mut out.finish_reason, Cursor::string),
         _ => c.skip_value(),
     })?;
     Some(out)
@@ -111,38 +104,18 @@ fn delta<'a>(c: &mut Cursor<'a>) -> Option<Delta<'a>> {
     };
     let mut seen = Seen::default();
     c.object(|c, key| match key {
-        "content" => {
-            seen.first(0)?;
-            out.content = opt(c, |c| c.string().map(Content::Text))?;
-            Some(())
-        }
-        "reasoning_content" => {
-            seen.first(1)?;
-            out.reasoning_content = opt(c, Cursor::string)?;
-            Some(())
-        }
-        "reasoning" => {
-            seen.first(2)?;
-            out.reasoning = opt(c, Cursor::string)?;
-            Some(())
-        }
-        "refusal" => {
-            seen.first(3)?;
-            out.refusal = opt(c, Cursor::string)?;
-            Some(())
-        }
-        "tool_calls" => {
-            seen.first(4)?;
-            out.tool_calls = opt(c, |c| {
-                let mut calls = Vec::new();
-                c.array(|c| {
-                    calls.push(tool_call(c)?);
-                    Some(())
-                })?;
-                Some(calls)
+        "content" => seen.read(0, c, &mut out.content, |c| c.string().map(Content::Text)),
+        "reasoning_content" => seen.read(1, c, &mut out.reasoning_content, Cursor::string),
+        "reasoning" => seen.read(2, c, &mut out.reasoning, Cursor::string),
+        "refusal" => seen.read(3, c, &mut out.refusal, Cursor::string),
+        "tool_calls" => seen.read(4, c, &mut out.tool_calls, |c| {
+            let mut calls = Vec::new();
+            c.array(|c| {
+                calls.push(tool_call(c)?);
+                Some(())
             })?;
-            Some(())
-        }
+            Some(calls)
+        }),
         // OpenRouter's structured reasoning: serde reads it.
         "reasoning_details" => c.null().then_some(()),
         _ => c.skip_value(),
@@ -158,21 +131,9 @@ fn tool_call<'a>(c: &mut Cursor<'a>) -> Option<ToolCallDelta<'a>> {
     };
     let mut seen = Seen::default();
     c.object(|c, key| match key {
-        "index" => {
-            seen.first(0)?;
-            out.index = opt(c, Cursor::u32)?;
-            Some(())
-        }
-        "id" => {
-            seen.first(1)?;
-            out.id = opt(c, Cursor::string)?;
-            Some(())
-        }
-        "function" => {
-            seen.first(2)?;
-            out.function = opt(c, function)?;
-            Some(())
-        }
+        "index" => seen.read(0, c, &mut out.index, Cursor::u32),
+        "id" => seen.read(1, c, &mut out.id, Cursor::string),
+        "function" => seen.read(2, c, &mut out.function, function),
         _ => c.skip_value(),
     })?;
     Some(out)
@@ -185,16 +146,8 @@ fn function<'a>(c: &mut Cursor<'a>) -> Option<FunctionDelta<'a>> {
     };
     let mut seen = Seen::default();
     c.object(|c, key| match key {
-        "name" => {
-            seen.first(0)?;
-            out.name = opt(c, Cursor::string)?;
-            Some(())
-        }
-        "arguments" => {
-            seen.first(1)?;
-            out.arguments = opt(c, |c| c.string().map(ArgsFragment))?;
-            Some(())
-        }
+        "name" => seen.read(0, c, &mut out.name, Cursor::string),
+        "arguments" => seen.read(1, c, &mut out.arguments, |c| c.string().map(ArgsFragment)),
         _ => c.skip_value(),
     })?;
     Some(out)
