@@ -21,15 +21,10 @@ pub(super) fn chunk(data: &str) -> Option<Chunk<'_>> {
     let mut seen = Seen::default();
     c.object(|c, key| match key {
         "choices" => seen.read(0, c, &mut choices, first_choice),
-        // Present once per stream at most: serde reads them.
-        "usage" | "x_groq" | "error" => {
-            seen.first(match key {
-                "usage" => 1,
-                "x_groq" => 2,
-                _ => 3,
-            })?;
-            c.null().then_some(())
-        }
+        // Present once per stream at most: `null` here, anything else is serde's.
+        "usage" => seen.read(1, c, &mut None::<()>, |_| None),
+        "x_groq" => seen.read(2, c, &mut None::<()>, |_| None),
+        "error" => seen.read(3, c, &mut None::<()>, |_| None),
         _ => c.skip_value(),
     })?;
     c.at_end().then_some(Chunk {
@@ -117,7 +112,7 @@ fn delta<'a>(c: &mut Cursor<'a>) -> Option<Delta<'a>> {
             Some(calls)
         }),
         // OpenRouter's structured reasoning: serde reads it.
-        "reasoning_details" => c.null().then_some(()),
+        "reasoning_details" => seen.read(5, c, &mut out.reasoning_details, |_| None),
         _ => c.skip_value(),
     })?;
     Some(out)
@@ -260,6 +255,8 @@ mod tests {
             r#"{"choices":[{"delta":{"reasoning_details":[{"type":"reasoning.text"}]}}]}"#,
             r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":{"a":1}}}]}}]}"#,
             r#"{"choices":[],"choices":[]}"#,
+            r#"{"choices":[],"usage":null,"usage":null}"#,
+            r#"{"choices":[{"delta":{"reasoning_details":null,"reasoning_details":null}}]}"#,
             r#"{"choices":[{"index":0,"index":0}]}"#,
             r#"{"choices":[{"index":-1}]}"#,
             r#"{"choices":[{"index":1.0}]}"#,
