@@ -29,7 +29,7 @@ use super::pace::{head_wait, schedule, Gaps, Pace};
 use super::retry::{self, RetryChange};
 use super::shape::{differs, reshape, Wanted};
 use super::Body;
-use crate::cassette::{BodyReader, CassetteError, CassetteIndex, Chunk};
+use crate::cassette::{BodyReader, CassetteError, CassetteIndex, Chunk, End};
 use crate::event::EndOutcome;
 
 /// About how many body bytes a play reads from the file at once.
@@ -214,15 +214,21 @@ pub(super) async fn play(
     let outcome = end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
     // A complete body ends with its last chunk (see `PacedBody`).
     let complete = outcome == EndOutcome::Complete;
-    if let Some(chunks) = frames.all_ready(pace, complete) {
-        *response.body_mut() = ReadyBody(chunks).boxed();
-        return Played {
-            response: Ok(response),
-            retry_after,
-            reply,
-            error: None,
-        };
+    *response.body_mut() = match frames.all_ready(pace, complete) {
+        Some(chunks) => ReadyBody(chunks).boxed(),
+        None => paced(frames, complete, end, outcome),
+    };
+    Played {
+        response: Ok(response),
+        retry_after,
+        reply,
+        error: None,
     }
+}
+
+/// The body of `frames` sent on their schedule by a task of its own; a body not `complete`
+/// is cut with the recorded `outcome` after the `end` wait.
+fn paced(frames: Frames, complete: bool, end: Option<End>, outcome: EndOutcome) -> Body {
     let (tx, rx) = mpsc::channel::<Item>(8);
     tokio::spawn(async move {
         let end_wait = match frames {
@@ -292,13 +298,7 @@ pub(super) async fn play(
             let _ = tx.send((Err(cut), true)).await;
         }
     });
-    *response.body_mut() = PacedBody { rx, ended: false }.boxed();
-    Played {
-        response: Ok(response),
-        retry_after,
-        reply,
-        error: None,
-    }
+    PacedBody { rx, ended: false }.boxed()
 }
 
 /// A body frame from the pacing task, and whether it is the body's last.
