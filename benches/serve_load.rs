@@ -210,6 +210,9 @@ fn bench(c: &mut Criterion) {
             })
         });
         let mut tally = tally.lock().unwrap();
+        if tally.ttfb.is_empty() {
+            continue; // filtered out on the command line (`-- sessions/1000`)
+        }
         tally.ttfb.sort();
         report.push(format!(
             "{n:>5} agents: {:>7} responses timed, {} agents failed{}; TTFB p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server peak RSS {:.1} MiB",

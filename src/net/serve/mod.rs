@@ -29,6 +29,7 @@ use crate::matching::{IgnorePath, Matcher, ServeMatch};
 use crate::provider::wire;
 
 mod answer;
+mod bodies;
 mod control;
 mod log;
 mod pace;
@@ -435,8 +436,8 @@ async fn respond(
             .unwrap_or_else(|| "unknown".into()),
     );
     let played = play::play(
-        Arc::clone(&c),
-        index,
+        &state.catalog,
+        (cassette, index),
         state.opts.pace,
         state.opts.retry_after_scale,
         &wanted,

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::bodies::Bodies;
 use super::status::Divergence;
 use crate::cassette::{CassetteIndex, IndexedInteraction};
 use crate::event::EndOutcome;
@@ -32,6 +33,8 @@ use crate::provider::Api;
 pub(super) struct Catalog {
     pub cassettes: Vec<Arc<CassetteIndex>>,
     pub matcher: Matcher,
+    /// Bodies kept once read (`--pace instant`).
+    pub bodies: Bodies,
     /// Conversation mode: every recorded request, prepared once (empty otherwise).
     prepared: Vec<Vec<Prepared>>,
 }
@@ -57,6 +60,7 @@ impl Catalog {
         Catalog {
             cassettes: cassettes.into_iter().map(Arc::new).collect(),
             matcher,
+            bodies: Bodies::default(),
             prepared,
         }
     }

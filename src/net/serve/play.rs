@@ -9,11 +9,13 @@
 //! need the whole body first and read it whole: a reply in another shape than the client asked
 //! for is reshaped ([`super::shape`]) and sent when the recorded body began, and with
 //! `--retry-after-scale` the retry waits of an error response are rewritten ([`super::retry`]).
+//! Under `--pace instant` a small complete body is kept in memory once read
+//! ([`super::bodies`]) and played from there the next time.
 //! A body that cannot be read as it was indexed (the file changed) is a 500 JSON error before
 //! the head, or a cut connection after it, and a line on stderr.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use std::pin::Pin;
@@ -26,10 +28,11 @@ use tokio::sync::mpsc;
 
 use super::answer::{error, Shape};
 use super::pace::{head_wait, schedule, Gaps, Pace};
+use super::pick::Catalog;
 use super::retry::{self, RetryChange};
 use super::shape::{differs, reshape, Wanted};
 use super::Body;
-use crate::cassette::{BodyReader, CassetteError, CassetteIndex, Chunk, End};
+use crate::cassette::{BodyReader, CassetteError, Chunk, End};
 use crate::event::EndOutcome;
 
 /// About how many body bytes a play reads from the file at once.
@@ -61,9 +64,11 @@ enum Frames {
     /// Built whole, with the wait before each (a reshaped or rescaled reply).
     Ready {
         chunks: Vec<Bytes>,
-        waits: Vec<std::time::Duration>,
-        end_wait: std::time::Duration,
+        waits: Vec<Duration>,
+        end_wait: Duration,
     },
+    /// Kept from an earlier play ([`super::bodies`]): instant and complete.
+    Kept(Arc<[Bytes]>),
     /// Read from the file a batch at a time; `first` is read already.
     File {
         reader: BodyReader,
@@ -77,11 +82,12 @@ impl Frames {
     /// `complete`, and all of it read already. Such a body needs no pacing task: its frames
     /// are ready at once, so hyper writes several recorded chunks (each still its own HTTP
     /// chunk) per system call instead of one, and no task or channel is set up per request.
-    fn all_ready(&mut self, pace: Pace, complete: bool) -> Option<VecDeque<Bytes>> {
+    fn all_ready(&mut self, pace: Pace, complete: bool) -> Option<Arc<[Bytes]>> {
         if pace != Pace::Instant || !complete {
             return None;
         }
         match self {
+            Frames::Kept(chunks) => Some(Arc::clone(chunks)),
             Frames::Ready { chunks, .. } => Some(std::mem::take(chunks).into()),
             Frames::File { reader, first, .. } if reader.is_done() => Some(
                 std::mem::take(first)
@@ -94,15 +100,19 @@ impl Frames {
     }
 }
 
-/// Play interaction `index` of `cassette`.
+/// Play interaction `index` of cassette `slot` in `catalog`.
 pub(super) async fn play(
-    cassette: Arc<CassetteIndex>,
-    index: usize,
+    catalog: &Catalog,
+    (slot, index): (usize, usize),
     pace: Pace,
     retry_scale: Option<f64>,
     wanted: &Wanted,
 ) -> Played {
+    let cassette = Arc::clone(&catalog.cassettes[slot]);
     let inter = &cassette.interactions[index];
+    let outcome = inter.end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
+    // A complete body ends with its last chunk (see `PacedBody`).
+    let complete = outcome == EndOutcome::Complete;
     let Some(head) = inter.response.as_ref() else {
         tokio::time::sleep(head_wait(pace, None, inter.end, None)).await;
         // The recorded connection failed before any header: fail this one the same way
@@ -127,7 +137,11 @@ pub(super) async fn play(
     let mut reply = "recorded";
     let reshaped = differs(head.status, inter.end, inter.body_first_byte(), wanted);
     let scale = retry_scale.filter(|_| head.status >= 400);
-    let mut frames = if reshaped || scale.is_some() {
+    let keep = !reshaped && scale.is_none() && pace == Pace::Instant && complete;
+    let kept = keep.then(|| catalog.bodies.get((slot, index))).flatten();
+    let mut frames = if let Some(chunks) = kept {
+        Frames::Kept(chunks)
+    } else if reshaped || scale.is_some() {
         let c = Arc::clone(&cassette);
         let whole = match blocking(move || c.interaction(index)).await {
             Ok(w) => w,
@@ -144,7 +158,7 @@ pub(super) async fn play(
             // The whole reshaped body leaves when the recorded one began.
             let first = waits.first().copied().unwrap_or_default();
             waits = std::iter::once(first)
-                .chain(std::iter::repeat(std::time::Duration::ZERO))
+                .chain(std::iter::repeat(Duration::ZERO))
                 .take(r.chunks.len())
                 .collect();
             chunks = r.chunks;
@@ -179,6 +193,10 @@ pub(super) async fn play(
         })
         .await;
         match opened {
+            Ok((reader, first)) if keep && reader.is_done() => Frames::Kept(catalog.bodies.keep(
+                (slot, index),
+                first.into_iter().map(|c| c.bytes.into()).collect(),
+            )),
             Ok((reader, first)) => Frames::File {
                 reader,
                 first,
@@ -210,13 +228,9 @@ pub(super) async fn play(
             ),
         }
     }
-    let end = inter.end;
-    let outcome = end.map(|e| e.outcome).unwrap_or(EndOutcome::Reset);
-    // A complete body ends with its last chunk (see `PacedBody`).
-    let complete = outcome == EndOutcome::Complete;
     *response.body_mut() = match frames.all_ready(pace, complete) {
-        Some(chunks) => ReadyBody(chunks).boxed(),
-        None => paced(frames, complete, end, outcome),
+        Some(chunks) => ReadyBody { chunks, next: 0 }.boxed(),
+        None => paced(frames, complete, inter.end, outcome),
     };
     Played {
         response: Ok(response),
@@ -244,6 +258,15 @@ fn paced(frames: Frames, complete: bool, end: Option<End>, outcome: EndOutcome) 
                     }
                 }
                 end_wait
+            }
+            Frames::Kept(chunks) => {
+                let n = chunks.len();
+                for (i, chunk) in chunks.iter().enumerate() {
+                    if !send(&tx, Duration::ZERO, chunk.clone(), complete && i + 1 == n).await {
+                        return;
+                    }
+                }
+                Duration::ZERO
             }
             Frames::File {
                 reader,
@@ -305,12 +328,7 @@ fn paced(frames: Frames, complete: bool, end: Option<End>, outcome: EndOutcome) 
 type Item = (Result<Frame<Bytes>, std::io::Error>, bool);
 
 /// Send `chunk` after `wait` (`last`: nothing follows it); `false` when the client went away.
-async fn send(
-    tx: &mpsc::Sender<Item>,
-    wait: std::time::Duration,
-    chunk: Bytes,
-    last: bool,
-) -> bool {
+async fn send(tx: &mpsc::Sender<Item>, wait: Duration, chunk: Bytes, last: bool) -> bool {
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
@@ -357,7 +375,10 @@ impl hyper::body::Body for PacedBody {
 }
 
 /// The body of a played response whose frames are all at hand ([`Frames::all_ready`]).
-struct ReadyBody(VecDeque<Bytes>);
+struct ReadyBody {
+    chunks: Arc<[Bytes]>,
+    next: usize,
+}
 
 impl hyper::body::Body for ReadyBody {
     type Data = Bytes;
@@ -367,11 +388,13 @@ impl hyper::body::Body for ReadyBody {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        Poll::Ready(self.0.pop_front().map(|c| Ok(Frame::data(c))))
+        let chunk = self.chunks.get(self.next).cloned();
+        self.next += 1;
+        Poll::Ready(chunk.map(|c| Ok(Frame::data(c))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
+        self.next >= self.chunks.len()
     }
 }
 
