@@ -15,6 +15,8 @@
 //!   normalized-event count as `replay`, so the two events/s figures divide directly.
 //!
 //! `cargo bench --bench replay_path -- 'replay|floor'` runs the two side by side.
+//!
+//! Both run on the allocator the `tapeloop` binary ships with (mimalloc).
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -29,6 +31,10 @@ use tapeloop::provider::{Api, ResponseDecoder};
 use tapeloop::runner::{self, Job, RunOptions};
 use tapeloop::scenario::{self, Scenario};
 use tapeloop::sse::SseDecoder;
+
+/// The allocator of the `tapeloop` binary, so the figures are the shipped replay's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
