@@ -305,6 +305,25 @@ async fn watchdog(act: &Activity, limits: ConnLimits, pressure: &Pressure) {
     }
 }
 
+/// The accept queue asked of the kernel (it caps it at `net.core.somaxconn`, 4096 on current
+/// Linux). tokio's default of 1,024 overflowed when a thousand agents connected at once: the
+/// kernel dropped their handshakes and each dropped client retried a second later.
+const BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with a [`BACKLOG`]-deep accept queue.
+fn listen_on(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does on Unix: a restarted server can bind at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// A running accept loop.
 pub struct Server {
     addr: SocketAddr,
@@ -340,7 +359,7 @@ impl Server {
     {
         let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let pressure = Arc::new(Pressure::default());
-        let listener = TcpListener::bind(listen).await?;
+        let listener = listen_on(listen)?;
         let addr = listener.local_addr()?;
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let task = tokio::spawn(async move {
@@ -387,7 +406,11 @@ impl Server {
                                     }))
                                 }
                             });
-                            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                            // Copy a response's ready frames into one buffer and write it with
+                            // one call: a replayed body is many small chunks, and writing them
+                            // vectored took several system calls per response.
+                            builder.http1().writev(false);
                             let io = Watched { io: stream, act: Arc::clone(&act) };
                             let conn = builder.serve_connection(TokioIo::new(io), svc);
                             tokio::pin!(conn);
