@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use futures_util::StreamExt;
+use http_body_util::{BodyExt, Full};
 use tapeloop::cassette::Cassette;
 
 /// Two interactions (a tool call, then the answer), both 200 and complete.
@@ -24,7 +25,7 @@ const CASSETTE: &str = "recordings/call-with-tools.openai-chat.jsonl";
 
 /// One request of the agent loop: what to send and what must come back.
 struct Step {
-    body: Vec<u8>,
+    body: Bytes,
     status: u16,
     expect: Vec<u8>,
 }
@@ -35,7 +36,9 @@ fn steps() -> Vec<Step> {
     c.interactions
         .iter()
         .map(|i| Step {
-            body: serde_json::to_vec(i.request.body.value()).expect("JSON"),
+            body: serde_json::to_vec(i.request.body.value())
+                .expect("JSON")
+                .into(),
             status: i.response.as_ref().expect("response").status,
             expect: i.body(),
         })
@@ -45,7 +48,8 @@ fn steps() -> Vec<Step> {
 /// A `tapeloop serve` process and its address.
 struct Server {
     child: Child,
-    url: String,
+    /// `127.0.0.1:PORT`.
+    addr: String,
 }
 
 impl Server {
@@ -66,15 +70,15 @@ impl Server {
             .spawn()
             .expect("tapeloop serve");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let url = loop {
+        let addr = loop {
             let line = lines.next().expect("serve exited early").expect("stderr");
             if let Some(rest) = line.split(" on http://").nth(1) {
-                break format!("http://{}", rest.split_whitespace().next().expect("addr"));
+                break rest.split_whitespace().next().expect("addr").to_string();
             }
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Server { child, url }
+        Server { child, addr }
     }
 
     /// Peak resident set size in MiB (Linux `VmHWM`).
@@ -106,39 +110,50 @@ struct Tally {
     first_error: Option<String>,
 }
 
-/// One agent: every step in order, one session; returns (TTFB per request, first error).
-async fn agent(
-    client: &reqwest::Client,
-    url: &str,
-    session: &str,
-    steps: &[Step],
-) -> (Vec<Duration>, Option<String>) {
+/// One agent: its own keep-alive connection (opened when it starts, as an agent's HTTP client
+/// does), every step in order on it, one session; returns (TTFB per request, first error).
+/// The first request's time includes the connect. The client is a bare hyper HTTP/1
+/// connection, so the bench spends the shared cores on the server rather than on a
+/// client's pool bookkeeping.
+async fn agent(addr: &str, session: &str, steps: &[Step]) -> (Vec<Duration>, Option<String>) {
     let mut ttfb = Vec::with_capacity(steps.len());
+    let start = Instant::now();
+    let stream = match tokio::net::TcpStream::connect(addr).await {
+        Ok(s) => s,
+        Err(e) => return (ttfb, Some(format!("connect: {e}"))),
+    };
+    let _ = stream.set_nodelay(true);
+    let (mut send, conn) =
+        match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await {
+            Ok(c) => c,
+            Err(e) => return (ttfb, Some(format!("handshake: {e}"))),
+        };
+    tokio::spawn(conn);
     for (n, step) in steps.iter().enumerate() {
-        let start = Instant::now();
-        let resp = client
-            .post(format!("{url}/v1/chat/completions"))
+        let start = if n == 0 { start } else { Instant::now() };
+        let req = hyper::Request::post("/v1/chat/completions")
+            .header("host", addr)
             .header("content-type", "application/json")
             .header("x-tapeloop-session", session)
-            .body(step.body.clone())
-            .send()
-            .await;
-        let resp = match resp {
+            .body(Full::new(step.body.clone()))
+            .expect("request");
+        let resp = match send.send_request(req).await {
             Ok(r) => r,
             Err(e) => return (ttfb, Some(format!("request {n}: {e}"))),
         };
         let status = resp.status().as_u16();
-        let mut stream = resp.bytes_stream();
+        let mut stream = resp.into_body();
         let mut body = Vec::with_capacity(step.expect.len());
         let mut first = true;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(c) => {
+        while let Some(frame) = stream.frame().await {
+            match frame {
+                Ok(f) => {
+                    let Some(c) = f.data_ref() else { continue };
                     if first && !c.is_empty() {
                         ttfb.push(start.elapsed());
                         first = false;
                     }
-                    body.extend_from_slice(&c);
+                    body.extend_from_slice(c);
                 }
                 Err(e) => return (ttfb, Some(format!("request {n} body: {e}"))),
             }
@@ -171,10 +186,6 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     for n in [10usize, 100, 1000] {
         let server = Server::start();
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(n)
-            .build()
-            .expect("client");
         let tally = Arc::new(Mutex::new(Tally::default()));
         g.throughput(Throughput::Elements((n * steps.len()) as u64));
         g.bench_function(format!("sessions/{n}"), |b| {
@@ -186,11 +197,11 @@ fn bench(c: &mut Criterion) {
                         let start = Instant::now();
                         let tasks: Vec<_> = (0..n)
                             .map(|i| {
-                                let (client, url) = (client.clone(), server.url.clone());
+                                let addr = server.addr.clone();
                                 let (steps, tally) = (Arc::clone(&steps), Arc::clone(&tally));
                                 tokio::spawn(async move {
                                     let session = format!("agent-{w}-{i}");
-                                    let (t, err) = agent(&client, &url, &session, &steps).await;
+                                    let (t, err) = agent(&addr, &session, &steps).await;
                                     let mut tally = tally.lock().unwrap();
                                     tally.ttfb.extend(t);
                                     if let Some(e) = err {
