@@ -5,7 +5,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 use tapeloop::conversation::{Conversation, Message, ToolSpec};
-use tapeloop::event::{ErrorClass, FinishReason, ProviderError, StreamEvent, Usage};
+use tapeloop::event::{ErrorClass, FinishReason, ProviderError, StreamEvent, ToolCall, Usage};
 use tapeloop::processor::{Action, DoomAction, Processor, ProcessorConfig, RetryPreset};
 
 fn conversation() -> Conversation {
@@ -46,13 +46,13 @@ fn tool_loop(steps: usize) -> Vec<Vec<StreamEvent>> {
                         tool: "read".into(),
                         provider_executed: false,
                     });
-                    evs.push(StreamEvent::ToolCall {
+                    evs.push(StreamEvent::ToolCall(ToolCall {
                         id,
                         tool: "read".into(),
                         input: json!({"path": format!("src/file{s}_{c}.rs"), "limit": 200}),
                         provider_executed: false,
                         metadata: None,
-                    });
+                    }));
                 }
             }
             evs.push(StreamEvent::FinishStep {

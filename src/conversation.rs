@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::event::ToolCall;
+
 /// A tool offered to the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolSpec {
@@ -34,15 +36,7 @@ pub enum AssistantPart {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         metadata: Option<Value>,
     },
-    ToolCall {
-        id: String,
-        tool: String,
-        input: Value,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        provider_executed: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        metadata: Option<Value>,
-    },
+    ToolCall(ToolCall),
     /// The result of a provider-executed (server) tool, sent back as the provider gave it.
     ToolResult {
         id: String,

@@ -147,6 +147,23 @@ pub struct ProviderError {
     pub code: Option<String>,
 }
 
+/// A complete tool call: what the model asked for, as a stream ends it
+/// ([`StreamEvent::ToolCall`]) and as the conversation keeps it
+/// ([`crate::conversation::AssistantPart::ToolCall`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub tool: String,
+    /// The parsed arguments, key order as the model wrote them.
+    pub input: Value,
+    /// Server-side tools (web search, code execution) run by the provider itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provider_executed: bool,
+    /// Provider data to send back with the call (Gemini `thoughtSignature`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
 /// One normalized stream event.
 ///
 /// Ids (`id`) are stream-local block ids chosen by the adapter (the provider's index or item id)
@@ -204,17 +221,7 @@ pub enum StreamEvent {
         id: String,
     },
     /// A complete tool call with parsed arguments (key order as the model wrote them).
-    ToolCall {
-        id: String,
-        tool: String,
-        input: Value,
-        /// Server-side tools (web search, code execution) run by the provider itself.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        provider_executed: bool,
-        /// Provider data to send back with the call (Gemini `thoughtSignature`, ...).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        metadata: Option<Value>,
-    },
+    ToolCall(ToolCall),
     /// The result of a provider-executed tool (web search results, code execution output).
     /// Results of client tools come from the tool executor, never from the provider.
     ToolResult {
@@ -251,7 +258,7 @@ impl StreamEvent {
             StreamEvent::ToolInputStart { .. } => "tool-input-start",
             StreamEvent::ToolInputDelta { .. } => "tool-input-delta",
             StreamEvent::ToolInputEnd { .. } => "tool-input-end",
-            StreamEvent::ToolCall { .. } => "tool-call",
+            StreamEvent::ToolCall(ToolCall { .. }) => "tool-call",
             StreamEvent::ToolResult { .. } => "tool-result",
             StreamEvent::FinishStep { .. } => "finish-step",
             StreamEvent::Error(_) => "error",

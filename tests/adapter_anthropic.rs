@@ -8,7 +8,7 @@ use support_ag::*;
 use tapeloop::conversation::{
     AssistantPart, Conversation, Message, RequestOptions, ToolResult, ToolSpec,
 };
-use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent};
+use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent, ToolCall};
 use tapeloop::http::Headers;
 use tapeloop::provider::{anthropic, decode_ndjson, decode_response, Api};
 
@@ -332,11 +332,11 @@ fn server_tool_results_are_provider_executed_and_named() {
     let call_id = events
         .iter()
         .find_map(|e| match e {
-            StreamEvent::ToolCall {
+            StreamEvent::ToolCall(ToolCall {
                 id,
                 provider_executed: true,
                 ..
-            } => Some(id.clone()),
+            }) => Some(id.clone()),
             _ => None,
         })
         .unwrap();
@@ -379,7 +379,7 @@ fn tool_arguments_stream_as_deltas_between_start_and_end() {
         serde_json::from_str::<Value>(&joined).unwrap(),
         json!({"password": "mellon"})
     );
-    assert!(matches!(&events[end + 1], StreamEvent::ToolCall { id: i, .. } if i == id));
+    assert!(matches!(&events[end + 1], StreamEvent::ToolCall(ToolCall { id: i, .. }) if i == id));
 }
 
 #[test]
@@ -837,25 +837,25 @@ fn request_body_maps_every_part_kind() {
                         metadata: None,
                     },
                     AssistantPart::Text { text: "".into() },
-                    AssistantPart::ToolCall {
+                    AssistantPart::ToolCall(ToolCall {
                         id: "srvtoolu_1".into(),
                         tool: "web_search".into(),
                         input: json!({"query": "q"}),
                         provider_executed: true,
                         metadata: None,
-                    },
+                    }),
                     AssistantPart::ToolResult {
                         id: "srvtoolu_1".into(),
                         tool: "web_search".into(),
                         output: json!([]),
                     },
-                    AssistantPart::ToolCall {
+                    AssistantPart::ToolCall(ToolCall {
                         id: "toolu_1".into(),
                         tool: "t".into(),
                         input: json!("not an object"),
                         provider_executed: false,
                         metadata: None,
-                    },
+                    }),
                 ],
             },
             Message::Tool {

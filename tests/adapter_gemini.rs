@@ -9,7 +9,7 @@ use support_ag::*;
 use tapeloop::conversation::{
     AssistantPart, Conversation, Message, RequestOptions, ToolResult, ToolSpec,
 };
-use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent};
+use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent, ToolCall};
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_ndjson, decode_response, gemini, Api};
 
@@ -164,7 +164,9 @@ fn tool_calls(events: &[StreamEvent]) -> Vec<(String, Option<Value>)> {
     events
         .iter()
         .filter_map(|e| match e {
-            StreamEvent::ToolCall { id, metadata, .. } => Some((id.clone(), metadata.clone())),
+            StreamEvent::ToolCall(ToolCall { id, metadata, .. }) => {
+                Some((id.clone(), metadata.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -581,7 +583,7 @@ fn turn_three_body_matches_llm_gemini_sequential_calls_request() {
     let calls = |ev: &[StreamEvent]| -> Vec<AssistantPart> {
         assistant_parts(ev)
             .into_iter()
-            .filter(|p| matches!(p, AssistantPart::ToolCall { .. }))
+            .filter(|p| matches!(p, AssistantPart::ToolCall(ToolCall { .. })))
             .collect()
     };
     let result = |id: &str, out: &str| Message::Tool {
@@ -633,13 +635,13 @@ fn request_body_options_and_schema_cleanup() {
                         metadata: Some(json!({"thoughtSignature": "s1"})),
                     },
                     AssistantPart::Text { text: "a".into() },
-                    AssistantPart::ToolCall {
+                    AssistantPart::ToolCall(ToolCall {
                         id: "call_0".into(),
                         tool: "t".into(),
                         input: json!({"x": 1}),
                         provider_executed: false,
                         metadata: None,
-                    },
+                    }),
                 ],
             },
             Message::Tool {

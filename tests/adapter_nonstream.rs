@@ -20,7 +20,7 @@ use std::process::Command;
 use serde_json::Value;
 use tapeloop::cassette::import::import_file;
 use tapeloop::cassette::Cassette;
-use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent, Usage};
+use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent, ToolCall, Usage};
 use tapeloop::http::Headers;
 use tapeloop::provider::reply::coalesce;
 use tapeloop::provider::{
@@ -549,12 +549,12 @@ fn sdk_expectation(api: Api, events: &[StreamEvent]) -> Option<Value> {
     let mut finish = None;
     for e in events {
         match e {
-            StreamEvent::ToolCall {
+            StreamEvent::ToolCall(ToolCall {
                 id,
                 tool,
                 provider_executed: false,
                 ..
-            } => calls.push(if api == Api::Gemini { tool } else { id }.clone()),
+            }) => calls.push(if api == Api::Gemini { tool } else { id }.clone()),
             StreamEvent::TextDelta { text: t, .. } => text.push_str(t),
             StreamEvent::RefusalDelta { text: t, .. }
                 if matches!(api, Api::Anthropic | Api::Gemini) =>

@@ -9,7 +9,7 @@ use support_openai::*;
 use tapeloop::conversation::{
     AssistantPart, Conversation, Message, RequestOptions, ToolResult, ToolSpec,
 };
-use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent};
+use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent, ToolCall};
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_response, openai_chat, Api};
 
@@ -390,7 +390,7 @@ fn parallel_calls_stream_in_order_with_provider_ids() {
         .filter_map(|e| match e {
             StreamEvent::ToolInputStart { id, .. } => Some(format!("start {id}")),
             StreamEvent::ToolInputEnd { id } => Some(format!("end {id}")),
-            StreamEvent::ToolCall { id, .. } => Some(format!("call {id}")),
+            StreamEvent::ToolCall(ToolCall { id, .. }) => Some(format!("call {id}")),
             _ => None,
         })
         .collect();
@@ -690,8 +690,8 @@ fn tool_turn_conversation() -> Conversation {
             Message::User { content: "Please retrieve the secrets associated with each of these passwords: mellon,radiance".into() },
             Message::Assistant {
                 parts: vec![
-                    AssistantPart::ToolCall { id: "call_a".into(), tool: "secret_retrieval_tool".into(), input: json!({"password": "mellon"}), provider_executed: false, metadata: None },
-                    AssistantPart::ToolCall { id: "call_b".into(), tool: "secret_retrieval_tool".into(), input: json!({"password": "radiance"}), provider_executed: false, metadata: None },
+                    AssistantPart::ToolCall(ToolCall { id: "call_a".into(), tool: "secret_retrieval_tool".into(), input: json!({"password": "mellon"}), provider_executed: false, metadata: None }),
+                    AssistantPart::ToolCall(ToolCall { id: "call_b".into(), tool: "secret_retrieval_tool".into(), input: json!({"password": "radiance"}), provider_executed: false, metadata: None }),
                 ],
             },
             Message::Tool {
@@ -796,13 +796,13 @@ fn text_and_unparsed_arguments_round_trip_into_the_request() {
                     AssistantPart::Text {
                         text: "Let me look.".into(),
                     },
-                    AssistantPart::ToolCall {
+                    AssistantPart::ToolCall(ToolCall {
                         id: "c1".into(),
                         tool: "read".into(),
                         input: json!("{\"path\": \"a"),
                         provider_executed: false,
                         metadata: None,
-                    },
+                    }),
                 ],
             },
         ],

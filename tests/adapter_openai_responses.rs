@@ -10,7 +10,7 @@ use support_openai::*;
 use tapeloop::conversation::{
     AssistantPart, Conversation, Message, RequestOptions, ToolResult, ToolSpec,
 };
-use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent};
+use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, StreamEvent, ToolCall};
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_response, openai_responses, Api};
 
@@ -335,13 +335,13 @@ fn web_search_is_a_provider_executed_call_with_its_result() {
     let events = decode_fixture("openai-responses/pydantic-ai__web_search_cached_tokens.sse");
     let id = "ws_00a60507bf41223d0068c9d30021d081a0962d80d50c12e317";
     let call = events.iter().find_map(|e| match e {
-        StreamEvent::ToolCall {
+        StreamEvent::ToolCall(ToolCall {
             id: i,
             tool,
             input,
             provider_executed: true,
             ..
-        } if i == id => Some((tool.clone(), input.clone())),
+        }) if i == id => Some((tool.clone(), input.clone())),
         _ => None,
     });
     let (tool, input) = call.expect("provider-executed web search call");
@@ -463,13 +463,13 @@ fn request_body_matches_recorded_responses_requests() {
                 content: "What is the capital of France?".into(),
             },
             Message::Assistant {
-                parts: vec![AssistantPart::ToolCall {
+                parts: vec![AssistantPart::ToolCall(ToolCall {
                     id: "call_1".into(),
                     tool: "get_capital".into(),
                     input: json!({"country": "France"}),
                     provider_executed: false,
                     metadata: Some(json!({"item_id": "fc_1"})),
-                }],
+                })],
             },
             Message::Tool {
                 results: vec![ToolResult {

@@ -5,7 +5,7 @@ mod processor_support;
 
 use processor_support::*;
 use serde_json::json;
-use tapeloop::event::StreamEvent;
+use tapeloop::event::{StreamEvent, ToolCall};
 use tapeloop::processor::{DetectorSpec, DoomAction, StepStatus, Termination};
 
 use tapeloop::conversation::Message;
@@ -315,13 +315,13 @@ fn opencode_fires_on_parallel_calls_once_none_is_pending() {
         });
     }
     for id in ["1", "2", "3"] {
-        body.push(StreamEvent::ToolCall {
+        body.push(StreamEvent::ToolCall(ToolCall {
             id: id.into(),
             tool: "read".into(),
             input: json!({"path": "a"}),
             provider_executed: false,
             metadata: None,
-        });
+        }));
     }
     let r = run(config(), vec![tool_step(vec![body]), final_text("done")]);
     let d = r.outcome.doom_loop.expect("fires");

@@ -7,7 +7,7 @@ use processor_support::*;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tapeloop::conversation::{AssistantPart, Message};
-use tapeloop::event::{ErrorClass, FinishReason, ProviderError, StreamEvent};
+use tapeloop::event::{ErrorClass, FinishReason, ProviderError, StreamEvent, ToolCall};
 use tapeloop::processor::{
     Action, Processor, RequestKind, StepStatus, Termination, MAX_STEPS_PROMPT,
 };
@@ -85,25 +85,25 @@ fn text_reasoning_and_tool_parts_become_history() {
             delta: "{\"pa".into(),
         },
         StreamEvent::ToolInputEnd { id: "c1".into() },
-        StreamEvent::ToolCall {
+        StreamEvent::ToolCall(ToolCall {
             id: "c1".into(),
             tool: "read".into(),
             input: json!({"path": "a.rs"}),
             provider_executed: false,
             metadata: Some(json!({"k": 1})),
-        },
+        }),
         StreamEvent::ToolInputStart {
             id: "c2".into(),
             tool: "read".into(),
             provider_executed: false,
         },
-        StreamEvent::ToolCall {
+        StreamEvent::ToolCall(ToolCall {
             id: "c2".into(),
             tool: "read".into(),
             input: json!({"path": "b.rs"}),
             provider_executed: false,
             metadata: None,
-        },
+        }),
         finish(FinishReason::ToolCalls, usage(100, 10)),
     ];
     let r = run_with(config(), vec![step1, final_text("done")], |inv| {
@@ -150,12 +150,14 @@ fn text_reasoning_and_tool_parts_become_history() {
 
 #[test]
 fn tool_call_without_input_start_is_selectable() {
-    let bare = |id: &str| StreamEvent::ToolCall {
-        id: id.into(),
-        tool: "read".into(),
-        input: json!({"path": "a"}),
-        provider_executed: false,
-        metadata: None,
+    let bare = |id: &str| {
+        StreamEvent::ToolCall(ToolCall {
+            id: id.into(),
+            tool: "read".into(),
+            input: json!({"path": "a"}),
+            provider_executed: false,
+            metadata: None,
+        })
     };
     let script = || {
         vec![
@@ -265,13 +267,13 @@ fn results_apply_only_to_running_parts() {
     p.on_tool_result("zzz", "unknown".into(), false, 3);
     assert_eq!(p.outcome().warnings.len(), 2);
     p.on_event(
-        &StreamEvent::ToolCall {
+        &StreamEvent::ToolCall(ToolCall {
             id: "c".into(),
             tool: "read".into(),
             input: json!({}),
             provider_executed: false,
             metadata: None,
-        },
+        }),
         4,
         &mut acts,
     );
@@ -354,13 +356,13 @@ fn abort_closes_open_tool_parts() {
         &mut acts,
     );
     p.on_event(
-        &StreamEvent::ToolCall {
+        &StreamEvent::ToolCall(ToolCall {
             id: "a".into(),
             tool: "read".into(),
             input: json!({"path": "x"}),
             provider_executed: false,
             metadata: None,
-        },
+        }),
         3,
         &mut acts,
     );
@@ -604,13 +606,13 @@ fn arb_event() -> impl Strategy<Value = StreamEvent> {
             provider_executed: false
         }),
         (id.clone(), any::<bool>(), any::<bool>()).prop_map(|(id, pe, obj)| {
-            StreamEvent::ToolCall {
+            StreamEvent::ToolCall(ToolCall {
                 id,
                 tool: "read".into(),
                 input: if obj { json!({"p": 1}) } else { json!(1) },
                 provider_executed: pe,
                 metadata: None,
-            }
+            })
         }),
         id.clone().prop_map(|id| StreamEvent::ToolResult {
             id,

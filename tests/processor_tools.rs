@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use processor_support::*;
 use serde_json::{json, Value};
 use tapeloop::conversation::{AssistantPart, Message};
-use tapeloop::event::StreamEvent;
+use tapeloop::event::{StreamEvent, ToolCall};
 use tapeloop::processor::toolset::INVALID_TOOL;
 use tapeloop::processor::{ProcessorConfig, Termination};
 
@@ -36,7 +36,9 @@ fn replayed(conversation: &tapeloop::conversation::Conversation) -> Replayed {
         Message::Assistant { parts } => parts
             .iter()
             .filter_map(|p| match p {
-                AssistantPart::ToolCall { tool, input, .. } => Some((tool.clone(), input.clone())),
+                AssistantPart::ToolCall(ToolCall { tool, input, .. }) => {
+                    Some((tool.clone(), input.clone()))
+                }
                 _ => None,
             })
             .collect(),
@@ -258,13 +260,13 @@ fn era_a_dropped_unknown_calls_are_not_executed() {
     c.ensure_tool_call = false;
     let step = vec![
         StreamEvent::StartStep,
-        StreamEvent::ToolCall {
+        StreamEvent::ToolCall(ToolCall {
             id: "x".into(),
             tool: "get_weather".into(),
             input: json!({}),
             provider_executed: false,
             metadata: None,
-        },
+        }),
         finish(tapeloop::event::FinishReason::ToolCalls, usage(10, 1)),
     ];
     let r = run(c, vec![step, final_text("done")]);
@@ -282,6 +284,8 @@ fn provider_executed_calls_are_never_rerouted() {
     let Message::Assistant { parts } = &r.outcome.conversation.messages[1] else {
         panic!()
     };
-    assert!(matches!(&parts[0], AssistantPart::ToolCall { tool, .. } if tool == "web_search"));
+    assert!(
+        matches!(&parts[0], AssistantPart::ToolCall(ToolCall { tool, .. }) if tool == "web_search")
+    );
     assert!(r.outcome.warnings.iter().all(|w| !w.contains("rerouted")));
 }

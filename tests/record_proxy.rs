@@ -16,7 +16,7 @@ use support_fake::{
     assert_no_secrets, Ending, FakeProvider, Reply, API_KEY, BODY_SECRET, QUERY_KEY,
 };
 use tapeloop::cassette::{Cassette, REDACTED};
-use tapeloop::event::{EndOutcome, StreamEvent};
+use tapeloop::event::{EndOutcome, StreamEvent, ToolCall};
 use tapeloop::net::proxy::{self, ProxyOptions};
 use tapeloop::provider::Api;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -174,7 +174,7 @@ async fn proxy_forwards_unchanged_and_records_errors_resets_and_sessions() {
     assert!(gi
         .decode(Api::Gemini)
         .iter()
-        .any(|e| matches!(e, StreamEvent::ToolCall { .. })));
+        .any(|e| matches!(e, StreamEvent::ToolCall(ToolCall { .. }))));
 
     let r = &by_api(Api::OpenAiChat).interactions[0];
     assert_eq!(r.end.unwrap().outcome, EndOutcome::Reset);

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use tapeloop::net::serve::{Pace, ServeOptions};
 
 use serve_support::*;
+use tapeloop::event::ToolCall;
 
 fn conversation() -> ServeOptions {
     options_matching(Pace::Instant, ServeMatch::Conversation)
@@ -333,7 +334,7 @@ fn seen_of(events: &[tapeloop::event::StreamEvent]) -> (String, Vec<(String, Val
     for e in events {
         match e {
             tapeloop::event::StreamEvent::TextDelta { text: t, .. } => text.push_str(t),
-            tapeloop::event::StreamEvent::ToolCall { tool, input, .. } => {
+            tapeloop::event::StreamEvent::ToolCall(ToolCall { tool, input, .. }) => {
                 tools.push((tool.clone(), input.clone()))
             }
             _ => {}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde_json::json;
 use tapeloop::cassette::{CassetteReader, Record};
-use tapeloop::event::{EndOutcome, StreamEvent};
+use tapeloop::event::{EndOutcome, StreamEvent, ToolCall};
 use tapeloop::exit::Exit;
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_ndjson, decode_response, Api};
@@ -217,9 +217,9 @@ fn detail(e: &StreamEvent) -> String {
         | StreamEvent::ReasoningDelta { id, text } => format!("id={id} {}", clip(text)),
         StreamEvent::ToolInputStart { id, tool, .. } => format!("id={id} tool={tool}"),
         StreamEvent::ToolInputDelta { id, delta } => format!("id={id} {}", clip(delta)),
-        StreamEvent::ToolCall {
+        StreamEvent::ToolCall(ToolCall {
             id, tool, input, ..
-        } => {
+        }) => {
             format!("{tool} {} id={id}", clip(&input.to_string()))
         }
         StreamEvent::ToolResult {

@@ -21,7 +21,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::cassette::Header;
-use crate::event::StreamEvent;
+use crate::event::{StreamEvent, ToolCall};
 use crate::processor::detector::{opencode_fires, CallSig, DetectorSet, PartView};
 use crate::processor::{PriceTable, Termination};
 use crate::provider::Api;
@@ -169,13 +169,13 @@ pub fn score(obs: &Observation<'_>) -> RunRecord {
             match ev {
                 StreamEvent::TextDelta { text: t, .. } => text.push_str(t),
                 // Server tools the provider ran itself (web search) are not the agent's calls.
-                StreamEvent::ToolCall {
+                StreamEvent::ToolCall(ToolCall {
                     id,
                     tool,
                     input,
                     provider_executed: false,
                     ..
-                } => {
+                }) => {
                     rec.tool_calls += 1;
                     let views: Vec<PartView<'_>> = parts
                         .iter()
@@ -268,7 +268,7 @@ fn last_tool_call(obs: &Observation<'_>) -> Option<String> {
     obs.served.iter().rev().find_map(|s| {
         s.interaction?;
         s.events.iter().rev().find_map(|e| match e {
-            StreamEvent::ToolCall { tool, .. } => Some(tool.clone()),
+            StreamEvent::ToolCall(ToolCall { tool, .. }) => Some(tool.clone()),
             _ => None,
         })
     })

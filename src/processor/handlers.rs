@@ -11,7 +11,7 @@ use super::outcome::RequestKind;
 use super::step::{Part, PartKind, ToolPart, ToolStatus, TOOL_IN_SUMMARY};
 use super::toolset::{self, Repair, INVALID_TOOL};
 use super::Processor;
-use crate::event::{FinishReason, ProviderError, Usage};
+use crate::event::{FinishReason, ProviderError, ToolCall, Usage};
 
 impl Processor {
     pub(super) fn on_start_step(&mut self) {
@@ -154,16 +154,20 @@ impl Processor {
     /// `tool-call` (reference §1.2): a call to a tool the agent does not have is first
     /// repaired (`toolset`), then pending → running, then the doom-loop check (§2).
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_tool_call(
-        &mut self,
-        id: &str,
-        tool: &str,
-        input: &Value,
-        provider_executed: bool,
-        metadata: Option<&Value>,
-        now_ms: u64,
-        actions: &mut Vec<Action>,
-    ) {
+    pub(super) fn on_tool_call(&mut self, call: &ToolCall, now_ms: u64, actions: &mut Vec<Action>) {
+        let ToolCall {
+            id,
+            tool,
+            input,
+            provider_executed,
+            metadata,
+        } = call;
+        let (id, tool, provider_executed, metadata) = (
+            id.as_str(),
+            tool.as_str(),
+            *provider_executed,
+            metadata.as_ref(),
+        );
         let ensure = self.config.ensure_tool_call;
         let step = self.step_mut();
         let number = step.number;

@@ -7,6 +7,7 @@ use super::outcome::RequestKind;
 use super::step::{Part, PartKind, ToolStatus, TOOL_INTERRUPTED};
 use super::Processor;
 use crate::conversation::{AssistantPart, Message, RequestOptions, ToolResult};
+use crate::event::ToolCall;
 
 /// opencode's `MAX_STEPS` prompt (session/prompt/max-steps.txt), appended as an assistant
 /// prefill once the soft step limit is reached (reference §4.2 step 9).
@@ -99,13 +100,13 @@ pub(super) fn replay_messages(parts: &[Part]) -> (Option<Message>, Option<Messag
                 })
             }
             PartKind::Tool(tp) => {
-                assistant.push(AssistantPart::ToolCall {
+                assistant.push(AssistantPart::ToolCall(ToolCall {
                     id: tp.call_id.clone(),
                     tool: tp.tool.clone(),
                     input: tp.input.clone(),
                     provider_executed: tp.provider_executed,
                     metadata: tp.metadata.clone(),
-                });
+                }));
                 let (output, is_error) = match tp.status {
                     ToolStatus::Completed => (tp.output.clone(), false),
                     ToolStatus::Error => (tp.output.clone(), true),

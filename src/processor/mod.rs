@@ -241,21 +241,7 @@ impl Processor {
                 provider_executed,
             } => self.on_tool_input_start(id, tool, *provider_executed),
             StreamEvent::ToolInputDelta { .. } | StreamEvent::ToolInputEnd { .. } => {}
-            StreamEvent::ToolCall {
-                id,
-                tool,
-                input,
-                provider_executed,
-                metadata,
-            } => self.on_tool_call(
-                id,
-                tool,
-                input,
-                *provider_executed,
-                metadata.as_ref(),
-                now_ms,
-                actions,
-            ),
+            StreamEvent::ToolCall(call) => self.on_tool_call(call, now_ms, actions),
             StreamEvent::ToolResult {
                 id,
                 output,

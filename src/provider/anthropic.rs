@@ -27,7 +27,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::conversation::{AssistantPart, Conversation, Message, RequestOptions};
-use crate::event::{EndOutcome, ErrorClass, FinishReason, ProviderError, StreamEvent, Usage};
+use crate::event::{
+    EndOutcome, ErrorClass, FinishReason, ProviderError, StreamEvent, ToolCall, Usage,
+};
 use crate::http::{self, Headers};
 
 use super::error::{body_text_message, error_json, network_error, protocol_error};
@@ -461,13 +463,13 @@ fn close_block(block: Block, out: &mut Vec<StreamEvent>) {
             } else {
                 serde_json::from_str(&json).unwrap_or(Value::String(json))
             };
-            out.push(StreamEvent::ToolCall {
+            out.push(StreamEvent::ToolCall(ToolCall {
                 id: call_id,
                 tool: name,
                 input,
                 provider_executed,
                 metadata: None,
-            });
+            }));
         }
     }
 }
@@ -729,13 +731,13 @@ fn assistant_block(part: &AssistantPart) -> Option<Value> {
                 Some(json!({ "type": "thinking", "thinking": text, "signature": sig }))
             }
         }
-        AssistantPart::ToolCall {
+        AssistantPart::ToolCall(ToolCall {
             id,
             tool,
             input,
             provider_executed,
             ..
-        } => {
+        }) => {
             let input = super::input_object(input);
             let ty = if *provider_executed {
                 "server_tool_use"

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::cassette::{Cassette, CassetteError, CassetteStream, ErrorKind, Header};
-use crate::event::{EndOutcome, StreamEvent};
+use crate::event::{EndOutcome, StreamEvent, ToolCall};
 use crate::processor::{Action, Processor, Termination};
 use crate::provider::ResponseDecoder;
 use crate::replay::{CassetteReplay, ReplayMiss};
@@ -234,6 +234,6 @@ fn is_content(ev: &StreamEvent) -> bool {
             | StreamEvent::ReasoningDelta { .. }
             | StreamEvent::RefusalDelta { .. }
             | StreamEvent::ToolInputStart { .. }
-            | StreamEvent::ToolCall { .. }
+            | StreamEvent::ToolCall(ToolCall { .. })
     )
 }

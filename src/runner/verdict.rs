@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cassette::Header;
 use crate::conversation::{AssistantPart, Message};
+use crate::event::ToolCall;
 use crate::processor::{Outcome, RequestKind};
 use crate::replay::ReplayEnd;
 use crate::report::{
@@ -127,13 +128,13 @@ fn tool_calls(outcome: &Outcome) -> Vec<ToolCallTrace> {
         match m {
             Message::Assistant { parts } => {
                 for p in parts {
-                    if let AssistantPart::ToolCall {
+                    if let AssistantPart::ToolCall(ToolCall {
                         id,
                         tool,
                         input,
                         provider_executed: false,
                         ..
-                    } = p
+                    }) = p
                     {
                         calls.push((id.as_str(), tool.as_str(), input.to_string()));
                     }

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 use tapeloop::conversation::{Conversation, Message, ToolSpec};
-use tapeloop::event::{ErrorClass, FinishReason, ProviderError, StreamEvent, Usage};
+use tapeloop::event::{ErrorClass, FinishReason, ProviderError, StreamEvent, ToolCall, Usage};
 use tapeloop::processor::{
     Action, DetectorSpec, Outcome, Processor, ProcessorConfig, SendRequest, Termination,
     ToolInvocation,
@@ -146,13 +146,13 @@ fn tool_events(id: &str, tool: &str, input: Value, provider_executed: bool) -> V
             tool: tool.into(),
             provider_executed,
         },
-        StreamEvent::ToolCall {
+        StreamEvent::ToolCall(ToolCall {
             id: id.into(),
             tool: tool.into(),
             input,
             provider_executed,
             metadata: None,
-        },
+        }),
     ]
 }
 

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sha2::Digest;
 use std::process::Command;
 use tapeloop::cassette::{Cassette, CassetteIndex, Interaction};
-use tapeloop::event::StreamEvent;
+use tapeloop::event::{StreamEvent, ToolCall};
 pub use tapeloop::matching::ServeMatch;
 use tapeloop::net::serve::{self, Pace, ServeOptions, ServerHandle};
 use tapeloop::provider::Api;
@@ -216,9 +216,9 @@ pub fn expected(inter: &Interaction, api: Api) -> Seen {
         match ev {
             StreamEvent::TextDelta { text, .. } => seen.text.push_str(&text),
             StreamEvent::ReasoningDelta { text, .. } => seen.reasoning.push_str(&text),
-            StreamEvent::ToolCall {
+            StreamEvent::ToolCall(ToolCall {
                 id, tool, input, ..
-            } => seen.tool_calls.push((id, tool, input)),
+            }) => seen.tool_calls.push((id, tool, input)),
             _ => {}
         }
     }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tapeloop::conversation::AssistantPart;
-use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, ProviderError, StreamEvent, Usage};
+use tapeloop::event::{
+    EndOutcome, ErrorClass, FinishReason, ProviderError, StreamEvent, ToolCall, Usage,
+};
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_ndjson, decode_response, Api};
 
@@ -110,12 +112,12 @@ pub fn summarize(events: &[StreamEvent]) -> Summary {
                 s.finish = Some(*finish_reason);
                 s.raw = raw_finish_reason.clone();
             }
-            StreamEvent::ToolCall {
+            StreamEvent::ToolCall(ToolCall {
                 tool,
                 input,
                 provider_executed,
                 ..
-            } => s
+            }) => s
                 .tools
                 .push((tool.clone(), input.clone(), *provider_executed)),
             StreamEvent::TextDelta { text, .. } => s.text_chars += text.chars().count(),
@@ -264,19 +266,19 @@ pub fn assistant_parts(events: &[StreamEvent]) -> Vec<AssistantPart> {
                     }
                 }
             }
-            StreamEvent::ToolCall {
+            StreamEvent::ToolCall(ToolCall {
                 id,
                 tool,
                 input,
                 provider_executed,
                 metadata,
-            } => parts.push(AssistantPart::ToolCall {
+            }) => parts.push(AssistantPart::ToolCall(ToolCall {
                 id: id.clone(),
                 tool: tool.clone(),
                 input: input.clone(),
                 provider_executed: *provider_executed,
                 metadata: metadata.clone(),
-            }),
+            })),
             StreamEvent::ToolResult {
                 id, tool, output, ..
             } => parts.push(AssistantPart::ToolResult {

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use tapeloop::conversation::AssistantPart;
-use tapeloop::event::{EndOutcome, ErrorClass, FinishReason, ProviderError, StreamEvent, Usage};
+use tapeloop::event::{
+    EndOutcome, ErrorClass, FinishReason, ProviderError, StreamEvent, ToolCall, Usage,
+};
 use tapeloop::http::Headers;
 use tapeloop::provider::{decode_ndjson, decode_response, Api, ResponseDecoder};
 
@@ -151,12 +153,12 @@ pub fn summarize(events: &[StreamEvent]) -> Summary {
             StreamEvent::TextDelta { text, .. } => s.text_chars += text.chars().count(),
             StreamEvent::ReasoningDelta { text, .. } => s.reasoning_chars += text.chars().count(),
             StreamEvent::RefusalDelta { text, .. } => s.refusal.push_str(text),
-            StreamEvent::ToolCall {
+            StreamEvent::ToolCall(ToolCall {
                 tool,
                 input,
                 provider_executed: false,
                 ..
-            } => s.tools.push((tool.clone(), input.clone())),
+            }) => s.tools.push((tool.clone(), input.clone())),
             StreamEvent::FinishStep {
                 finish_reason,
                 raw_finish_reason,
@@ -493,19 +495,19 @@ pub fn assistant_parts(events: &[StreamEvent]) -> Vec<AssistantPart> {
                     });
                 }
             }
-            StreamEvent::ToolCall {
+            StreamEvent::ToolCall(ToolCall {
                 id,
                 tool,
                 input,
                 provider_executed,
                 metadata,
-            } => parts.push(AssistantPart::ToolCall {
+            }) => parts.push(AssistantPart::ToolCall(ToolCall {
                 id: id.clone(),
                 tool: tool.clone(),
                 input: input.clone(),
                 provider_executed: *provider_executed,
                 metadata: metadata.clone(),
-            }),
+            })),
             _ => {}
         }
     }

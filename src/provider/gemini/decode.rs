@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::classify;
 use super::*;
-use crate::event::{EndOutcome, FinishReason, ProviderError, StreamEvent, Usage};
+use crate::event::{EndOutcome, FinishReason, ProviderError, StreamEvent, ToolCall, Usage};
 use crate::limits::{Budget, LimitError, DEFAULT as LIMITS};
 use crate::provider::error::{limit_error, network_error, protocol_error};
 
@@ -176,13 +176,13 @@ impl Decoder {
             delta: args.to_string(),
         });
         out.push(StreamEvent::ToolInputEnd { id: id.clone() });
-        out.push(StreamEvent::ToolCall {
+        out.push(StreamEvent::ToolCall(ToolCall {
             id,
             tool: name,
             input: args,
             provider_executed: false,
             metadata: signature.map(|s| json!({ "thoughtSignature": s })),
-        });
+        }));
         self.saw_call = true;
     }
 

@@ -3,6 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::conversation::{AssistantPart, Conversation, Message, RequestOptions};
+use crate::event::ToolCall;
 
 /// The `generateContent` body for a conversation (the model goes in the URL).
 ///
@@ -87,12 +88,12 @@ fn model_parts(parts: &[AssistantPart]) -> Vec<Value> {
                 }
                 out.push(p);
             }
-            AssistantPart::ToolCall {
+            AssistantPart::ToolCall(ToolCall {
                 tool,
                 input,
                 metadata,
                 ..
-            } => {
+            }) => {
                 let args = crate::provider::input_object(input);
                 let mut p = json!({ "functionCall": { "name": tool, "args": args } });
                 if let Some(sig) = signature_of(metadata).or(carried.take()) {

@@ -30,7 +30,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::event::{StreamEvent, Usage};
+use crate::event::{StreamEvent, ToolCall, Usage};
 
 // ---------------------------------------------------------------------------------------------
 // Wire types (borrowed where the JSON has no escapes, so a plain text delta costs no copy)
@@ -390,13 +390,13 @@ pub(crate) fn end_function_call(
     out: &mut Vec<StreamEvent>,
 ) {
     out.push(StreamEvent::ToolInputEnd { id: id.clone() });
-    out.push(StreamEvent::ToolCall {
+    out.push(StreamEvent::ToolCall(ToolCall {
         input: parse_tool_input(args),
         id,
         tool,
         provider_executed: false,
         metadata,
-    });
+    }));
 }
 
 /// The arguments string to send back for a tool call: the raw text for input that never

@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::tool_input_to_arguments;
 use crate::conversation::{AssistantPart, Conversation, Message, RequestOptions};
+use crate::event::ToolCall;
 
 /// The `/v1/chat/completions` body for a conversation.
 ///
@@ -23,13 +24,13 @@ pub fn request_body(conv: &Conversation, opts: &RequestOptions) -> Value {
                 for part in parts {
                     match part {
                         AssistantPart::Text { text: t } => text.push_str(t),
-                        AssistantPart::ToolCall {
+                        AssistantPart::ToolCall(ToolCall {
                             id,
                             tool,
                             input,
                             provider_executed: false,
                             ..
-                        } => tool_calls.push(json!({
+                        }) => tool_calls.push(json!({
                             "id": id,
                             "type": "function",
                             "function": {"name": tool, "arguments": tool_input_to_arguments(input)},

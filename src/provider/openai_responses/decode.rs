@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::event::{EndOutcome, FinishReason, ProviderError, StreamEvent, Usage};
+use crate::event::{EndOutcome, FinishReason, ProviderError, StreamEvent, ToolCall, Usage};
 use crate::provider::error::{cut_off_error, protocol_error};
 use crate::provider::openai_chat::{classify, end_function_call, ErrorFields};
 
@@ -228,13 +228,13 @@ impl Decoder {
                 out.push(StreamEvent::ToolInputEnd {
                     id: item_id.to_owned(),
                 });
-                out.push(StreamEvent::ToolCall {
+                out.push(StreamEvent::ToolCall(ToolCall {
                     id: item_id.to_owned(),
                     tool: tool.clone(),
                     input,
                     provider_executed: true,
                     metadata: None,
-                });
+                }));
                 out.push(StreamEvent::ToolResult {
                     id: item_id.to_owned(),
                     tool,

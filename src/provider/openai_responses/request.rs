@@ -3,6 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::conversation::{AssistantPart, Conversation, Message, RequestOptions};
+use crate::event::ToolCall;
 use crate::provider::openai_chat::tool_input_to_arguments;
 
 /// The `/v1/responses` body for a conversation.
@@ -30,13 +31,13 @@ pub fn request_body(conv: &Conversation, opts: &RequestOptions) -> Value {
                             flush_text(&mut text, &mut input);
                             push_reasoning(&mut input, t, metadata.as_ref());
                         }
-                        AssistantPart::ToolCall {
+                        AssistantPart::ToolCall(ToolCall {
                             id,
                             tool,
                             input: args,
                             provider_executed,
                             ..
-                        } => {
+                        }) => {
                             flush_text(&mut text, &mut input);
                             if *provider_executed {
                                 input.push(json!({"type": "item_reference", "id": id}));

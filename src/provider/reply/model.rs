@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::event::{FinishReason, ProviderError, StreamEvent, Usage};
+use crate::event::{FinishReason, ProviderError, StreamEvent, ToolCall, Usage};
 use crate::provider::openai_chat::tool_input_to_arguments;
 
 /// One content part of a reply, deltas joined.
@@ -116,13 +116,13 @@ impl Reply {
                 StreamEvent::ToolInputDelta { id, delta } => {
                     args.entry(id).or_default().push_str(delta);
                 }
-                StreamEvent::ToolCall {
+                StreamEvent::ToolCall(ToolCall {
                     id,
                     tool,
                     input,
                     provider_executed,
                     metadata,
-                } => {
+                }) => {
                     let streamed = args.remove(id.as_str()).filter(|a| !a.trim().is_empty());
                     r.parts.push(ReplyPart::Call {
                         id: id.clone(),
