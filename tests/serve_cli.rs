@@ -210,6 +210,18 @@ fn bad_input_exits_2() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+        .args([
+            "serve",
+            "recordings/call-with-tools.anthropic.jsonl",
+            "--max-sessions",
+            "0",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-sessions"));
 }
 
 #[test]

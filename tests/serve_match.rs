@@ -451,3 +451,58 @@ fn errors_keep_their_recorded_status_and_body_for_non_stream_requests() {
         server.shutdown().await;
     });
 }
+
+/// Past `max_sessions` the least recently served sessions are forgotten: the status counts
+/// them, a kept session continues where it was, and a forgotten one starts over.
+#[test]
+fn past_max_sessions_the_least_recently_served_are_forgotten() {
+    let path = corpus("call-with-tools.openai-chat.jsonl");
+    let cassette = load(&path);
+    let (first, second) = (&cassette.interactions[0], &cassette.interactions[1]);
+    runtime().block_on(async {
+        let opts = ServeOptions {
+            max_sessions: 3,
+            ..conversation()
+        };
+        let server = start(std::slice::from_ref(&path), opts).await;
+        let addr = server.addr();
+        let send = |session: &'static str, body: Value| async move {
+            let r = client()
+                .post(url(addr, "/v1/chat/completions"))
+                .header("x-tapeloop-session", session)
+                .json(&body)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(r.status().as_u16(), 200, "{session}");
+            r.bytes().await.expect("body");
+        };
+        for s in ["s1", "s2", "s3", "s4"] {
+            send(s, first.request.body.value().clone()).await;
+        }
+        let st = status(addr).await;
+        let kept: Vec<&String> = st["sessions"].as_object().unwrap().keys().collect();
+        assert_eq!(kept, ["header:s2", "header:s3", "header:s4"], "{st}");
+        assert_eq!(st["sessions_forgotten"], 1);
+
+        send("s2", second.request.body.value().clone()).await;
+        send("s1", second.request.body.value().clone()).await;
+        let log = request_log(addr).await;
+        let result = |session: &str| {
+            log.iter()
+                .rev()
+                .find(|e| e["session"] == format!("header:{session}"))
+                .map(|e| e["result"].clone())
+        };
+        assert_eq!(result("s2"), Some(json!("continued")));
+        assert_eq!(result("s1"), Some(json!("opened")), "s1 was forgotten");
+        let st = status(addr).await;
+        assert_eq!(st["sessions_forgotten"], 2, "s3 went next: {st}");
+        assert_eq!(
+            session_ids(&st, "header:s2"),
+            [first.id, second.id],
+            "a kept session keeps its history"
+        );
+        server.shutdown().await;
+    });
+}

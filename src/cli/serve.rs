@@ -85,6 +85,13 @@ pub struct Args {
     #[arg(long)]
     pub require_all: bool,
 
+    /// Sessions kept at most; past it the least recently served tenth is forgotten (a
+    /// forgotten session that returns starts over), so memory stays bounded however many
+    /// sessions come.
+    #[arg(long, value_name = "N", default_value_t = tapeloop::net::serve::MAX_SESSIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_sessions: u64,
+
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -139,6 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             ignore: args.ignore.clone(),
             retry_after_scale: args.retry_after_scale,
             log_file: args.log.clone(),
+            max_sessions: usize::try_from(args.max_sessions).unwrap_or(usize::MAX),
             conn: args.conn.limits(),
             ..ServeOptions::new(args.listen)
         };

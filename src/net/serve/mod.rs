@@ -49,6 +49,9 @@ pub use status::{CassetteStatus, Divergence, PlayedInteraction, ServeSummary, Se
 /// Largest request body accepted by default (an agent's whole conversation).
 pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
+/// Sessions kept by default: a CI matrix's worth many times over, about 150 MiB at most.
+pub const MAX_SESSIONS: usize = 100_000;
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -69,6 +72,9 @@ pub struct ServeOptions {
     pub session: Option<String>,
     /// Keep every log entry with its request body for [`ServerHandle::observed`].
     pub observe: bool,
+    /// Sessions kept at most (`--max-sessions`); past it the least recently served are
+    /// forgotten, so a server that sees endless new sessions stays in bounded memory.
+    pub max_sessions: usize,
     /// Header-read and idle timeouts and the connection cap (`--header-read-timeout`, ...).
     pub conn: super::listener::ConnLimits,
 }
@@ -87,6 +93,7 @@ impl ServeOptions {
             max_request_body: MAX_REQUEST_BODY,
             session: None,
             observe: false,
+            max_sessions: MAX_SESSIONS,
             conn: super::listener::ConnLimits::DEFAULT,
         }
     }
@@ -150,6 +157,7 @@ impl State {
                 })
                 .collect(),
             sessions,
+            sessions_forgotten: inner.evicted,
             requests: inner.requests,
             divergences: inner.divergences.clone(),
         }
@@ -201,7 +209,7 @@ pub async fn start(
     let matcher = Matcher::new(opts.matching, opts.ignore.clone());
     let catalog = Catalog::new(cassettes, matcher);
     let state = Arc::new(State {
-        inner: Mutex::new(Sessions::new(&catalog)),
+        inner: Mutex::new(Sessions::new(&catalog, opts.max_sessions)),
         catalog,
         log: Arc::new(log::RequestLog::new(
             opts.log_file.as_deref(),
@@ -475,7 +483,7 @@ impl Replayer {
         let catalog = Catalog::new(cassettes, Matcher::new(opts.matching, Vec::new()));
         Ok(Replayer {
             state: Arc::new(State {
-                inner: Mutex::new(Sessions::new(&catalog)),
+                inner: Mutex::new(Sessions::new(&catalog, opts.max_sessions)),
                 catalog,
                 log: Arc::new(log::RequestLog::new(None, false)?),
                 opts,

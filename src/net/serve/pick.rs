@@ -137,6 +137,12 @@ pub(super) struct Sessions {
     cursors: BTreeMap<(usize, String), usize>,
     /// Session key → (cassette, interaction) in serving order.
     pub history: BTreeMap<String, Vec<(usize, usize)>>,
+    /// Session key → the request number of its last play (what [`Sessions::evict`] ranks by).
+    used: HashMap<String, u64>,
+    /// At most this many sessions are kept ([`super::ServeOptions::max_sessions`]).
+    max_sessions: usize,
+    /// Sessions forgotten to stay within `max_sessions`.
+    pub evicted: u64,
     pub played: Vec<Vec<bool>>,
     pub requests: u64,
     pub divergences: Vec<Divergence>,
@@ -148,8 +154,10 @@ fn succeeded(inter: &IndexedInteraction) -> bool {
 }
 
 impl Sessions {
-    pub fn new(catalog: &Catalog) -> Sessions {
+    /// No sessions yet; at most `max_sessions` kept (the least recently served are forgotten).
+    pub fn new(catalog: &Catalog, max_sessions: usize) -> Sessions {
         Sessions {
+            max_sessions: max_sessions.max(1),
             users: vec![0; catalog.cassettes.len()],
             played: catalog
                 .cassettes
@@ -168,17 +176,42 @@ impl Sessions {
             self.tracks.clear();
             self.cursors.clear();
             self.history.clear();
+            self.used.clear();
             self.reindex();
             return n;
         };
         let header = format!("header:{name}");
         let is = |k: &str| k == name || k == header;
         let n = self.history.keys().filter(|k| is(k)).count();
-        self.tracks.retain(|t| !is(&t.session));
-        self.cursors.retain(|(_, k), _| !is(k));
-        self.history.retain(|k, _| !is(k));
-        self.reindex();
+        self.forget(|k| is(k));
         n
+    }
+
+    /// Forget the sessions `gone` names: their tracks, cursors and history.
+    fn forget(&mut self, gone: impl Fn(&str) -> bool) {
+        self.tracks.retain(|t| !gone(&t.session));
+        self.cursors.retain(|(_, k), _| !gone(k));
+        self.history.retain(|k, _| !gone(k));
+        self.used.retain(|k, _| !gone(k));
+        self.reindex();
+    }
+
+    /// Past `max_sessions`, forget the least recently served tenth at once (so the rebuild of
+    /// the track indexes is paid once per many new sessions, not per request). A forgotten
+    /// session that comes back starts over, as after `/_tapeloop/reset` for it.
+    fn evict(&mut self) {
+        if self.history.len() <= self.max_sessions {
+            return;
+        }
+        let keep = self.max_sessions - self.max_sessions / 10;
+        let mut by_use: Vec<(u64, &String)> = self.used.iter().map(|(k, &u)| (u, k)).collect();
+        by_use.sort_unstable();
+        let gone: std::collections::HashSet<String> = by_use[..by_use.len() - keep]
+            .iter()
+            .map(|(_, k)| (*k).clone())
+            .collect();
+        self.evicted += gone.len() as u64;
+        self.forget(|k| gone.contains(k));
     }
 
     /// Rebuild the track indexes after tracks were removed (a reset; rare).
@@ -241,6 +274,8 @@ impl Sessions {
                 .entry(session.clone())
                 .or_default()
                 .push((*cassette, *index));
+            self.used.insert(session.clone(), self.requests);
+            self.evict();
         }
         pick
     }

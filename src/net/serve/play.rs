@@ -79,7 +79,7 @@ enum Frames {
 
 impl Frames {
     /// Every chunk, when nothing is left to wait for: `--pace instant`, a body that ended
-    /// `complete`, and all of it read already. Such a body needs no pacing task: its frames
+    /// `complete`, and all of it at hand (kept, built whole, or read in one batch). Such a body needs no pacing task: its frames
     /// are ready at once, so hyper writes several recorded chunks (each still its own HTTP
     /// chunk) per system call instead of one, and no task or channel is set up per request.
     fn all_ready(&mut self, pace: Pace, complete: bool) -> Option<Arc<[Bytes]>> {
@@ -89,12 +89,7 @@ impl Frames {
         match self {
             Frames::Kept(chunks) => Some(Arc::clone(chunks)),
             Frames::Ready { chunks, .. } => Some(std::mem::take(chunks).into()),
-            Frames::File { reader, first, .. } if reader.is_done() => Some(
-                std::mem::take(first)
-                    .into_iter()
-                    .map(|c| Bytes::from(c.bytes))
-                    .collect(),
-            ),
+            // A body read whole in its first batch became `Kept` (kept or not, by room).
             Frames::File { .. } => None,
         }
     }
@@ -259,6 +254,8 @@ fn paced(frames: Frames, complete: bool, end: Option<End>, outcome: EndOutcome) 
                 }
                 end_wait
             }
+            // Only under `--pace instant` for a complete body, which `all_ready` serves without
+            // this task; sent the same way should that ever change.
             Frames::Kept(chunks) => {
                 let n = chunks.len();
                 for (i, chunk) in chunks.iter().enumerate() {

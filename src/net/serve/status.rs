@@ -26,8 +26,11 @@ pub struct ServeSummary {
     pub matching: String,
     pub strict: bool,
     pub cassettes: Vec<CassetteStatus>,
-    /// Per session key, the interactions it was served, in order.
+    /// Per session key, the interactions it was served, in order (the sessions kept: see
+    /// `sessions_forgotten`).
     pub sessions: BTreeMap<String, SessionStatus>,
+    /// Sessions forgotten to stay within `--max-sessions` (least recently served first).
+    pub sessions_forgotten: u64,
     /// Model requests received (routed, with a JSON object body).
     pub requests: u64,
     pub divergences: Vec<Divergence>,
