@@ -192,36 +192,22 @@ fn without_strict_unused_interactions_are_reported_but_exit_0() {
 
 #[test]
 fn bad_input_exits_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
-        .args(["serve", "does-not-exist.jsonl", "--listen", "127.0.0.1:0"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does-not-exist.jsonl"));
-    let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
-        .args([
-            "serve",
-            "recordings/call-with-tools.anthropic.jsonl",
-            "--pace",
-            "x0",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
-        .args([
-            "serve",
-            "recordings/call-with-tools.anthropic.jsonl",
-            "--max-sessions",
-            "0",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-sessions"));
+    let serve = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+            .arg("serve")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let cassette = "recordings/call-with-tools.anthropic.jsonl";
+    let stderr = serve(&["does-not-exist.jsonl", "--listen", "127.0.0.1:0"]);
+    assert!(stderr.contains("does-not-exist.jsonl"), "{stderr}");
+    serve(&[cassette, "--pace", "x0"]);
+    let stderr = serve(&[cassette, "--max-sessions", "0"]);
+    assert!(stderr.contains("--max-sessions"), "{stderr}");
 }
 
 #[test]
