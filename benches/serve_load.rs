@@ -1,6 +1,7 @@
 //! `tapeloop serve --pace instant` under load (`cargo bench --bench serve_load`): N simulated
-//! agents (10, 100, 1,000) at once, each with its own `x-tapeloop-session`, each replaying the
-//! whole bundled cassette below in order over loopback, as an agent loop would.
+//! agents (10, 100, 1,000) at once, each with its own `x-tapeloop-session` and its own
+//! keep-alive connection (opened as the agent starts), each replaying the whole bundled
+//! cassette below in order over loopback, as an agent loop would. `-- sessions/1000` runs one N.
 //!
 //! The server is the release binary, driven over HTTP only (a fresh process per N, so its peak
 //! RSS is that N's). Criterion times one wave of N agents (elements = requests, so its
