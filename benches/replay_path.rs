@@ -16,7 +16,8 @@
 //!
 //! `cargo bench --bench replay_path -- 'replay|floor'` runs the two side by side.
 //!
-//! Both run on the allocator the `tapeloop` binary ships with (mimalloc).
+//! Both run on the allocator the `tapeloop` binary ships with (mimalloc, unless built with
+//! `--no-default-features`).
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ use tapeloop::scenario::{self, Scenario};
 use tapeloop::sse::SseDecoder;
 
 /// The allocator of the `tapeloop` binary, so the figures are the shipped replay's.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -3,9 +3,10 @@
 
 mod cli;
 
-/// mimalloc instead of the system allocator: the replay path and the server allocate many small,
-/// short-lived buffers from two or more threads, which glibc's malloc serves several times
-/// slower (docs/PERFORMANCE.md, issue 17 fifth sitting).
+/// mimalloc instead of the system allocator (feature `mimalloc`, on by default): the replay
+/// path and the server allocate many small, short-lived buffers from several threads, and with
+/// mimalloc a replay runs 1.19x as fast (docs/PERFORMANCE.md, issue 17 fifth sitting).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
