@@ -442,4 +442,15 @@ mod tests {
             assert!(Cursor::new(bad).string().is_none(), "{bad}");
         }
     }
+
+    #[test]
+    fn every_one_character_escape_reads_as_serde_reads_it() {
+        for b in 0x20..0x7f_u8 {
+            let text = format!("\"a\\{}b\"", char::from(b));
+            let serde = serde_json::from_str::<String>(&text).ok();
+            let ours = string(&text.as_bytes()[1..]).map(|(s, _)| s);
+            // `\u` without four hex digits is an error to both.
+            assert_eq!(ours, serde, "escape {:?}", char::from(b));
+        }
+    }
 }
