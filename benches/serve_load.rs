@@ -82,6 +82,11 @@ impl Server {
         Server { child, addr }
     }
 
+    /// CPU seconds (user + system) the server has used so far (Linux).
+    fn cpu_s(&self) -> Option<f64> {
+        cpu_s(&format!("/proc/{}/stat", self.child.id()))
+    }
+
     /// Peak resident set size in MiB (Linux `VmHWM`).
     fn peak_rss_mib(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -95,6 +100,16 @@ impl Server {
             .ok()?;
         Some(kib / 1024.0)
     }
+}
+
+/// CPU seconds (user + system) from a `/proc/<pid>/stat` file, at Linux's `USER_HZ` of 100.
+fn cpu_s(stat: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i - 3)?.parse::<f64>().ok();
+    Some((ticks(14)? + ticks(15)?) / 100.0)
 }
 
 impl Drop for Server {
@@ -188,6 +203,7 @@ fn bench(c: &mut Criterion) {
     for n in [10usize, 100, 1000] {
         let server = Server::start();
         let tally = Arc::new(Mutex::new(Tally::default()));
+        let cpu_before = (server.cpu_s(), cpu_s("/proc/self/stat"), Instant::now());
         g.throughput(Throughput::Elements((n * steps.len()) as u64));
         g.bench_function(format!("sessions/{n}"), |b| {
             b.iter_custom(|iters| {
@@ -226,8 +242,15 @@ fn bench(c: &mut Criterion) {
             continue; // filtered out on the command line (`-- sessions/1000`)
         }
         tally.ttfb.sort();
+        // Cores each side used over this N's warm-up and measurement: the two share the
+        // machine, so a server below one core with the client on the rest is client-bound.
+        let wall = cpu_before.2.elapsed().as_secs_f64();
+        let cores = |before: Option<f64>, now: Option<f64>| match (before, now) {
+            (Some(b), Some(n)) => format!("{:.2}", (n - b) / wall),
+            _ => "?".into(),
+        };
         report.push(format!(
-            "{n:>5} agents: {:>7} responses timed, {} agents failed{}; TTFB p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server peak RSS {:.1} MiB",
+            "{n:>5} agents: {:>7} responses timed, {} agents failed{}; TTFB p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server peak RSS {:.1} MiB; cores used: server {}, bench client {}",
             tally.ttfb.len(),
             tally.errors,
             tally
@@ -239,6 +262,8 @@ fn bench(c: &mut Criterion) {
             percentile(&tally.ttfb, 0.99).as_secs_f64() * 1e3,
             tally.ttfb.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
             server.peak_rss_mib().unwrap_or(f64::NAN),
+            cores(cpu_before.0, server.cpu_s()),
+            cores(cpu_before.1, cpu_s("/proc/self/stat")),
         ));
     }
     g.finish();
