@@ -249,8 +249,17 @@ fn bench(c: &mut Criterion) {
             (Some(b), Some(n)) => format!("{:.2}", (n - b) / wall),
             _ => "?".into(),
         };
+        // Server CPU per response: steadier than the latencies on a shared machine, so the
+        // figure to compare builds by.
+        let per_response = match (cpu_before.0, server.cpu_s()) {
+            (Some(b), Some(now)) => format!(
+                "{:.1} µs",
+                (now - b) * 1e6 / (tally.ttfb.len() as f64).max(1.0)
+            ),
+            _ => "?".into(),
+        };
         report.push(format!(
-            "{n:>5} agents: {:>7} responses timed, {} agents failed{}; TTFB p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server peak RSS {:.1} MiB; cores used: server {}, bench client {}",
+            "{n:>5} agents: {:>7} responses timed, {} agents failed{}; TTFB p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server peak RSS {:.1} MiB; cores used: server {}, bench client {}; server CPU per response {per_response}",
             tally.ttfb.len(),
             tally.errors,
             tally

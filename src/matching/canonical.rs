@@ -2,6 +2,7 @@
 //! paths in text normalized (`canonical`), and its compact text with sorted keys
 //! (`canonical_string`), which every match compares first.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -59,30 +60,40 @@ const VOLATILE_TOP_LEVEL: &[&str] = &[
 
 /// A request body with volatile fields removed and volatile text normalized (module docs).
 pub fn canonical(body: &Value) -> Value {
-    fn walk(v: &Value) -> Value {
+    let mut out = body.clone();
+    canonicalize(&mut out);
+    out
+}
+
+/// [`canonical`] in place: `serve` owns each request body, so it canonicalizes it without a
+/// second copy of the tree.
+pub fn canonicalize(body: &mut Value) {
+    fn walk(v: &mut Value) {
         match v {
-            Value::Object(m) => {
-                Value::Object(m.iter().map(|(k, v)| (k.clone(), walk(v))).collect())
+            Value::Object(m) => m.values_mut().for_each(walk),
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            Value::String(s) => {
+                if let Some(n) = normalized(s) {
+                    *s = n;
+                }
             }
-            Value::Array(a) => Value::Array(a.iter().map(walk).collect()),
-            Value::String(s) => Value::String(normalize_text(s)),
-            other => other.clone(),
+            _ => {}
         }
     }
-    let mut out = walk(body);
-    if let Value::Object(m) = &mut out {
+    walk(body);
+    if let Value::Object(m) = body {
         for k in VOLATILE_TOP_LEVEL {
             m.shift_remove(*k);
         }
     }
-    out
 }
 
-fn normalize_text(s: &str) -> String {
+/// `s` with dates and local paths replaced, or `None` when it has neither.
+fn normalized(s: &str) -> Option<String> {
     // Both patterns need a digit or a `/`: most strings (roles, tool names, prose) have
     // neither and skip the regex engines.
     if !s.bytes().any(|b| b.is_ascii_digit() || b == b'/') {
-        return s.to_string();
+        return None;
     }
     static DATE: OnceLock<regex::Regex> = OnceLock::new();
     static PATH: OnceLock<regex::Regex> = OnceLock::new();
@@ -98,14 +109,24 @@ fn normalize_text(s: &str) -> String {
         )
         .expect("valid path pattern")
     });
-    let s = date.replace_all(s, "<date>");
-    path.replace_all(&s, "<path>").into_owned()
+    let dated = date.replace_all(s, "<date>");
+    match path.replace_all(&dated, "<path>") {
+        Cow::Owned(both) => Some(both),
+        Cow::Borrowed(_) => match dated {
+            Cow::Owned(d) => Some(d),
+            Cow::Borrowed(_) => None,
+        },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn normalize_text(s: &str) -> String {
+        normalized(s).unwrap_or_else(|| s.to_string())
+    }
 
     #[test]
     fn volatile_text_is_normalized_and_other_text_kept() {
@@ -140,5 +161,26 @@ mod tests {
             canonical_string(&json!({"x": 1, "y": [2]})),
             canonical_string(&json!({"y": [2], "x": 1}))
         );
+    }
+
+    #[test]
+    fn canonical_drops_volatile_fields_and_keeps_order_and_the_rest() {
+        let body = json!({
+            "model": "m",
+            "user": "u-1",
+            "metadata": {"run": 7},
+            "messages": [{"role": "user", "content": "on 2026-12-05 open /tmp/x.txt"}],
+            "n": 2,
+            "a/b 12": null,
+        });
+        let c = canonical(&body);
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            r#"{"model":"m","messages":[{"role":"user","content":"on <date> open <path>"}],"n":2,"a/b 12":null}"#
+        );
+        // Strings that need no change are left as they were, and the input is untouched.
+        assert_eq!(body["user"], "u-1");
+        assert_eq!(normalized("a/b 12 but no date"), None);
+        assert_eq!(normalized("read_file"), None);
     }
 }

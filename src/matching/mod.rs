@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 mod canonical;
 
 pub use canonical::canonical;
-use canonical::canonical_string;
+use canonical::{canonical_string, canonicalize};
 
 /// The first difference between a recorded and a sent request body, both made canonical:
 /// the strict match rule (module docs).
@@ -398,6 +398,13 @@ pub struct Prepared {
     text: String,
 }
 
+impl Prepared {
+    /// The canonical body.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
 /// Gemini function schemas name their types in either case (`OBJECT` from google-genai,
 /// `object` from raw HTTP and most recorders); the API accepts both, so conversation matching
 /// compares them lowercased.
@@ -461,7 +468,12 @@ impl Matcher {
     /// `body` made canonical, without the ignored fields, with `model` filled in when the body
     /// names none (Gemini carries it in the path, a cassette in its header).
     pub fn prepare(&self, body: &Value, model: Option<&str>) -> Prepared {
-        let mut value = canonical(body);
+        self.prepare_owned(body.clone(), model)
+    }
+
+    /// [`Matcher::prepare`] for a body the caller gives up, made canonical in place.
+    pub fn prepare_owned(&self, mut value: Value, model: Option<&str>) -> Prepared {
+        canonicalize(&mut value);
         for p in &self.ignore {
             p.remove(&mut value);
         }

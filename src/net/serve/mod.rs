@@ -42,7 +42,7 @@ mod status;
 use answer::{error, Shape};
 pub use log::LogEntry;
 pub use pace::{schedule, Pace, Schedule};
-use pick::{Asked, Catalog, Pick, Sessions};
+use pick::{Asked, Catalog, Pick, Sent, Sessions};
 pub use retry::RetryChange;
 pub use status::{CassetteStatus, Divergence, PlayedInteraction, ServeSummary, SessionStatus};
 
@@ -355,10 +355,13 @@ async fn handle(
         entry.body = Some(Arc::new(body.clone()));
     }
     let model = request_model(path_model, &body);
+    let body_stream = shape::body_asks_stream(&body);
+    // Prepared before the lock: it is most of a match's work.
+    let sent = Sent::new(&state.catalog.matcher, body, model.as_deref());
     let asked = Asked {
         api,
         model: model.as_deref(),
-        body: &body,
+        body: &sent,
         headers: &headers,
     };
     let pick = state.sessions().pick(&state.catalog, &asked);
@@ -392,7 +395,7 @@ async fn handle(
                 path: &path,
                 query: query.as_deref(),
                 model,
-                body: &body,
+                body_stream,
             };
             respond(&state, entry, &request, (cassette, index, session, result)).await
         }
@@ -414,7 +417,8 @@ struct Parsed<'a> {
     path: &'a str,
     query: Option<&'a str>,
     model: Option<String>,
-    body: &'a Value,
+    /// The body asks for a stream.
+    body_stream: bool,
 }
 
 /// Play the picked interaction `(cassette, index, session, result)` for `request`, logged.
@@ -436,7 +440,7 @@ async fn respond(
         request.api,
         request.path,
         request.query,
-        request.body,
+        request.body_stream,
         request
             .model
             .clone()
@@ -512,10 +516,11 @@ impl Replayer {
         body: &Value,
     ) -> Option<Result<Response<Body>, std::io::Error>> {
         let model = request_model(wire::route(path).and_then(|(_, m)| m), body);
+        let sent = Sent::new(&self.state.catalog.matcher, body.clone(), model.as_deref());
         let asked = Asked {
             api,
             model: model.as_deref(),
-            body,
+            body: &sent,
             headers,
         };
         let pick = self.state.sessions().pick(&self.state.catalog, &asked);
@@ -534,7 +539,7 @@ impl Replayer {
             path,
             query,
             model,
-            body,
+            body_stream: shape::body_asks_stream(body),
         };
         Some(
             respond(

@@ -17,6 +17,7 @@
 //!   API and model, moving on to the next such cassette when one is used up; `strict` refuses
 //!   a request whose body differs from the recorded one.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -84,8 +85,42 @@ impl Catalog {
 pub(super) struct Asked<'a> {
     pub api: Api,
     pub model: Option<&'a str>,
-    pub body: &'a Value,
+    pub body: &'a Sent,
     pub headers: &'a hyper::HeaderMap,
+}
+
+/// A request body, prepared for matching before the session lock is taken where the mode
+/// compares prepared bodies (conversation), else as sent.
+pub(super) enum Sent {
+    Raw(Value),
+    Prepared(Prepared),
+}
+
+impl Sent {
+    /// `body` (with the `model` the request names) as `matcher` needs it.
+    pub fn new(matcher: &Matcher, body: Value, model: Option<&str>) -> Sent {
+        if matcher.mode == ServeMatch::Conversation {
+            Sent::Prepared(matcher.prepare_owned(body, model))
+        } else {
+            Sent::Raw(body)
+        }
+    }
+
+    /// The body: as sent, or canonical when it was prepared (conversation mode).
+    fn value(&self) -> &Value {
+        match self {
+            Sent::Raw(v) => v,
+            Sent::Prepared(p) => p.value(),
+        }
+    }
+
+    /// The body prepared by `matcher` (without a model of its own).
+    fn prepared(&self, matcher: &Matcher) -> Cow<'_, Prepared> {
+        match self {
+            Sent::Prepared(p) => Cow::Borrowed(p),
+            Sent::Raw(v) => Cow::Owned(matcher.prepare(v, None)),
+        }
+    }
 }
 
 /// The answer chosen.
@@ -173,11 +208,7 @@ impl Sessions {
     pub fn reset(&mut self, session: Option<&str>) -> usize {
         let Some(name) = session else {
             let n = self.history.len();
-            self.tracks.clear();
-            self.cursors.clear();
-            self.history.clear();
-            self.used.clear();
-            self.reindex();
+            self.forget(|_| true);
             return n;
         };
         let header = format!("header:{name}");
@@ -281,7 +312,7 @@ impl Sessions {
     }
 
     fn by_conversation(&mut self, catalog: &Catalog, asked: &Asked) -> Pick {
-        let sent = catalog.matcher.prepare(asked.body, asked.model);
+        let sent = asked.body.prepared(&catalog.matcher);
         let explicit = asked
             .headers
             .get("x-tapeloop-session")
@@ -430,7 +461,7 @@ impl Sessions {
     }
 
     fn in_order(&mut self, catalog: &Catalog, asked: &Asked) -> Pick {
-        let session = session_key(asked.headers, asked.body);
+        let session = session_key(asked.headers, asked.body.value());
         let candidates: Vec<usize> = (0..catalog.cassettes.len())
             .filter(|&i| catalog.cassettes[i].header.api == asked.api)
             .collect();
@@ -477,7 +508,7 @@ impl Sessions {
             let m = &catalog.matcher;
             if let Some(d) = m.difference(
                 &m.prepare(&inter.request.body, None),
-                &m.prepare(asked.body, None),
+                &asked.body.prepared(m),
             ) {
                 let div = Divergence {
                     cassette: catalog.path(idx),

@@ -33,11 +33,18 @@ pub(super) struct Wanted {
 }
 
 impl Wanted {
-    /// From the request path, query and body.
-    pub fn of(api: Api, path: &str, query: Option<&str>, body: &Value, model: String) -> Wanted {
+    /// From the request path, query and whether the body asks for a stream
+    /// ([`body_asks_stream`]).
+    pub fn of(
+        api: Api,
+        path: &str,
+        query: Option<&str>,
+        body_stream: bool,
+        model: String,
+    ) -> Wanted {
         let stream = match api {
             Api::Gemini => path.ends_with(":streamGenerateContent"),
-            _ => body.get("stream").and_then(Value::as_bool) == Some(true),
+            _ => body_stream,
         };
         let sse = api != Api::Gemini
             || query.is_some_and(|q| {
@@ -50,6 +57,11 @@ impl Wanted {
             model,
         }
     }
+}
+
+/// Whether a request body asks for a stream (`"stream": true`; Gemini asks in the path).
+pub fn body_asks_stream(body: &Value) -> bool {
+    body.get("stream").and_then(Value::as_bool) == Some(true)
 }
 
 /// A reshaped answer: status, content type and the body chunks.
@@ -153,7 +165,7 @@ mod tests {
                 _ => path.to_string(),
             };
             let body = json!({ "stream": in_body });
-            let w = Wanted::of(api, &path, query, &body, "m".into());
+            let w = Wanted::of(api, &path, query, body_asks_stream(&body), "m".into());
             assert_eq!(w.stream, stream, "{path} {query:?}");
             if stream {
                 assert_eq!(w.sse, sse, "{path} {query:?}");
