@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::cassette::{Cassette, CassetteError, CassetteIndex};
+use crate::cassette::{CassetteError, CassetteIndex, CassetteStream};
 use crate::event::StreamEvent;
 use crate::matching::ServeMatch;
 use crate::net::serve::{self, LogEntry, Pace, ServeOptions};
@@ -251,10 +251,11 @@ pub fn exec_job(
             tools: declared.map(|t| t.into_iter().collect()),
             ..RunOptions::default()
         };
-        // The agent already ran on this cassette, so it loaded; a cassette the processor
-        // refuses (nothing to replay, undecodable) is the same harness error as in `run`.
-        let whole = Cassette::load(&job.cassette)?;
-        let processor = crate::runner::replay(sc, &whole, &job.cassette, &run_opts)?;
+        // Streamed as in `run`, so memory holds the interactions in flight, not the file. A
+        // cassette the processor refuses (nothing to replay, undecodable) is the same harness
+        // error as in `run`.
+        let stream = CassetteStream::open(&job.cassette)?;
+        let (processor, _) = crate::runner::replay_stream(sc, stream, &job.cassette, &run_opts)?;
         rec.fidelity = Some(fidelity::compare(&rec, &processor));
     }
     Ok(JobResult::Scored(Box::new(rec)))
