@@ -32,35 +32,41 @@ fn split_footer(bytes: &[u8]) -> (&[u8], &str) {
 }
 
 /// Every way of reading a cassette must give the same verdict: whole load from a file, from
-/// memory, the generic streaming reader (which cannot look ahead and hashes both ways), and
-/// the replay stream.
+/// memory, the generic streaming reader (which cannot look ahead and hashes both ways; also
+/// through small buffers, so lines and the footer fall across refills), and the replay stream.
 fn verdicts(path: &Path, bytes: &[u8]) -> Vec<Result<(), String>> {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join(path.file_name().unwrap());
     std::fs::write(&copy, bytes).unwrap();
-    let generic = CassetteReader::new(bytes, "mem.jsonl")
-        .map_err(|e| e.to_string())
-        .and_then(|mut r| match r.by_ref().find_map(Result::err) {
-            Some(e) => Err(e.to_string()),
-            None => Ok(()),
-        });
+    fn generic(input: impl std::io::BufRead) -> Result<(), String> {
+        CassetteReader::new(input, "mem.jsonl")
+            .map_err(|e| e.to_string())
+            .and_then(|mut r| match r.by_ref().find_map(Result::err) {
+                Some(e) => Err(e.to_string()),
+                None => Ok(()),
+            })
+    }
+    let mut ways = vec![generic(bytes)];
+    for capacity in [1, 7, 100, 1000, 8192] {
+        ways.push(generic(std::io::BufReader::with_capacity(capacity, bytes)));
+    }
     let stream = |mut s: CassetteStream| {
         while s.next_interaction().is_some() {}
         s.finish().map(drop).map_err(|e| e.to_string())
     };
-    vec![
+    ways.extend([
         Cassette::load(&copy).map(drop).map_err(|e| e.to_string()),
         Cassette::from_bytes(bytes, "mem.jsonl")
             .map(drop)
             .map_err(|e| e.to_string()),
-        generic,
         CassetteStream::open(&copy)
             .map_err(|e| e.to_string())
             .and_then(stream),
         CassetteStream::from_bytes(bytes.to_vec(), "mem.jsonl")
             .map_err(|e| e.to_string())
             .and_then(stream),
-    ]
+    ]);
+    ways
 }
 
 fn assert_all_ok(path: &Path, bytes: &[u8]) {

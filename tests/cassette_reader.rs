@@ -287,3 +287,45 @@ fn reads_from_a_file_on_disk() {
     let e = Cassette::load(dir.path().join("missing.jsonl")).unwrap_err();
     assert!(e.to_string().contains("missing.jsonl: cannot read"), "{e}");
 }
+
+/// Everything a reader yields, and how the file ended, as text.
+fn read_through(input: impl std::io::BufRead) -> Vec<String> {
+    let mut reader = match CassetteReader::new(input, "t.jsonl") {
+        Ok(r) => r,
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut out: Vec<String> = reader.by_ref().map(|r| format!("{r:?}")).collect();
+    out.push(format!("{:?} {:?}", reader.footer(), reader.truncation()));
+    out
+}
+
+#[test]
+fn lines_across_buffer_refills_read_the_same() {
+    // The reader reads lines inside its input's buffer and hashes them when it refills: every
+    // buffer size must give the same records, errors (with their line numbers) and footer
+    // verdict as reading from memory.
+    let good = fixture_bytes();
+    let text = String::from_utf8(good.clone()).unwrap();
+    let mut damaged = String::new();
+    for (i, line) in text.lines().enumerate() {
+        damaged.push_str(line);
+        damaged.push_str(if i % 2 == 0 { "\r\n" } else { "\n" });
+        if i == 3 {
+            damaged.push_str("   \n{not json\n");
+        }
+    }
+    let mut flipped = good.clone();
+    let at = memchr::memmem::find(&flipped, b"fn main").unwrap();
+    flipped[at] = b'F';
+    let truncated = good[..good.len() - 40].to_vec();
+    for input in [good, damaged.into_bytes(), flipped, truncated] {
+        let want = read_through(&input[..]);
+        for capacity in [1, 2, 5, 64, 333, 4096] {
+            assert_eq!(
+                read_through(std::io::BufReader::with_capacity(capacity, &input[..])),
+                want,
+                "buffer of {capacity} bytes"
+            );
+        }
+    }
+}

@@ -117,9 +117,18 @@ pub struct CassetteReader<R> {
     max_line: usize,
     header: Header,
     line_no: u64,
-    /// The footer's hash of every byte of the lines before the current one.
+    /// The footer's hash of every byte of the lines before the current one, but for the
+    /// held bytes from `unhashed` on (hashed in one piece when they are released).
     hasher: ContentHasher,
+    /// The current line when it spans two fills of the input's buffer (or is too long).
     buf: Vec<u8>,
+    /// The current line as `start..end` of the input's buffer, when it lies within one fill:
+    /// read there without a copy.
+    borrowed: Option<(usize, usize)>,
+    /// Bytes at the front of the input's buffer already read as lines but not yet consumed,
+    /// and where the not yet hashed ones among them start.
+    held: usize,
+    unhashed: usize,
     pending: IndexMap<u64, Pending>,
     seen: HashSet<u64>,
     requests: u64,
@@ -130,7 +139,7 @@ pub struct CassetteReader<R> {
     finished: bool,
     /// Bytes held by `pending`, bounded by [`OPEN_INTERACTION_LIMITS`].
     open_bytes: usize,
-    /// Bytes consumed from `input` so far, and the offset where the current line starts.
+    /// Bytes read as lines so far, and the offset where the current line starts.
     pos: u64,
     line_start: u64,
     /// `false` in index mode: chunk bytes are checked and counted, then dropped.
@@ -187,6 +196,9 @@ impl<R: BufRead> CassetteReader<R> {
             line_no: 0,
             hasher: ContentHasher::new(plan),
             buf: Vec::new(),
+            borrowed: None,
+            held: 0,
+            unhashed: 0,
             pending: IndexMap::new(),
             seen: HashSet::new(),
             requests: 0,
@@ -252,7 +264,21 @@ impl<R: BufRead> CassetteReader<R> {
 
     fn read_line(&mut self) -> std::io::Result<RawLine> {
         self.buf.clear();
+        self.borrowed = None;
         self.line_start = self.pos;
+        // Most lines lie within the input's buffer: read them there, and consume and hash
+        // the lines held so only when the buffer must be refilled.
+        let avail = self.input.fill_buf()?;
+        let rest = avail.get(self.held..).unwrap_or_default();
+        if let Some(i) = memchr::memchr(b'\n', rest) {
+            if i < self.max_line.saturating_add(2) {
+                self.borrowed = Some((self.held, self.held + i + 1));
+                self.held += i + 1;
+                self.pos += i as u64 + 1;
+                return Ok(RawLine::Line { complete: true });
+            }
+        }
+        self.release()?;
         loop {
             let avail = self.input.fill_buf()?;
             if avail.is_empty() {
@@ -304,9 +330,53 @@ impl<R: BufRead> CassetteReader<R> {
         }
     }
 
+    /// Hash and consume the held lines, before the input's buffer is refilled.
+    fn release(&mut self) -> std::io::Result<()> {
+        if self.held > 0 {
+            self.hash_held(self.held)?;
+            self.input.consume(self.held);
+            self.held = 0;
+            self.unhashed = 0;
+        }
+        Ok(())
+    }
+
+    /// Hash the held bytes up to `end` (the footer is checked against every byte before it).
+    fn hash_held(&mut self, end: usize) -> std::io::Result<()> {
+        if end > self.unhashed {
+            let avail = self.input.fill_buf()?;
+            // `fill_buf` without `consume` returns the same buffer (the `BufRead` contract).
+            self.hasher
+                .update(avail.get(self.unhashed..end).unwrap_or_default());
+            self.unhashed = end;
+        }
+        Ok(())
+    }
+
+    /// Hash the current line: a copied one now, a borrowed one with the held bytes.
+    fn hash_line(&mut self) {
+        if self.borrowed.is_none() {
+            self.hasher.update(&self.buf);
+        }
+    }
+
+    /// The current line, line end included.
+    fn raw_line(&mut self) -> &[u8] {
+        match self.borrowed {
+            // `fill_buf` without `consume` returns the same buffer (the `BufRead` contract).
+            Some((start, end)) => self
+                .input
+                .fill_buf()
+                .ok()
+                .and_then(|b| b.get(start..end))
+                .unwrap_or_default(),
+            None => &self.buf,
+        }
+    }
+
     /// The current line's content without its line end.
-    fn content(&self) -> &[u8] {
-        let mut b = self.buf.as_slice();
+    fn content(&mut self) -> &[u8] {
+        let mut b = self.raw_line();
         if let Some(rest) = b.strip_suffix(b"\n") {
             b = rest;
         }
@@ -336,11 +406,11 @@ impl<R: BufRead> CassetteReader<R> {
                 RawLine::Line { .. } => {
                     self.line_no += 1;
                     if self.content().iter().all(u8::is_ascii_whitespace) {
-                        self.hasher.update(&self.buf);
+                        self.hash_line();
                         continue;
                     }
                     let header = parse_header(self.content()).map_err(|k| self.err(k))?;
-                    self.hasher.update(&self.buf);
+                    self.hash_line();
                     return Ok(header);
                 }
             }
@@ -380,7 +450,7 @@ impl<R: BufRead> CassetteReader<R> {
             };
             self.line_no += 1;
             if self.content().iter().all(u8::is_ascii_whitespace) {
-                self.hasher.update(&self.buf);
+                self.hash_line();
                 continue;
             }
             let parsed = parse_line(self.content());
@@ -390,11 +460,11 @@ impl<R: BufRead> CassetteReader<R> {
                     if !complete && self.footer.is_none() {
                         // Cut mid-write: the crash-safety contract says this line is lost.
                         self.partial_last_line = true;
-                        self.hasher.update(&self.buf);
+                        self.hash_line();
                         continue;
                     }
                     let kind = diagnose(self.content(), e);
-                    self.hasher.update(&self.buf);
+                    self.hash_line();
                     if self.footer.is_some() {
                         return Some(Err(self.err(ErrorKind::AfterFooter("non-JSON".into()))));
                     }
@@ -405,8 +475,14 @@ impl<R: BufRead> CassetteReader<R> {
                 return Some(Err(self.err(ErrorKind::AfterFooter(line.kind().into()))));
             }
             if let Line::Footer(footer) = line {
+                if let Some((start, _)) = self.borrowed {
+                    if let Err(e) = self.hash_held(start) {
+                        self.finished = true;
+                        return Some(Err(self.err(ErrorKind::Io(e))));
+                    }
+                }
                 let errors = self.check_footer(&footer);
-                self.hasher.update(&self.buf);
+                self.hash_line();
                 self.footer = Some(footer);
                 if !errors.is_empty() {
                     self.eof_errors.extend(errors.into_iter().rev());
@@ -414,7 +490,7 @@ impl<R: BufRead> CassetteReader<R> {
                 }
                 continue;
             }
-            self.hasher.update(&self.buf);
+            self.hash_line();
             match self.apply(line) {
                 Ok(Some(rec)) => return Some(Ok(rec)),
                 Ok(None) => continue,
@@ -477,7 +553,7 @@ impl<R: BufRead> CassetteReader<R> {
                 if !self.seen.insert(r.id) {
                     return Err(ErrorKind::DuplicateRequest(r.id));
                 }
-                let bytes = self.buf.len();
+                let bytes = (self.pos - self.line_start) as usize;
                 self.charge_open(bytes)?;
                 self.requests += 1;
                 self.pending.insert(
@@ -546,7 +622,7 @@ impl<R: BufRead> CassetteReader<R> {
                     span.start = self.line_start;
                     span.line = self.line_no;
                 }
-                span.end = self.line_start + self.buf.len() as u64;
+                span.end = self.pos;
                 self.ended = Some(span);
                 Ok(Some((
                     p.seq,
