@@ -242,19 +242,20 @@ async fn handle(
     state: Arc<State>,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, std::io::Error> {
-    let path = req.uri().path().to_string();
+    let (parts, incoming) = req.into_parts();
+    let path = parts.uri.path();
     if let Some(r) = control::answer(
         &state,
-        req.method(),
-        &path,
-        req.uri().query(),
-        req.headers(),
+        &parts.method,
+        path,
+        parts.uri.query(),
+        &parts.headers,
     ) {
         return Ok(r);
     }
     let mut entry = state
         .log
-        .begin(req.method().as_str(), &path, state.opts.matching.as_str());
+        .begin(parts.method.as_str(), path, state.opts.matching.as_str());
     entry.result = "error".into();
     let route = wire::route(&path);
     let shape = Shape::of(route.as_ref().map(|r| r.0), &path);
@@ -272,7 +273,7 @@ async fn handle(
             entry,
         ));
     };
-    if req.method() != Method::POST {
+    if parts.method != Method::POST {
         return Ok(fail(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
@@ -282,9 +283,9 @@ async fn handle(
     }
     let max = state.opts.max_request_body;
     let too_large =
-        format!("the request body is larger than the {max} bytes tapeloop serve accepts");
-    let declared = req
-        .headers()
+        || format!("the request body is larger than the {max} bytes tapeloop serve accepts");
+    let declared = parts
+        .headers
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
@@ -293,25 +294,25 @@ async fn handle(
         return Ok(fail(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request_error",
-            too_large,
+            too_large(),
             entry,
         ));
     }
-    let mut headers = req.headers().clone();
+    let mut headers = parts.headers;
     if let Some(session) = &state.opts.session {
         if let Ok(v) = hyper::header::HeaderValue::from_str(session) {
             headers.insert("x-tapeloop-session", v);
         }
     }
-    let query = req.uri().query().map(str::to_string);
-    let limited = http_body_util::Limited::new(req.into_body(), max);
+    let query = parts.uri.query();
+    let limited = http_body_util::Limited::new(incoming, max);
     let bytes = match limited.collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return Ok(fail(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
-                too_large,
+                too_large(),
                 entry,
             ))
         }
