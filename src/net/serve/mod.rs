@@ -257,8 +257,8 @@ async fn handle(
         .log
         .begin(parts.method.as_str(), path, state.opts.matching.as_str());
     entry.result = "error".into();
-    let route = wire::route(&path);
-    let shape = Shape::of(route.as_ref().map(|r| r.0), &path);
+    let route = wire::route(path);
+    let shape = Shape::of(route.as_ref().map(|r| r.0), path);
     let fail = |status: StatusCode, kind: &str, message: String, mut entry: LogEntry| {
         entry.error = Some(message.clone());
         logged(&state, error(shape, status, kind, &message, None), entry)
@@ -393,8 +393,8 @@ async fn handle(
         } => {
             let request = Parsed {
                 api,
-                path: &path,
-                query: query.as_deref(),
+                path,
+                query,
                 model,
                 body_stream,
             };
