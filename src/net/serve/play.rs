@@ -61,38 +61,30 @@ pub(super) struct Played {
 
 /// Where the body frames come from.
 enum Frames {
+    /// Every chunk at hand and nothing to wait for: `--pace instant`, a body that ended
+    /// `complete`, and all of it kept from an earlier play ([`super::bodies`]), built whole, or
+    /// read in one batch. Such a body needs no pacing task: its frames are ready at once, so
+    /// hyper writes several recorded chunks (each still its own HTTP chunk) per system call
+    /// instead of one, and no task or channel is set up per request.
+    AllReady(Arc<[Bytes]>),
+    /// Sent by a pacing task of its own ([`paced`]).
+    Paced(Paced),
+}
+
+/// Frames that wait for their schedule or for the file.
+enum Paced {
     /// Built whole, with the wait before each (a reshaped or rescaled reply).
-    Ready {
+    Built {
         chunks: Vec<Bytes>,
         waits: Vec<Duration>,
         end_wait: Duration,
     },
-    /// Kept from an earlier play ([`super::bodies`]): instant and complete.
-    Kept(Arc<[Bytes]>),
     /// Read from the file a batch at a time; `first` is read already.
     File {
         reader: BodyReader,
         first: Vec<Chunk>,
         gaps: Gaps,
     },
-}
-
-impl Frames {
-    /// Every chunk, when nothing is left to wait for: `--pace instant`, a body that ended
-    /// `complete`, and all of it at hand (kept, built whole, or read in one batch). Such a body needs no pacing task: its frames
-    /// are ready at once, so hyper writes several recorded chunks (each still its own HTTP
-    /// chunk) per system call instead of one, and no task or channel is set up per request.
-    fn all_ready(&mut self, pace: Pace, complete: bool) -> Option<Arc<[Bytes]>> {
-        if pace != Pace::Instant || !complete {
-            return None;
-        }
-        match self {
-            Frames::Kept(chunks) => Some(Arc::clone(chunks)),
-            Frames::Ready { chunks, .. } => Some(std::mem::take(chunks).into()),
-            // A body read whole in its first batch became `Kept` (kept or not, by room).
-            Frames::File { .. } => None,
-        }
-    }
 }
 
 /// Play interaction `index` of cassette `slot` in `catalog`.
@@ -134,8 +126,8 @@ pub(super) async fn play(
     let scale = retry_scale.filter(|_| head.status >= 400);
     let keep = !reshaped && scale.is_none() && pace == Pace::Instant && complete;
     let kept = keep.then(|| catalog.bodies.get((slot, index))).flatten();
-    let mut frames = if let Some(chunks) = kept {
-        Frames::Kept(chunks)
+    let frames = if let Some(chunks) = kept {
+        Frames::AllReady(chunks)
     } else if reshaped || scale.is_some() {
         let c = Arc::clone(&cassette);
         let whole = match blocking(move || c.interaction(index)).await {
@@ -174,10 +166,14 @@ pub(super) async fn play(
                 retry_after.extend(changes);
             }
         }
-        Frames::Ready {
-            chunks,
-            waits,
-            end_wait: plan.end,
+        if pace == Pace::Instant && complete {
+            Frames::AllReady(chunks.into())
+        } else {
+            Frames::Paced(Paced::Built {
+                chunks,
+                waits,
+                end_wait: plan.end,
+            })
         }
     } else {
         let c = Arc::clone(&cassette);
@@ -188,15 +184,17 @@ pub(super) async fn play(
         })
         .await;
         match opened {
-            Ok((reader, first)) if keep && reader.is_done() => Frames::Kept(catalog.bodies.keep(
-                (slot, index),
-                first.into_iter().map(|c| c.bytes.into()).collect(),
-            )),
-            Ok((reader, first)) => Frames::File {
+            Ok((reader, first)) if keep && reader.is_done() => {
+                Frames::AllReady(catalog.bodies.keep(
+                    (slot, index),
+                    first.into_iter().map(|c| c.bytes.into()).collect(),
+                ))
+            }
+            Ok((reader, first)) => Frames::Paced(Paced::File {
                 reader,
                 first,
                 gaps: Gaps::new(pace, head),
-            },
+            }),
             Err(e) => return unreadable(&e, wanted),
         }
     };
@@ -223,9 +221,9 @@ pub(super) async fn play(
             ),
         }
     }
-    *response.body_mut() = match frames.all_ready(pace, complete) {
-        Some(chunks) => ReadyBody { chunks, next: 0 }.boxed(),
-        None => paced(frames, complete, inter.end, outcome),
+    *response.body_mut() = match frames {
+        Frames::AllReady(chunks) => ReadyBody { chunks, next: 0 }.boxed(),
+        Frames::Paced(frames) => paced(frames, complete, inter.end, outcome),
     };
     Played {
         response: Ok(response),
@@ -237,11 +235,11 @@ pub(super) async fn play(
 
 /// The body of `frames` sent on their schedule by a task of its own; a body not `complete`
 /// is cut with the recorded `outcome` after the `end` wait.
-fn paced(frames: Frames, complete: bool, end: Option<End>, outcome: EndOutcome) -> Body {
+fn paced(frames: Paced, complete: bool, end: Option<End>, outcome: EndOutcome) -> Body {
     let (tx, rx) = mpsc::channel::<Item>(8);
     tokio::spawn(async move {
         let end_wait = match frames {
-            Frames::Ready {
+            Paced::Built {
                 chunks,
                 waits,
                 end_wait,
@@ -254,18 +252,7 @@ fn paced(frames: Frames, complete: bool, end: Option<End>, outcome: EndOutcome) 
                 }
                 end_wait
             }
-            // Only under `--pace instant` for a complete body, which `all_ready` serves without
-            // this task; sent the same way should that ever change.
-            Frames::Kept(chunks) => {
-                let n = chunks.len();
-                for (i, chunk) in chunks.iter().enumerate() {
-                    if !send(&tx, Duration::ZERO, chunk.clone(), complete && i + 1 == n).await {
-                        return;
-                    }
-                }
-                Duration::ZERO
-            }
-            Frames::File {
+            Paced::File {
                 reader,
                 first,
                 mut gaps,
@@ -371,7 +358,7 @@ impl hyper::body::Body for PacedBody {
     }
 }
 
-/// The body of a played response whose frames are all at hand ([`Frames::all_ready`]).
+/// The body of a played response whose frames are all at hand ([`Frames::AllReady`]).
 struct ReadyBody {
     chunks: Arc<[Bytes]>,
     next: usize,
