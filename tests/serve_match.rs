@@ -9,7 +9,7 @@ mod serve_support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tapeloop::net::serve::{Pace, ServeOptions};
+use tapeloop::net::serve::{Pace, ServeOptions, RESTARTED_HEADER};
 
 use serve_support::*;
 use tapeloop::event::ToolCall;
@@ -453,7 +453,8 @@ fn errors_keep_their_recorded_status_and_body_for_non_stream_requests() {
 }
 
 /// Past `max_sessions` the least recently served sessions are forgotten: the status counts
-/// them, a kept session continues where it was, and a forgotten one starts over.
+/// them, a kept session continues where it was, and a forgotten one starts over and is told
+/// so (a response header, the request log, the status).
 #[test]
 fn past_max_sessions_the_least_recently_served_are_forgotten() {
     let path = corpus("call-with-tools.openai-chat.jsonl");
@@ -475,29 +476,44 @@ fn past_max_sessions_the_least_recently_served_are_forgotten() {
                 .await
                 .expect("send");
             assert_eq!(r.status().as_u16(), 200, "{session}");
+            let restarted = r.headers().contains_key(RESTARTED_HEADER);
             r.bytes().await.expect("body");
+            restarted
         };
         for s in ["s1", "s2", "s3", "s4"] {
-            send(s, first.request.body.value().clone()).await;
+            assert!(
+                !send(s, first.request.body.value().clone()).await,
+                "{s} is new"
+            );
         }
         let st = status(addr).await;
         let kept: Vec<&String> = st["sessions"].as_object().unwrap().keys().collect();
         assert_eq!(kept, ["header:s2", "header:s3", "header:s4"], "{st}");
         assert_eq!(st["sessions_forgotten"], 1);
 
-        send("s2", second.request.body.value().clone()).await;
-        send("s1", second.request.body.value().clone()).await;
+        assert_eq!(st["sessions_restarted"], 0);
+        assert!(!send("s2", second.request.body.value().clone()).await);
+        assert!(
+            send("s1", second.request.body.value().clone()).await,
+            "s1 was forgotten and is told it starts over"
+        );
         let log = request_log(addr).await;
-        let result = |session: &str| {
+        let last = |session: &str| {
             log.iter()
                 .rev()
                 .find(|e| e["session"] == format!("header:{session}"))
-                .map(|e| e["result"].clone())
+                .cloned()
+                .unwrap_or_default()
         };
-        assert_eq!(result("s2"), Some(json!("continued")));
-        assert_eq!(result("s1"), Some(json!("opened")), "s1 was forgotten");
+        assert_eq!(last("s2")["result"], "continued");
+        assert_eq!(last("s2").get("restarted"), None);
+        assert_eq!(last("s1")["result"], "opened", "s1 was forgotten");
+        assert_eq!(last("s1")["restarted"], true);
         let st = status(addr).await;
         assert_eq!(st["sessions_forgotten"], 2, "s3 went next: {st}");
+        assert_eq!(st["sessions_restarted"], 1, "{st}");
+        // Told once: s1 is a kept session again.
+        assert!(!send("s1", first.request.body.value().clone()).await);
         assert_eq!(
             session_ids(&st, "header:s2"),
             [first.id, second.id],

@@ -86,8 +86,8 @@ pub struct Args {
     pub require_all: bool,
 
     /// Sessions kept at most; past it the least recently served tenth is forgotten (a
-    /// forgotten session that returns starts over), so memory stays bounded however many
-    /// sessions come.
+    /// forgotten session that returns starts over, and its response carries
+    /// `x-tapeloop-session-restarted`), so memory stays bounded however many sessions come.
     #[arg(long, value_name = "N", default_value_t = tapeloop::net::serve::MAX_SESSIONS as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_sessions: u64,

@@ -51,6 +51,10 @@ pub struct LogEntry {
     /// request), `in-order` (sequence and strict modes), `miss`, `exhausted` or `error` (the
     /// server's own error; control endpoints log nothing).
     pub result: String,
+    /// The session had been forgotten past `--max-sessions` and started over with this
+    /// request (its response carries `x-tapeloop-session-restarted`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub restarted: bool,
     /// How the reply was shaped: `recorded`, `json-from-stream` (a non-stream request answered
     /// from a recorded stream) or `stream-from-json`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -42,7 +42,7 @@ mod status;
 use answer::{error, Shape};
 pub use log::LogEntry;
 pub use pace::{schedule, Pace, Schedule};
-use pick::{Asked, Catalog, Pick, Sent, Sessions};
+use pick::{Asked, Catalog, Chosen, Pick, Sent, Sessions};
 pub use retry::RetryChange;
 pub use status::{CassetteStatus, Divergence, PlayedInteraction, ServeSummary, SessionStatus};
 
@@ -51,6 +51,10 @@ pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
 /// Sessions kept by default: a CI matrix's worth many times over, about 150 MiB at most.
 pub const MAX_SESSIONS: usize = 100_000;
+
+/// The response header that tells a client its session had been forgotten past
+/// `--max-sessions` and starts over with this response.
+pub const RESTARTED_HEADER: &str = "x-tapeloop-session-restarted";
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -158,6 +162,7 @@ impl State {
                 .collect(),
             sessions,
             sessions_forgotten: inner.evicted,
+            sessions_restarted: inner.restarted,
             requests: inner.requests,
             divergences: inner.divergences.clone(),
         }
@@ -385,12 +390,7 @@ async fn handle(
                 entry,
             ))
         }
-        Pick::Play {
-            cassette,
-            index,
-            session,
-            result,
-        } => {
+        Pick::Play(chosen) => {
             let request = Parsed {
                 api,
                 path,
@@ -398,7 +398,7 @@ async fn handle(
                 model,
                 body_stream,
             };
-            respond(&state, entry, &request, (cassette, index, session, result)).await
+            respond(&state, entry, &request, chosen).await
         }
     }
 }
@@ -422,16 +422,30 @@ struct Parsed<'a> {
     body_stream: bool,
 }
 
-/// Play the picked interaction `(cassette, index, session, result)` for `request`, logged.
+/// Play the `chosen` interaction for `request`, logged.
 async fn respond(
     state: &Arc<State>,
     mut entry: LogEntry,
     request: &Parsed<'_>,
-    (cassette, index, session, result): (usize, usize, String, &'static str),
+    chosen: Chosen,
 ) -> Result<Response<Body>, std::io::Error> {
+    let Chosen {
+        cassette,
+        index,
+        session,
+        result,
+        restarted,
+    } = chosen;
     let c = Arc::clone(&state.catalog.cassettes[cassette]);
     let inter = &c.interactions[index];
+    if restarted {
+        eprintln!(
+            "tapeloop serve: session {session} was forgotten past --max-sessions {} and starts over; raise --max-sessions to keep more",
+            state.opts.max_sessions
+        );
+    }
     entry.result = result.into();
+    entry.restarted = restarted;
     entry.session = Some(session);
     entry.cassette = Some(c.path.display().to_string());
     entry.interaction = Some(inter.id);
@@ -463,7 +477,15 @@ async fn respond(
         entry.error = played.error;
     }
     match played.response {
-        Ok(r) => Ok(logged(state, r, entry)),
+        Ok(mut r) => {
+            if restarted {
+                r.headers_mut().insert(
+                    RESTARTED_HEADER,
+                    hyper::header::HeaderValue::from_static("forgotten past --max-sessions"),
+                );
+            }
+            Ok(logged(state, r, entry))
+        }
         Err(e) => {
             entry.outcome = "closed".into();
             state.log.record(&entry);
@@ -525,13 +547,7 @@ impl Replayer {
             headers,
         };
         let pick = self.state.sessions().pick(&self.state.catalog, &asked);
-        let Pick::Play {
-            cassette,
-            index,
-            session,
-            result,
-        } = pick
-        else {
+        let Pick::Play(chosen) = pick else {
             return None;
         };
         let entry = self.state.log.begin("POST", path, "conversation");
@@ -542,14 +558,6 @@ impl Replayer {
             model,
             body_stream: shape::body_asks_stream(body),
         };
-        Some(
-            respond(
-                &self.state,
-                entry,
-                &request,
-                (cassette, index, session, result),
-            )
-            .await,
-        )
+        Some(respond(&self.state, entry, &request, chosen).await)
     }
 }

@@ -18,7 +18,8 @@
 //!   a request whose body differs from the recorded one.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -123,15 +124,20 @@ impl Sent {
     }
 }
 
+/// The interaction chosen to answer a request.
+pub(super) struct Chosen {
+    pub cassette: usize,
+    pub index: usize,
+    pub session: String,
+    /// `opened`, `continued`, `retry` or `in-order` (see the request log).
+    pub result: &'static str,
+    /// The session had been forgotten past `max_sessions` and starts over here.
+    pub restarted: bool,
+}
+
 /// The answer chosen.
 pub(super) enum Pick {
-    Play {
-        cassette: usize,
-        index: usize,
-        session: String,
-        /// `opened`, `continued`, `retry` or `in-order` (see the request log).
-        result: &'static str,
-    },
+    Play(Chosen),
     Miss {
         /// 404 for an API no cassette speaks, else 400 (a status agents do not retry).
         status: u16,
@@ -178,9 +184,21 @@ pub(super) struct Sessions {
     max_sessions: usize,
     /// Sessions forgotten to stay within `max_sessions`.
     pub evicted: u64,
+    /// Hashes of the keys of sessions forgotten past `max_sessions` (at most that many), so
+    /// that one which comes back is told it starts over. A hash instead of the key keeps the
+    /// memory small; two keys that collide would only mislabel a new session as restarted.
+    forgotten: HashSet<u64>,
+    /// Forgotten sessions that came back.
+    pub restarted: u64,
     pub played: Vec<Vec<bool>>,
     pub requests: u64,
     pub divergences: Vec<Divergence>,
+}
+
+/// The hash [`Sessions::forgotten`] keeps of a session key: fixed keys, so the same in every
+/// run.
+fn key_hash(key: &str) -> u64 {
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
 }
 
 fn succeeded(inter: &IndexedInteraction) -> bool {
@@ -209,9 +227,13 @@ impl Sessions {
         let Some(name) = session else {
             let n = self.history.len();
             self.forget(|_| true);
+            self.forgotten.clear();
             return n;
         };
         let header = format!("header:{name}");
+        // Reset on purpose: a later return is expected, not news.
+        self.forgotten.remove(&key_hash(name));
+        self.forgotten.remove(&key_hash(&header));
         let is = |k: &str| k == name || k == header;
         let n = self.history.keys().filter(|k| is(k)).count();
         self.forget(|k| is(k));
@@ -229,7 +251,8 @@ impl Sessions {
 
     /// Past `max_sessions`, forget the least recently served tenth at once (so the rebuild of
     /// the track indexes is paid once per many new sessions, not per request). A forgotten
-    /// session that comes back starts over, as after `/_tapeloop/reset` for it.
+    /// session that comes back starts over, as after `/_tapeloop/reset` for it, and is told so
+    /// ([`Chosen::restarted`]).
     fn evict(&mut self) {
         if self.history.len() <= self.max_sessions {
             return;
@@ -242,6 +265,11 @@ impl Sessions {
             .map(|(_, k)| (*k).clone())
             .collect();
         self.evicted += gone.len() as u64;
+        if self.forgotten.len() + gone.len() > self.max_sessions {
+            // Bounded like the sessions: the oldest notices go first, all at once.
+            self.forgotten.clear();
+        }
+        self.forgotten.extend(gone.iter().map(|k| key_hash(k)));
         self.forget(|k| gone.contains(k));
     }
 
@@ -289,23 +317,20 @@ impl Sessions {
                 extra: None,
             };
         }
-        let pick = match catalog.matcher.mode {
+        let mut pick = match catalog.matcher.mode {
             ServeMatch::Conversation => self.by_conversation(catalog, asked),
             ServeMatch::Sequence | ServeMatch::Strict => self.in_order(catalog, asked),
         };
-        if let Pick::Play {
-            cassette,
-            index,
-            session,
-            ..
-        } = &pick
-        {
-            self.played[*cassette][*index] = true;
+        if let Pick::Play(c) = &mut pick {
+            c.restarted = !self.history.contains_key(c.session.as_str())
+                && self.forgotten.remove(&key_hash(&c.session));
+            self.restarted += u64::from(c.restarted);
+            self.played[c.cassette][c.index] = true;
             self.history
-                .entry(session.clone())
+                .entry(c.session.clone())
                 .or_default()
-                .push((*cassette, *index));
-            self.used.insert(session.clone(), self.requests);
+                .push((c.cassette, c.index));
+            self.used.insert(c.session.clone(), self.requests);
             self.evict();
         }
         pick
@@ -349,12 +374,13 @@ impl Sessions {
             });
             t.cursor = i + 1;
             t.last = Some(i);
-            return Pick::Play {
+            return Pick::Play(Chosen {
                 cassette: t.cassette,
                 index: i,
                 session: t.session.clone(),
                 result: if retry { "retry" } else { "continued" },
-            };
+                restarted: false,
+            });
         }
         // 2. A retry past the recorded attempts: the same request as a track's last, which failed.
         if let Some(t) = own.iter().map(|&ti| &self.tracks[ti]).find(|t| {
@@ -405,12 +431,13 @@ impl Sessions {
                 last: Some(i),
             });
             self.index_track(self.tracks.len() - 1);
-            return Pick::Play {
+            return Pick::Play(Chosen {
                 cassette: c,
                 index: i,
                 session,
                 result: "opened",
-            };
+                restarted: false,
+            });
         }
         // 4. A miss: name the closest recorded request of the same API.
         let closest = catalog
@@ -537,11 +564,12 @@ impl Sessions {
             }
         }
         self.cursors.insert((idx, session.clone()), next + 1);
-        Pick::Play {
+        Pick::Play(Chosen {
             cassette: idx,
             index: next,
             session,
             result: "in-order",
-        }
+            restarted: false,
+        })
     }
 }

@@ -31,6 +31,9 @@ pub struct ServeSummary {
     pub sessions: BTreeMap<String, SessionStatus>,
     /// Sessions forgotten to stay within `--max-sessions` (least recently served first).
     pub sessions_forgotten: u64,
+    /// Forgotten sessions that came back and started over (each response that restarted one
+    /// carries `x-tapeloop-session-restarted`).
+    pub sessions_restarted: u64,
     /// Model requests received (routed, with a JSON object body).
     pub requests: u64,
     pub divergences: Vec<Divergence>,
