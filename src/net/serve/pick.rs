@@ -184,10 +184,9 @@ pub(super) struct Sessions {
     max_sessions: usize,
     /// Sessions forgotten to stay within `max_sessions`.
     pub evicted: u64,
-    /// Hashes of the keys of sessions forgotten past `max_sessions` (at most that many), so
-    /// that one which comes back is told it starts over. A hash instead of the key keeps the
-    /// memory small; two keys that collide would only mislabel a new session as restarted.
-    forgotten: HashSet<u64>,
+    /// The sessions forgotten past `max_sessions`, so that one which comes back is told it
+    /// starts over.
+    forgotten: Forgotten,
     /// Forgotten sessions that came back.
     pub restarted: u64,
     pub played: Vec<Vec<bool>>,
@@ -195,8 +194,37 @@ pub(super) struct Sessions {
     pub divergences: Vec<Divergence>,
 }
 
-/// The hash [`Sessions::forgotten`] keeps of a session key: fixed keys, so the same in every
-/// run.
+/// Hashes of the keys of forgotten sessions, at most about `max_sessions` of them in two
+/// generations: when the newer is half full it becomes the older and the older is dropped, so
+/// the most recently forgotten are always remembered. A hash instead of the key keeps memory
+/// small; two keys that collide would only mislabel a new session as restarted.
+#[derive(Default)]
+struct Forgotten {
+    newer: HashSet<u64>,
+    older: HashSet<u64>,
+}
+
+impl Forgotten {
+    fn insert(&mut self, key: &str, max_sessions: usize) {
+        if self.newer.len() >= (max_sessions / 2).max(1) {
+            self.older = std::mem::take(&mut self.newer);
+        }
+        self.newer.insert(key_hash(key));
+    }
+
+    /// Whether `key` was forgotten; it is no longer remembered as such.
+    fn take(&mut self, key: &str) -> bool {
+        let h = key_hash(key);
+        self.newer.remove(&h) | self.older.remove(&h)
+    }
+
+    fn clear(&mut self) {
+        self.newer.clear();
+        self.older.clear();
+    }
+}
+
+/// The hash [`Forgotten`] keeps of a session key: fixed keys, so the same in every run.
 fn key_hash(key: &str) -> u64 {
     BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
 }
@@ -232,8 +260,8 @@ impl Sessions {
         };
         let header = format!("header:{name}");
         // Reset on purpose: a later return is expected, not news.
-        self.forgotten.remove(&key_hash(name));
-        self.forgotten.remove(&key_hash(&header));
+        self.forgotten.take(name);
+        self.forgotten.take(&header);
         let is = |k: &str| k == name || k == header;
         let n = self.history.keys().filter(|k| is(k)).count();
         self.forget(|k| is(k));
@@ -265,11 +293,9 @@ impl Sessions {
             .map(|(_, k)| (*k).clone())
             .collect();
         self.evicted += gone.len() as u64;
-        if self.forgotten.len() + gone.len() > self.max_sessions {
-            // Bounded like the sessions: the oldest notices go first, all at once.
-            self.forgotten.clear();
+        for k in &gone {
+            self.forgotten.insert(k, self.max_sessions);
         }
-        self.forgotten.extend(gone.iter().map(|k| key_hash(k)));
         self.forget(|k| gone.contains(k));
     }
 
@@ -322,8 +348,8 @@ impl Sessions {
             ServeMatch::Sequence | ServeMatch::Strict => self.in_order(catalog, asked),
         };
         if let Pick::Play(c) = &mut pick {
-            c.restarted = !self.history.contains_key(c.session.as_str())
-                && self.forgotten.remove(&key_hash(&c.session));
+            c.restarted =
+                !self.history.contains_key(c.session.as_str()) && self.forgotten.take(&c.session);
             self.restarted += u64::from(c.restarted);
             self.played[c.cassette][c.index] = true;
             self.history
@@ -571,5 +597,25 @@ impl Sessions {
             result: "in-order",
             restarted: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Forgotten;
+
+    #[test]
+    fn forgotten_keys_are_told_once_and_the_most_recent_are_kept() {
+        let mut f = Forgotten::default();
+        for k in ["a", "b", "c", "d", "e"] {
+            f.insert(k, 4);
+        }
+        // Generations of two: {a, b} went when e came; {c, d} and {e} are kept.
+        assert!(!f.take("a") && !f.take("b"));
+        assert!(f.take("c") && f.take("d") && f.take("e"));
+        assert!(!f.take("e"), "told once");
+        f.insert("x", 4);
+        f.clear();
+        assert!(!f.take("x"));
     }
 }
