@@ -190,6 +190,46 @@ fn without_strict_unused_interactions_are_reported_but_exit_0() {
     assert!(stderr.contains("never played"), "{stderr}");
 }
 
+/// A session forgotten past `--max-sessions` that comes back is told: a response header, a
+/// line on stderr as it happens, and a count in the shutdown summary.
+#[test]
+fn a_forgotten_session_that_comes_back_is_told_on_stderr_and_in_its_response() {
+    let rel = "recordings/call-with-tools.openai-chat.jsonl";
+    let cassette = load(&repo(rel));
+    let body = &cassette.interactions[0].request.body;
+    let p = ServeProcess::spawn(&[rel, "--pace", "instant", "--max-sessions", "1"]);
+    let addr = p.addr;
+    let restarted: Vec<bool> = runtime().block_on(async {
+        let mut told = Vec::new();
+        for session in ["a", "b", "a"] {
+            let r = client()
+                .post(url(addr, "/v1/chat/completions"))
+                .header("x-tapeloop-session", session)
+                .json(body)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(r.status().as_u16(), 200, "{session}");
+            told.push(r.headers().contains_key("x-tapeloop-session-restarted"));
+            r.bytes().await.expect("body");
+        }
+        told
+    });
+    assert_eq!(restarted, [false, false, true]);
+    let (code, stderr) = p.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("session header:a was forgotten past --max-sessions 1 and starts over"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "2 session(s) forgotten past --max-sessions 1, 1 of which came back and started over"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn bad_input_exits_2() {
     let serve = |args: &[&str]| {

@@ -167,6 +167,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         eprintln!("tapeloop serve: shutting down");
         let summary = handle.shutdown().await;
         eprintln!("served {} request(s)", summary.requests);
+        if summary.sessions_forgotten > 0 {
+            eprintln!(
+                "  {} session(s) forgotten past --max-sessions {}, {} of which came back and started over",
+                summary.sessions_forgotten, args.max_sessions, summary.sessions_restarted
+            );
+        }
         let mut unused = 0;
         for c in &summary.cassettes {
             unused += c.unused.len();
