@@ -18,6 +18,7 @@
 //!   a request whose body differs from the recorded one.
 
 use std::borrow::Cow;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
@@ -348,14 +349,17 @@ impl Sessions {
             ServeMatch::Sequence | ServeMatch::Strict => self.in_order(catalog, asked),
         };
         if let Pick::Play(c) = &mut pick {
-            c.restarted =
-                !self.history.contains_key(c.session.as_str()) && self.forgotten.take(&c.session);
+            // One lookup: a session new to the history may be one forgotten before.
+            let served = match self.history.entry(c.session.clone()) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    c.restarted = self.forgotten.take(&c.session);
+                    e.insert(Vec::new())
+                }
+            };
+            served.push((c.cassette, c.index));
             self.restarted += u64::from(c.restarted);
             self.played[c.cassette][c.index] = true;
-            self.history
-                .entry(c.session.clone())
-                .or_default()
-                .push((c.cassette, c.index));
             self.used.insert(c.session.clone(), self.requests);
             self.evict();
         }

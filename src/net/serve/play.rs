@@ -124,7 +124,9 @@ pub(super) async fn play(
     let mut reply = "recorded";
     let reshaped = differs(head.status, inter.end, inter.body_first_byte(), wanted);
     let scale = retry_scale.filter(|_| head.status >= 400);
-    let keep = !reshaped && scale.is_none() && pace == Pace::Instant && complete;
+    // Nothing to wait for: the body can leave whole, without a pacing task.
+    let at_once = pace == Pace::Instant && complete;
+    let keep = !reshaped && scale.is_none() && at_once;
     let kept = keep.then(|| catalog.bodies.get((slot, index))).flatten();
     let frames = if let Some(chunks) = kept {
         Frames::AllReady(chunks)
@@ -166,7 +168,7 @@ pub(super) async fn play(
                 retry_after.extend(changes);
             }
         }
-        if pace == Pace::Instant && complete {
+        if at_once {
             Frames::AllReady(chunks.into())
         } else {
             Frames::Paced(Paced::Built {
