@@ -101,7 +101,7 @@ pub(super) async fn play(
     // A complete body ends with its last chunk (see `PacedBody`).
     let complete = outcome == EndOutcome::Complete;
     let Some(head) = inter.response.as_ref() else {
-        tokio::time::sleep(head_wait(pace, None, inter.end, None)).await;
+        pause(head_wait(pace, None, inter.end, None)).await;
         // The recorded connection failed before any header: fail this one the same way
         // (hyper closes the connection without writing a response).
         return failed(std::io::Error::new(
@@ -200,7 +200,7 @@ pub(super) async fn play(
             Err(e) => return unreadable(&e, wanted),
         }
     };
-    tokio::time::sleep(head_wait(pace, Some(head), inter.end, None)).await;
+    pause(head_wait(pace, Some(head), inter.end, None)).await;
     let mut response = Response::new(Body::default());
     *response.status_mut() = status;
     for (k, v) in headers.iter() {
@@ -298,7 +298,7 @@ fn paced(frames: Paced, complete: bool, end: Option<End>, outcome: EndOutcome) -
             }
         };
         if !complete {
-            tokio::time::sleep(end_wait).await;
+            pause(end_wait).await;
             // An error frame makes hyper drop the connection without finishing the body.
             let cut = std::io::Error::new(
                 std::io::ErrorKind::ConnectionReset,
@@ -313,11 +313,18 @@ fn paced(frames: Paced, complete: bool, end: Option<End>, outcome: EndOutcome) -
 /// A body frame from the pacing task, and whether it is the body's last.
 type Item = (Result<Frame<Bytes>, std::io::Error>, bool);
 
-/// Send `chunk` after `wait` (`last`: nothing follows it); `false` when the client went away.
-async fn send(tx: &mpsc::Sender<Item>, wait: Duration, chunk: Bytes, last: bool) -> bool {
+/// Wait `wait`, if there is anything to wait for. A zero `sleep` is not free in tokio: its
+/// deadline rounds up to the timer's next 1 ms tick, so under `--pace instant` every response
+/// would wait about a millisecond for nothing.
+async fn pause(wait: Duration) {
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Send `chunk` after `wait` (`last`: nothing follows it); `false` when the client went away.
+async fn send(tx: &mpsc::Sender<Item>, wait: Duration, chunk: Bytes, last: bool) -> bool {
+    pause(wait).await;
     tx.send((Ok(Frame::data(chunk)), last)).await.is_ok()
 }
 
