@@ -1,6 +1,6 @@
 //! `tapeloop serve --pace instant` under load (`cargo bench --bench serve_load`): N simulated
 //! agents (10, 100, 1,000) at once, each with its own `x-tapeloop-session` and its own
-//! keep-alive connection (opened as the agent starts), each replaying the whole bundled
+//! keep-alive connection (opened as the agent starts, from its own loopback address), each replaying the whole bundled
 //! cassette below in order over loopback, as an agent loop would. `-- sessions/1000` runs one N.
 //!
 //! The server is the release binary, driven over HTTP only (a fresh process per N, so its peak
@@ -10,6 +10,7 @@
 //! or other body bytes than recorded) and the server's peak RSS (`VmHWM`).
 
 use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use http_body_util::{BodyExt, Full};
 use tapeloop::cassette::Cassette;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Two interactions (a tool call, then the answer), both 200 and complete.
 const CASSETTE: &str = "recordings/call-with-tools.openai-chat.jsonl";
@@ -131,10 +133,15 @@ struct Tally {
 /// The first request's time includes the connect. The client is a bare hyper HTTP/1
 /// connection, so the bench spends the shared cores on the server rather than on a
 /// client's pool bookkeeping.
-async fn agent(addr: &str, session: &str, steps: &[Step]) -> (Vec<Duration>, Option<String>) {
+async fn agent(
+    addr: &str,
+    from: IpAddr,
+    session: &str,
+    steps: &[Step],
+) -> (Vec<Duration>, Option<String>) {
     let mut ttfb = Vec::with_capacity(steps.len());
     let start = Instant::now();
-    let stream = match tokio::net::TcpStream::connect(addr).await {
+    let stream = match connect(addr, from).await {
         Ok(s) => s,
         Err(e) => return (ttfb, Some(format!("connect: {e}"))),
     };
@@ -185,6 +192,36 @@ async fn agent(addr: &str, session: &str, steps: &[Step]) -> (Vec<Duration>, Opt
     (ttfb, None)
 }
 
+/// Connect to `addr` from the loopback address `from`.
+///
+/// Every wave opens and closes N connections, and the closing side (the client) keeps each
+/// in TIME_WAIT for 60 s, so back-to-back waves pile up tens of thousands of them. From one
+/// source address, `connect` then searches the ephemeral ports past them: that search was
+/// most of the client's CPU and a connect's p99 was over 100 ms at 1,000 agents. The agents
+/// of a real wave do not meet their predecessors' TIME_WAIT, so each wave's agents connect
+/// from their own addresses in 127.0.0.0/8 (all of it is loopback on Linux; where only
+/// 127.0.0.1 is, the bind fails and the agent connects from the default address), and the
+/// server sees ordinary connections closed in the ordinary way.
+async fn connect(addr: &str, from: IpAddr) -> std::io::Result<TcpStream> {
+    let to: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+    let socket = TcpSocket::new_v4()?;
+    if socket.bind(SocketAddr::new(from, 0)).is_err() {
+        return TcpStream::connect(to).await;
+    }
+    socket.connect(to).await
+}
+
+/// The loopback address agent `i` of wave `w` connects from: one address per agent, reused
+/// every 200 waves.
+fn source(w: u64, i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        1 + (w % 200) as u8,
+        (i / 250) as u8,
+        1 + (i % 250) as u8,
+    ))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -218,7 +255,8 @@ fn bench(c: &mut Criterion) {
                                 let (steps, tally) = (Arc::clone(&steps), Arc::clone(&tally));
                                 tokio::spawn(async move {
                                     let session = format!("agent-{w}-{i}");
-                                    let (t, err) = agent(&addr, &session, &steps).await;
+                                    let from = source(w, i);
+                                    let (t, err) = agent(&addr, from, &session, &steps).await;
                                     let mut tally = tally.lock().unwrap();
                                     tally.ttfb.extend(t);
                                     if let Some(e) = err {
