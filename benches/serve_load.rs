@@ -160,9 +160,14 @@ async fn agent(
             .header("x-tapeloop-session", session)
             .body(Full::new(step.body.clone()))
             .expect("request");
+        // A keep-alive connection takes its next request only once it has finished the last
+        // response; sending before then fails with "connection was not ready".
+        if let Err(e) = send.ready().await {
+            return (ttfb, Some(format!("request {n}: {e}")));
+        }
         let resp = match send.send_request(req).await {
             Ok(r) => r,
-            Err(e) => return (ttfb, Some(format!("request {n}: {e}"))),
+            Err(e) => return (ttfb, Some(format!("request {n}: {e:?}"))),
         };
         let status = resp.status().as_u16();
         let mut stream = resp.into_body();
