@@ -121,8 +121,7 @@ impl RequestLog {
     }
 
     /// Write a finished entry.
-    pub fn record(&self, entry: &LogEntry) {
-        let mut entry = entry.clone();
+    pub fn record(&self, mut entry: LogEntry) {
         entry.end_ms = self.started.elapsed().as_millis() as u64;
         let line = serde_json::to_string(&entry).unwrap_or_default();
         if let Some(observed) = &self.observed {
@@ -161,17 +160,23 @@ impl RequestLog {
     }
 }
 
+/// Now in UTC as RFC 3339 with milliseconds (`2026-12-06T05:13:48.123Z`), written in one
+/// allocation: every request's log entry starts with it.
 fn now_rfc3339_ms() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let ms = now.millisecond();
-    now.replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .map(|s| s.replace('Z', &format!(".{ms:03}Z")))
-        .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_string())
+    rfc3339_ms(time::OffsetDateTime::now_utc())
+}
+
+fn rfc3339_ms(t: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 /// A response body that logs its entry when it is over (module docs).
@@ -193,7 +198,7 @@ impl Tracked {
     fn finish(&mut self, outcome: &str) {
         if let Some(mut e) = self.entry.take() {
             e.outcome = outcome.to_string();
-            self.log.record(&e);
+            self.log.record(e);
         }
     }
 }
@@ -241,5 +246,28 @@ impl Drop for Tracked {
             "disconnected"
         };
         self.finish(outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::format_description::well_known::Rfc3339;
+    use time::OffsetDateTime;
+
+    #[test]
+    fn times_are_rfc3339_with_milliseconds_in_utc() {
+        for (given, want) in [
+            ("2026-12-06T05:13:48.123456789Z", "2026-12-06T05:13:48.123Z"),
+            ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05.000Z"),
+            ("2026-12-06T07:00:00.999+02:00", "2026-12-06T05:00:00.999Z"),
+        ] {
+            let t = OffsetDateTime::parse(given, &Rfc3339).unwrap();
+            let t = t.to_offset(time::UtcOffset::UTC);
+            assert_eq!(rfc3339_ms(t), want, "{given}");
+        }
+        let now = now_rfc3339_ms();
+        assert!(OffsetDateTime::parse(&now, &Rfc3339).is_ok(), "{now}");
+        assert_eq!(now.len(), "2026-12-06T05:13:48.123Z".len(), "{now}");
     }
 }

@@ -488,7 +488,7 @@ async fn respond(
         }
         Err(e) => {
             entry.outcome = "closed".into();
-            state.log.record(&entry);
+            state.log.record(entry);
             Err(e)
         }
     }
