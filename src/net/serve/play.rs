@@ -427,3 +427,19 @@ fn unreadable(message: &str, wanted: &Wanted) -> Played {
         error: Some(message.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A zero pause must not touch the timer: a tokio sleep rounds up to the next 1 ms tick,
+    /// which every `--pace instant` response would wait. A runtime without a timer panics
+    /// on any sleep, so this passes only if none is made.
+    #[test]
+    fn a_zero_pause_makes_no_timer_wait() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(pause(Duration::ZERO));
+    }
+}
