@@ -37,6 +37,8 @@ async fn timed(
 ) -> (Duration, Duration) {
     let start = Instant::now();
     let resp = client.post(url).json(body).send().await.expect("response");
+    // Time only the recorded stream: an error answer would be timed as if it were one.
+    assert_eq!(resp.status(), 200, "{url}: {:?}", resp.text().await);
     let mut stream = resp.bytes_stream();
     let first = stream.next().await.expect("a first chunk").expect("bytes");
     let ttfb = start.elapsed();

@@ -357,6 +357,7 @@ async fn serve(
             .lock()
             .unwrap()
             .pop_front()
+            .or_else(|| shared.repeat.clone())
             .unwrap_or_else(|| {
                 Reply::json(
                     500,
