@@ -522,3 +522,78 @@ fn past_max_sessions_the_least_recently_served_are_forgotten() {
         server.shutdown().await;
     });
 }
+
+/// Forgetting past `max_sessions` removes exactly the forgotten session's state, whatever kind
+/// it is: an unnamed conversation's track (the next unnamed request continues the kept one),
+/// and a sequence-mode session's cursor (it starts from the first interaction again while a
+/// kept session goes on in order).
+#[test]
+fn forgetting_removes_unnamed_tracks_and_sequence_cursors() {
+    let path = corpus("call-with-tools.openai-chat.jsonl");
+    let cassette = load(&path);
+    let (first, second) = (
+        cassette.interactions[0].request.body.value().clone(),
+        cassette.interactions[1].request.body.value().clone(),
+    );
+    runtime().block_on(async {
+        // Conversation mode, no session header: each opening is a session of its own.
+        let opts = ServeOptions {
+            max_sessions: 1,
+            ..conversation()
+        };
+        let server = start(std::slice::from_ref(&path), opts).await;
+        let addr = server.addr();
+        for _ in 0..3 {
+            let r = post_json(addr, "/v1/chat/completions", &first).await;
+            assert_eq!(r.status().as_u16(), 200);
+            r.bytes().await.unwrap();
+        }
+        let st = status(addr).await;
+        let kept: Vec<&String> = st["sessions"].as_object().unwrap().keys().collect();
+        assert_eq!(kept, ["conversation-3"], "{st}");
+        assert_eq!(st["sessions_forgotten"], 2, "{st}");
+        // The one kept track is continued; the forgotten ones are not looked at.
+        let r = post_json(addr, "/v1/chat/completions", &second).await;
+        assert_eq!(r.status().as_u16(), 200);
+        r.bytes().await.unwrap();
+        let log = request_log(addr).await;
+        let last = log.last().unwrap();
+        assert_eq!(last["result"], "continued", "{last}");
+        assert_eq!(last["session"], "conversation-3", "{last}");
+        server.shutdown().await;
+
+        // Sequence mode, two sessions kept of three.
+        let opts = ServeOptions {
+            max_sessions: 2,
+            ..options(Pace::Instant, false)
+        };
+        let server = start(std::slice::from_ref(&path), opts).await;
+        let addr = server.addr();
+        let send = |session: &'static str, body: Value| async move {
+            let r = client()
+                .post(url(addr, "/v1/chat/completions"))
+                .header("x-tapeloop-session", session)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{session}");
+            r.bytes().await.unwrap();
+        };
+        for s in ["a", "b", "c"] {
+            send(s, first.clone()).await;
+        }
+        // `a` was forgotten: it replays from the start; `c` goes on in order.
+        send("a", first.clone()).await;
+        send("c", second.clone()).await;
+        let st = status(addr).await;
+        assert_eq!(session_ids(&st, "header:a"), [cassette.interactions[0].id]);
+        assert_eq!(
+            session_ids(&st, "header:c"),
+            [cassette.interactions[0].id, cassette.interactions[1].id]
+        );
+        assert_eq!(st["sessions_forgotten"], 2, "a, then b: {st}");
+        assert_eq!(st["sessions_restarted"], 1, "{st}");
+        server.shutdown().await;
+    });
+}

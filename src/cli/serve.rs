@@ -85,7 +85,7 @@ pub struct Args {
     #[arg(long)]
     pub require_all: bool,
 
-    /// Sessions kept at most; past it the least recently served tenth is forgotten (a
+    /// Sessions kept at most; past it the least recently served one is forgotten (a
     /// forgotten session that returns starts over, and its response carries
     /// `x-tapeloop-session-restarted`), so memory stays bounded however many sessions come.
     #[arg(long, value_name = "N", default_value_t = tapeloop::net::serve::MAX_SESSIONS as u64,

@@ -19,7 +19,7 @@
 
 use std::borrow::Cow;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 
@@ -163,24 +163,33 @@ struct Track {
 }
 
 /// The mutable state: sessions, what was played, divergences.
+///
+/// Every index here is kept up to date as sessions come and go, so that forgetting one
+/// session costs only that session's entries: a server past `--max-sessions` forgets one
+/// session per new one, under the lock every request takes, and must not stop to rebuild.
 #[derive(Default)]
 pub(super) struct Sessions {
-    tracks: Vec<Track>,
-    /// Indexes into `tracks`, so a request looks only at its own session's tracks and a
-    /// server that has seen many sessions does not slow down with each (ascending, so the
-    /// oldest track still wins ties): explicit session key → its tracks.
-    by_session: HashMap<String, Vec<usize>>,
+    /// Track id → track. Ids grow with each new track, so id order is age order.
+    tracks: BTreeMap<u64, Track>,
+    next_track: u64,
+    /// Session key → its tracks' ids (ascending, so the oldest track still wins ties), so a
+    /// request looks only at its own session's tracks and a server that has seen many
+    /// sessions does not slow down with each.
+    by_session: HashMap<String, Vec<u64>>,
     /// Tracks of requests without `x-tapeloop-session`.
-    unnamed: Vec<usize>,
+    unnamed: BTreeSet<u64>,
     /// Tracks per cassette (opening prefers the cassette fewest tracks use).
     users: Vec<usize>,
     anonymous: u64,
-    /// Sequence and strict: (cassette, session key) → next interaction index.
-    cursors: BTreeMap<(usize, String), usize>,
+    /// Sequence and strict: (session key, cassette) → next interaction index.
+    cursors: BTreeMap<(String, usize), usize>,
     /// Session key → (cassette, interaction) in serving order.
     pub history: BTreeMap<String, Vec<(usize, usize)>>,
-    /// Session key → the request number of its last play (what [`Sessions::evict`] ranks by).
+    /// Session key → the request number of its last play.
     used: HashMap<String, u64>,
+    /// The same, by request number: the least recently served session first (what
+    /// [`Sessions::evict`] forgets).
+    by_use: BTreeMap<u64, String>,
     /// At most this many sessions are kept ([`super::ServeOptions::max_sessions`]).
     max_sessions: usize,
     /// Sessions forgotten to stay within `max_sessions`.
@@ -255,79 +264,86 @@ impl Sessions {
     pub fn reset(&mut self, session: Option<&str>) -> usize {
         let Some(name) = session else {
             let n = self.history.len();
-            self.forget(|_| true);
+            self.tracks.clear();
+            self.by_session.clear();
+            self.unnamed.clear();
+            self.users.iter_mut().for_each(|u| *u = 0);
+            self.cursors.clear();
+            self.history.clear();
+            self.used.clear();
+            self.by_use.clear();
             self.forgotten.clear();
             return n;
         };
         let header = format!("header:{name}");
-        // Reset on purpose: a later return is expected, not news.
-        self.forgotten.take(name);
-        self.forgotten.take(&header);
-        let is = |k: &str| k == name || k == header;
-        let n = self.history.keys().filter(|k| is(k)).count();
-        self.forget(|k| is(k));
+        let mut n = 0;
+        for key in [name, header.as_str()] {
+            // Reset on purpose: a later return is expected, not news.
+            self.forgotten.take(key);
+            n += usize::from(self.history.contains_key(key));
+            self.forget(key);
+        }
         n
     }
 
-    /// Forget the sessions `gone` names: their tracks, cursors and history.
-    fn forget(&mut self, gone: impl Fn(&str) -> bool) {
-        self.tracks.retain(|t| !gone(&t.session));
-        self.cursors.retain(|(_, k), _| !gone(k));
-        self.history.retain(|k, _| !gone(k));
-        self.used.retain(|k, _| !gone(k));
-        self.reindex();
+    /// Forget session `key`: its tracks, cursors, history and last use.
+    fn forget(&mut self, key: &str) {
+        if let Some(n) = self.used.remove(key) {
+            self.by_use.remove(&n);
+        }
+        self.history.remove(key);
+        for id in self.by_session.remove(key).unwrap_or_default() {
+            if let Some(t) = self.tracks.remove(&id) {
+                self.users[t.cassette] -= 1;
+                if !t.explicit {
+                    self.unnamed.remove(&id);
+                }
+            }
+        }
+        let cursors: Vec<(String, usize)> = self
+            .cursors
+            .range((key.to_string(), 0)..=(key.to_string(), usize::MAX))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in cursors {
+            self.cursors.remove(&k);
+        }
     }
 
-    /// Past `max_sessions`, forget the least recently served tenth at once (so the rebuild of
-    /// the track indexes is paid once per many new sessions, not per request). A forgotten
-    /// session that comes back starts over, as after `/_tapeloop/reset` for it, and is told so
+    /// Past `max_sessions`, forget the least recently served session. A forgotten session
+    /// that comes back starts over, as after `/_tapeloop/reset` for it, and is told so
     /// ([`Chosen::restarted`]).
     fn evict(&mut self) {
-        if self.history.len() <= self.max_sessions {
-            return;
-        }
-        let keep = self.max_sessions - self.max_sessions / 10;
-        let mut by_use: Vec<(u64, &String)> = self.used.iter().map(|(k, &u)| (u, k)).collect();
-        by_use.sort_unstable();
-        let gone: std::collections::HashSet<String> = by_use[..by_use.len() - keep]
-            .iter()
-            .map(|(_, k)| (*k).clone())
-            .collect();
-        self.evicted += gone.len() as u64;
-        for k in &gone {
-            self.forgotten.insert(k, self.max_sessions);
-        }
-        self.forget(|k| gone.contains(k));
-    }
-
-    /// Rebuild the track indexes after tracks were removed (a reset; rare).
-    fn reindex(&mut self) {
-        self.by_session.clear();
-        self.unnamed.clear();
-        self.users.iter_mut().for_each(|u| *u = 0);
-        for ti in 0..self.tracks.len() {
-            self.index_track(ti);
+        while self.history.len() > self.max_sessions {
+            let Some((_, key)) = self.by_use.pop_first() else {
+                return;
+            };
+            self.evicted += 1;
+            self.forgotten.insert(&key, self.max_sessions);
+            self.forget(&key);
         }
     }
 
-    fn index_track(&mut self, ti: usize) {
-        let t = &self.tracks[ti];
-        self.users[t.cassette] += 1;
-        if t.explicit {
-            self.by_session
-                .entry(t.session.clone())
-                .or_default()
-                .push(ti);
-        } else {
-            self.unnamed.push(ti);
+    /// Add a track (its session's newest).
+    fn add_track(&mut self, track: Track) {
+        let id = self.next_track;
+        self.next_track += 1;
+        self.users[track.cassette] += 1;
+        if !track.explicit {
+            self.unnamed.insert(id);
         }
+        self.by_session
+            .entry(track.session.clone())
+            .or_default()
+            .push(id);
+        self.tracks.insert(id, track);
     }
 
-    /// The tracks a request may continue: its session's, or every unnamed one.
-    fn own_tracks(&self, explicit: Option<&str>) -> &[usize] {
+    /// The tracks a request may continue, oldest first: its session's, or every unnamed one.
+    fn own_tracks(&self, explicit: Option<&str>) -> Vec<u64> {
         match explicit {
-            Some(k) => self.by_session.get(k).map_or(&[], Vec::as_slice),
-            None => &self.unnamed,
+            Some(k) => self.by_session.get(k).cloned().unwrap_or_default(),
+            None => self.unnamed.iter().copied().collect(),
         }
     }
 
@@ -360,7 +376,10 @@ impl Sessions {
             served.push((c.cassette, c.index));
             self.restarted += u64::from(c.restarted);
             self.played[c.cassette][c.index] = true;
-            self.used.insert(c.session.clone(), self.requests);
+            if let Some(before) = self.used.insert(c.session.clone(), self.requests) {
+                self.by_use.remove(&before);
+            }
+            self.by_use.insert(self.requests, c.session.clone());
             self.evict();
         }
         pick
@@ -383,9 +402,9 @@ impl Sessions {
                 .or_insert_with(|| catalog.matches(c, i, &sent))
         };
         // 1. Continue a track.
-        let mut best: Option<(usize, usize, usize)> = None; // (skipped, track, index)
-        for &ti in own {
-            let t = &self.tracks[ti];
+        let mut best: Option<(usize, u64, usize)> = None; // (skipped, track, index)
+        for &ti in &own {
+            let t = &self.tracks[&ti];
             if catalog.cassettes[t.cassette].header.api != asked.api {
                 continue;
             }
@@ -397,8 +416,8 @@ impl Sessions {
                 }
             }
         }
-        if let Some((_, ti, i)) = best {
-            let t = &mut self.tracks[ti];
+        // (`own` holds only live tracks, so the lookup finds it.)
+        if let Some((t, i)) = best.and_then(|(_, ti, i)| Some((self.tracks.get_mut(&ti)?, i))) {
             let retry = t.last.is_some_and(|l| {
                 catalog.inter(t.cassette, l).step == catalog.inter(t.cassette, i).step
             });
@@ -413,7 +432,7 @@ impl Sessions {
             });
         }
         // 2. A retry past the recorded attempts: the same request as a track's last, which failed.
-        if let Some(t) = own.iter().map(|&ti| &self.tracks[ti]).find(|t| {
+        if let Some(t) = own.iter().map(|ti| &self.tracks[ti]).find(|t| {
             t.last.is_some_and(|l| {
                 matches(t.cassette, l)
                     && (explicit.is_some() || !succeeded(catalog.inter(t.cassette, l)))
@@ -453,14 +472,13 @@ impl Sessions {
                 self.anonymous += 1;
                 format!("conversation-{}", self.anonymous)
             });
-            self.tracks.push(Track {
+            self.add_track(Track {
                 session: session.clone(),
                 explicit: explicit.is_some(),
                 cassette: c,
                 cursor: i + 1,
                 last: Some(i),
             });
-            self.index_track(self.tracks.len() - 1);
             return Pick::Play(Chosen {
                 cassette: c,
                 index: i,
@@ -536,7 +554,7 @@ impl Sessions {
         };
         let next_of = |c: usize| {
             self.cursors
-                .get(&(c, session.clone()))
+                .get(&(session.clone(), c))
                 .copied()
                 .unwrap_or(0)
         };
@@ -593,7 +611,7 @@ impl Sessions {
                 };
             }
         }
-        self.cursors.insert((idx, session.clone()), next + 1);
+        self.cursors.insert((session.clone(), idx), next + 1);
         Pick::Play(Chosen {
             cassette: idx,
             index: next,
