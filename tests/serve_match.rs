@@ -116,17 +116,7 @@ fn reset_rewinds_one_session_or_all() {
         let addr = server.addr();
         let first = |session: &'static str| {
             let body = cassette.interactions[0].request.body.value().clone();
-            async move {
-                client()
-                    .post(url(addr, "/v1/chat/completions"))
-                    .header("x-tapeloop-session", session)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            }
+            async move { post_as(addr, session, &body).await.status().as_u16() }
         };
         assert_eq!(first("a").await, 200);
         assert_eq!(first("b").await, 200);
@@ -468,13 +458,7 @@ fn past_max_sessions_the_least_recently_served_are_forgotten() {
         let server = start(std::slice::from_ref(&path), opts).await;
         let addr = server.addr();
         let send = |session: &'static str, body: Value| async move {
-            let r = client()
-                .post(url(addr, "/v1/chat/completions"))
-                .header("x-tapeloop-session", session)
-                .json(&body)
-                .send()
-                .await
-                .expect("send");
+            let r = post_as(addr, session, &body).await;
             assert_eq!(r.status().as_u16(), 200, "{session}");
             let restarted = r.headers().contains_key(RESTARTED_HEADER);
             r.bytes().await.expect("body");
@@ -570,13 +554,7 @@ fn forgetting_removes_unnamed_tracks_and_sequence_cursors() {
         let server = start(std::slice::from_ref(&path), opts).await;
         let addr = server.addr();
         let send = |session: &'static str, body: Value| async move {
-            let r = client()
-                .post(url(addr, "/v1/chat/completions"))
-                .header("x-tapeloop-session", session)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let r = post_as(addr, session, &body).await;
             assert_eq!(r.status().as_u16(), 200, "{session}");
             r.bytes().await.unwrap();
         };

@@ -157,6 +157,18 @@ pub async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> reqwest::R
         .unwrap_or_else(|e| panic!("POST {path}: {e}"))
 }
 
+/// POST `body` as JSON to the Chat Completions path as session `session`
+/// (`x-tapeloop-session`) and return the response (a send error fails the test).
+pub async fn post_as(addr: SocketAddr, session: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(url(addr, "/v1/chat/completions"))
+        .header("x-tapeloop-session", session)
+        .json(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST as {session}: {e}"))
+}
+
 pub fn url(addr: SocketAddr, path: &str) -> String {
     format!("http://{addr}{path}")
 }
