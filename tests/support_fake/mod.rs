@@ -377,7 +377,10 @@ async fn serve(
         sock.write_all(head.as_bytes()).await?;
         sock.flush().await?;
         for (delay, bytes) in &reply.chunks {
-            tokio::time::sleep(Duration::from_millis(*delay)).await;
+            // A zero tokio sleep still waits for the timer's next 1 ms tick.
+            if *delay > 0 {
+                tokio::time::sleep(Duration::from_millis(*delay)).await;
+            }
             if reply.chunked {
                 let mut frame = format!("{:x}\r\n", bytes.len()).into_bytes();
                 frame.extend_from_slice(bytes);
