@@ -123,6 +123,7 @@ impl State {
             .iter()
             .map(|(key, served)| {
                 let interactions: Vec<PlayedInteraction> = served
+                    .plays
                     .iter()
                     .map(|&(c, i)| PlayedInteraction {
                         cassette: cassettes[c].path.display().to_string(),

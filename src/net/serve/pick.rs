@@ -183,12 +183,10 @@ pub(super) struct Sessions {
     anonymous: u64,
     /// Sequence and strict: (session key, cassette) → next interaction index.
     cursors: BTreeMap<(String, usize), usize>,
-    /// Session key → (cassette, interaction) in serving order.
-    pub history: BTreeMap<String, Vec<(usize, usize)>>,
-    /// Session key → the request number of its last play.
-    used: HashMap<String, u64>,
-    /// The same, by request number: the least recently served session first (what
-    /// [`Sessions::evict`] forgets).
+    /// Session key → what it was served.
+    pub history: BTreeMap<String, Served>,
+    /// Request number of each session's last play → the session: the least recently served
+    /// first (what [`Sessions::evict`] forgets).
     by_use: BTreeMap<u64, String>,
     /// At most this many sessions are kept ([`super::ServeOptions::max_sessions`]).
     max_sessions: usize,
@@ -202,6 +200,14 @@ pub(super) struct Sessions {
     pub played: Vec<Vec<bool>>,
     pub requests: u64,
     pub divergences: Vec<Divergence>,
+}
+
+/// What one session was served.
+pub(super) struct Served {
+    /// (cassette, interaction) in serving order.
+    pub plays: Vec<(usize, usize)>,
+    /// The request number of its last play (its key in [`Sessions::by_use`]).
+    last: u64,
 }
 
 /// Hashes of the keys of forgotten sessions, at most about `max_sessions` of them in two
@@ -270,7 +276,6 @@ impl Sessions {
             self.users.iter_mut().for_each(|u| *u = 0);
             self.cursors.clear();
             self.history.clear();
-            self.used.clear();
             self.by_use.clear();
             self.forgotten.clear();
             return n;
@@ -280,18 +285,17 @@ impl Sessions {
         for key in [name, header.as_str()] {
             // Reset on purpose: a later return is expected, not news.
             self.forgotten.take(key);
-            n += usize::from(self.history.contains_key(key));
-            self.forget(key);
+            n += usize::from(self.forget(key));
         }
         n
     }
 
-    /// Forget session `key`: its tracks, cursors, history and last use.
-    fn forget(&mut self, key: &str) {
-        if let Some(n) = self.used.remove(key) {
-            self.by_use.remove(&n);
+    /// Forget session `key`: its tracks, cursors, history and last use; whether it was known.
+    fn forget(&mut self, key: &str) -> bool {
+        let known = self.history.remove(key);
+        if let Some(served) = &known {
+            self.by_use.remove(&served.last);
         }
-        self.history.remove(key);
         for id in self.by_session.remove(key).unwrap_or_default() {
             if let Some(t) = self.tracks.remove(&id) {
                 self.users[t.cassette] -= 1;
@@ -300,14 +304,19 @@ impl Sessions {
                 }
             }
         }
-        let cursors: Vec<(String, usize)> = self
-            .cursors
-            .range((key.to_string(), 0)..=(key.to_string(), usize::MAX))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in cursors {
-            self.cursors.remove(&k);
+        // Sequence and strict modes: the session's cursors sit together, keyed by it first.
+        if !self.cursors.is_empty() {
+            let gone: Vec<(String, usize)> = self
+                .cursors
+                .range(&(key.to_string(), 0)..)
+                .take_while(|((k, _), _)| k == key)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in gone {
+                self.cursors.remove(&k);
+            }
         }
+        known.is_some()
     }
 
     /// Past `max_sessions`, forget the least recently served session. A forgotten session
@@ -367,19 +376,24 @@ impl Sessions {
         if let Pick::Play(c) = &mut pick {
             // One lookup: a session new to the history may be one forgotten before.
             let served = match self.history.entry(c.session.clone()) {
-                Entry::Occupied(e) => e.into_mut(),
+                Entry::Occupied(e) => {
+                    let served = e.into_mut();
+                    self.by_use.remove(&served.last);
+                    served
+                }
                 Entry::Vacant(e) => {
                     c.restarted = self.forgotten.take(&c.session);
-                    e.insert(Vec::new())
+                    e.insert(Served {
+                        plays: Vec::new(),
+                        last: 0,
+                    })
                 }
             };
-            served.push((c.cassette, c.index));
+            served.plays.push((c.cassette, c.index));
+            served.last = self.requests;
+            self.by_use.insert(self.requests, c.session.clone());
             self.restarted += u64::from(c.restarted);
             self.played[c.cassette][c.index] = true;
-            if let Some(before) = self.used.insert(c.session.clone(), self.requests) {
-                self.by_use.remove(&before);
-            }
-            self.by_use.insert(self.requests, c.session.clone());
             self.evict();
         }
         pick
