@@ -159,7 +159,11 @@ impl<'a> CassetteReplay<'a> {
             Source::Streamed(s) => {
                 // The lines read so far are a prefix of the file's: a `call_id` match there is
                 // the first in the file. Otherwise the answer depends on lines not read yet.
-                if by_id(s.tool_lines(), used).is_some() {
+                // The line usually follows the interaction that called the tool: read on to
+                // it before scanning the whole file.
+                if by_id(s.tool_lines(), used).is_some()
+                    || s.read_tools_ahead(|t| t.call_id == call_id && t.tool == tool)
+                {
                     s.tool_lines()
                 } else {
                     s.all_tool_lines()

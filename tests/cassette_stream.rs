@@ -209,6 +209,70 @@ fn truncated_cassette_serves_complete_interactions_and_says_so() {
     assert!(t.partial_last_line);
 }
 
+/// A recorder writes each tool's line right after the interaction that called it: lookup then
+/// reads on only to that line, not through the file, and still answers as a whole load does.
+#[test]
+fn tool_lookup_reads_ahead_to_the_next_interaction_before_scanning_the_file() {
+    let bytes = lines(&[
+        HEADER,
+        &request(1, 1),
+        &response(1),
+        &end(1),
+        &tool("a", "read", "a out"),
+        &request(2, 2),
+        &response(2),
+        &end(2),
+        &tool("b", "read", "b out"),
+        &request(3, 3),
+        &response(3),
+        &end(3),
+        &tool("c", "grep", "c out"),
+    ]);
+    let bytes = with_footer(bytes, 3);
+    let loaded = Cassette::from_bytes(&bytes, "t.jsonl").unwrap();
+    let mut a = CassetteReplay::new(&loaded, MatchMode::Sequence);
+    let mut stream = CassetteStream::from_bytes(bytes.clone(), "t.jsonl").unwrap();
+    assert_eq!(stream.next_interaction().unwrap().id, 1);
+    assert!(
+        stream.tool_lines().is_empty(),
+        "the line after `end` is not read yet"
+    );
+    assert!(stream.read_tools_ahead(|t| t.call_id == "a"));
+    assert_eq!(
+        stream.tool_lines().len(),
+        1,
+        "stopped at the line it wanted"
+    );
+    // Not past the next interaction: stops once interaction 2 is complete, before b and c.
+    assert!(!stream.read_tools_ahead(|t| t.call_id == "c"));
+    assert_eq!(stream.tool_lines().len(), 1);
+    assert_eq!(stream.next_interaction().unwrap().id, 2);
+
+    let mut b = CassetteReplay::streamed(
+        CassetteStream::from_bytes(bytes, "t.jsonl").unwrap(),
+        MatchMode::Sequence,
+    );
+    a.next_response(|| serde_json::Value::Null).unwrap();
+    b.next_response(|| serde_json::Value::Null).unwrap();
+    for (call, name) in [("a", "read"), ("c", "grep"), ("b", "read"), ("b", "read")] {
+        let x = a.tool_result(call, name).map(|t| t.output.clone());
+        let y = b.tool_result(call, name).map(|t| t.output.clone());
+        assert_eq!(x, y, "{call}/{name}");
+    }
+    for _ in 0..2 {
+        let x = a
+            .next_response(|| serde_json::Value::Null)
+            .map(|i| i.id)
+            .ok();
+        let y = b
+            .next_response(|| serde_json::Value::Null)
+            .map(|i| i.id)
+            .ok();
+        assert_eq!(x, y);
+    }
+    assert_eq!(a.finish().unwrap(), b.finish().unwrap());
+}
+
 /// Tool lines can come after later interactions; lookup by `call_id` must see them, as a
 /// whole load does, and fall back to the first unused line for the tool in file order.
 #[test]

@@ -178,6 +178,29 @@ impl CassetteStream {
         &self.tools
     }
 
+    /// Read on until a `tool` line that `wanted` accepts, the next complete interaction or the
+    /// end of the file, whichever comes first; true if such a `tool` line was read. A recorder
+    /// writes a tool's line right after the interaction that called it, so this usually finds
+    /// the answer without the whole-file scan of [`all_tool_lines`](Self::all_tool_lines),
+    /// while holding at most one interaction more than the replay asked for.
+    pub fn read_tools_ahead(&mut self, wanted: impl Fn(&ToolRecord) -> bool) -> bool {
+        if self.tools_complete {
+            return false;
+        }
+        loop {
+            let (tools, complete) = (self.tools.len(), self.complete);
+            if !self.pull() {
+                return false;
+            }
+            if self.tools[tools..].iter().any(&wanted) {
+                return true;
+            }
+            if self.complete > complete {
+                return false;
+            }
+        }
+    }
+
     /// Every `tool` line of the file, in file order (scanning the rest of the file for them
     /// the first time). Indices into [`tool_lines`](Self::tool_lines) stay valid.
     pub fn all_tool_lines(&mut self) -> &[ToolRecord] {
