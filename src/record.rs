@@ -186,7 +186,7 @@ pub async fn record_scenario(
             Action::Wait { ms } => {
                 if !last_replayed {
                     progress(Progress::Retry { ms });
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    crate::net::pause(Duration::from_millis(ms)).await;
                 }
                 action = session.wait_elapsed(now(&clock));
             }

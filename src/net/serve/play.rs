@@ -34,6 +34,7 @@ use super::shape::{differs, reshape, Wanted};
 use super::Body;
 use crate::cassette::{BodyReader, CassetteError, Chunk, End};
 use crate::event::EndOutcome;
+use crate::net::pause;
 
 /// About how many body bytes a play reads from the file at once.
 pub(super) const BATCH_BYTES: usize = 64 * 1024;
@@ -313,15 +314,6 @@ fn paced(frames: Paced, complete: bool, end: Option<End>, outcome: EndOutcome) -
 /// A body frame from the pacing task, and whether it is the body's last.
 type Item = (Result<Frame<Bytes>, std::io::Error>, bool);
 
-/// Wait `wait`, if there is anything to wait for. A zero `sleep` is not free in tokio: its
-/// deadline rounds up to the timer's next 1 ms tick, so under `--pace instant` every response
-/// would wait about a millisecond for nothing.
-async fn pause(wait: Duration) {
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
-}
-
 /// Send `chunk` after `wait` (`last`: nothing follows it); `false` when the client went away.
 async fn send(tx: &mpsc::Sender<Item>, wait: Duration, chunk: Bytes, last: bool) -> bool {
     pause(wait).await;
@@ -425,21 +417,5 @@ fn unreadable(message: &str, wanted: &Wanted) -> Played {
         retry_after: Vec::new(),
         reply: "recorded",
         error: Some(message.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A zero pause must not touch the timer: a tokio sleep rounds up to the next 1 ms tick,
-    /// which every `--pace instant` response would wait. A runtime without a timer panics
-    /// on any sleep, so this passes only if none is made.
-    #[test]
-    fn a_zero_pause_makes_no_timer_wait() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(pause(Duration::ZERO));
     }
 }
