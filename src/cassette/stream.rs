@@ -5,9 +5,11 @@
 //! [`Cassette::load`](super::Cassette::load) orders them, reading only as far as needed: an
 //! interaction is handed out once no interaction with an earlier `request` line is still open.
 //! `tool` lines may come anywhere in the file, and the replay answers a tool call by `call_id`
-//! first; when the lines read so far hold no such `call_id`, the stream scans the rest of the
-//! file for `tool` lines alone (a second, light pass that keeps only those), so tool lookup
-//! sees exactly the list `Cassette::load` would build. [`finish`](CassetteStream::finish)
+//! first; when the lines read so far hold no such `call_id`, the stream reads on to the next
+//! complete interaction (a recorder writes a tool's line right after the interaction that
+//! called it), and only if the line is not there either scans the rest of the file for `tool`
+//! lines alone (a second, light pass that keeps only those), so tool lookup sees exactly the
+//! list `Cassette::load` would build. [`finish`](CassetteStream::finish)
 //! reads the rest of the file, so the footer check, the unused-interaction count and the
 //! truncation report are the same as for a whole load; the first error ends the stream and is
 //! returned there.
