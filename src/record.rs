@@ -197,13 +197,14 @@ pub async fn record_scenario(
                 action = session.attempt_end(now(&clock));
             }
             Action::Send(req) => {
+                let (step, attempt) = (req.step, req.attempt);
                 let id = next_id;
                 next_id += 1;
-                progress(Progress::Request {
-                    step: req.step,
-                    attempt: req.attempt,
-                });
+                progress(Progress::Request { step, attempt });
                 let body = opts.api.request_body(&req.conversation, &req.options);
+                // Let go of the request's conversation before the events change the history,
+                // so the history grows in place instead of being copied.
+                drop(req);
                 // `new` mode: answer from the old cassette while it matches.
                 let recorded = match rec
                     .old
@@ -224,7 +225,7 @@ pub async fn record_scenario(
                         .write_interaction(&copy)
                         .map_err(io(write_path))?;
                     events.extend(copy.decode(opts.api));
-                    if feed(&mut session, &mut rec, &mut events, req.step)? {
+                    if feed(&mut session, &mut rec, &mut events, step)? {
                         break 'run;
                     }
                     action = session.attempt_end(now(&clock));
@@ -244,7 +245,7 @@ pub async fn record_scenario(
                     body_b64: None,
                 };
                 rec.writer
-                    .write_request(id, req.step, req.attempt, &request)
+                    .write_request(id, step, attempt, &request)
                     .map_err(io(write_path))?;
                 let body_bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
                 let mut tee = InteractionTee {
@@ -267,7 +268,7 @@ pub async fn record_scenario(
                             retry_after_ms: None,
                             code: None,
                         }));
-                        if feed(&mut session, &mut rec, &mut events, req.step)? {
+                        if feed(&mut session, &mut rec, &mut events, step)? {
                             break 'run;
                         }
                         action = session.attempt_end(now(&clock));
@@ -296,7 +297,7 @@ pub async fn record_scenario(
                         }
                         BodyRead::Chunk { decoded, .. } if ok => {
                             decoder.feed(&decoded, &mut events);
-                            if feed(&mut session, &mut rec, &mut events, req.step)? {
+                            if feed(&mut session, &mut rec, &mut events, step)? {
                                 let end = End {
                                     ms: exchange.elapsed_ms(),
                                     outcome: EndOutcome::Aborted,
@@ -317,7 +318,7 @@ pub async fn record_scenario(
                         &error_body,
                     )));
                 }
-                if feed(&mut session, &mut rec, &mut events, req.step)? {
+                if feed(&mut session, &mut rec, &mut events, step)? {
                     break 'run;
                 }
                 action = session.attempt_end(now(&clock));

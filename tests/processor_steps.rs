@@ -672,3 +672,30 @@ fn output_limit_caps_every_request() {
     assert_eq!(first_cap(Some(4_096)), Some(4_096));
     assert_eq!(first_cap(None), None);
 }
+
+/// A request shares the history instead of copying it: a retry sends the very same
+/// conversation, and a request kept by the driver still holds the history it was built from
+/// after the loop has moved on.
+#[test]
+fn requests_share_the_history_and_keep_their_own_snapshot() {
+    let r = run(
+        config(),
+        vec![
+            http_error(500, ErrorClass::Server, true, None),
+            tool_step(vec![call("1", "read", json!({"path": "a"}))]),
+            final_text("done"),
+        ],
+    );
+    let [first, retry, next] = r.sends.as_slice() else {
+        panic!("{} requests", r.sends.len());
+    };
+    assert_eq!((retry.step, retry.attempt), (1, 2));
+    assert!(
+        std::sync::Arc::ptr_eq(&first.conversation, &retry.conversation),
+        "a retry rebuilt the conversation instead of sharing it"
+    );
+    assert_eq!(first.conversation.messages.len(), 1);
+    assert_eq!(next.step, 2);
+    assert_eq!(next.conversation.messages.len(), 3, "user, assistant, tool");
+    assert_eq!(r.outcome.conversation.messages.len(), 4);
+}

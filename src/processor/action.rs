@@ -1,6 +1,8 @@
 //! What the processor and its driver exchange: the actions the driver must carry out (send a
 //! request, execute a tool, wait, stop) and their payloads.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::outcome::{RequestKind, Termination};
@@ -12,7 +14,10 @@ pub struct SendRequest {
     pub step: u32,
     pub attempt: u32,
     pub kind: RequestKind,
-    pub conversation: Conversation,
+    /// Shared with the processor's history while neither changes: a step's request costs a
+    /// reference, not a copy of every message and tool schema so far. Drop it before feeding
+    /// the response's events, or the history's next change copies it.
+    pub conversation: Arc<Conversation>,
     pub options: RequestOptions,
 }
 

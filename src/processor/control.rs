@@ -1,12 +1,15 @@
 //! Loop control: opening the next step, retrying or ending a failed attempt, closing steps
 //! into the history, stopping the run, and the bookkeeping every call shares (clock, warnings).
 
+use std::sync::Arc;
+
 use super::action::Action;
 use super::config::{CompactionMode, DoomAction};
 use super::messages::replay_messages;
 use super::outcome::{Detection, RequestKind, RetryDecision, StepRecord, StepStatus, Termination};
 use super::step::{PartKind, StepState, ToolStatus, TOOL_ABORTED};
 use super::{Phase, Processor};
+use crate::conversation::Conversation;
 use crate::event::{ProviderError, Usage};
 
 /// At most this many warnings are kept; later ones are counted in a final line.
@@ -140,8 +143,9 @@ impl Processor {
         }
         if step.kind == RequestKind::Step {
             let (assistant, tools) = replay_messages(&step.parts);
-            self.history.messages.extend(assistant);
-            self.history.messages.extend(tools);
+            let history = Arc::make_mut(&mut self.history);
+            history.messages.extend(assistant);
+            history.messages.extend(tools);
         }
     }
 
@@ -158,7 +162,7 @@ impl Processor {
         }
         self.outcome.termination = Some(reason);
         self.outcome.termination_detail = detail;
-        self.outcome.conversation = self.history.clone();
+        self.outcome.conversation = Conversation::clone(&self.history);
         self.phase = Phase::Done;
     }
 

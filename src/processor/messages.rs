@@ -1,12 +1,14 @@
 //! What the processor sends to the model: the request of a step (history plus the MAX_STEPS
 //! prefill or the compaction prompt) and the messages a closed step adds to the history.
 
+use std::sync::Arc;
+
 use super::action::SendRequest;
 use super::compaction::{COMPACTION_PROMPT, COMPACTION_SYSTEM};
 use super::outcome::RequestKind;
 use super::step::{Part, PartKind, ToolStatus, TOOL_INTERRUPTED};
 use super::Processor;
-use crate::conversation::{AssistantPart, Message, RequestOptions, ToolResult};
+use crate::conversation::{AssistantPart, Conversation, Message, RequestOptions, ToolResult};
 use crate::event::ToolCall;
 
 /// opencode's `MAX_STEPS` prompt (session/prompt/max-steps.txt), appended as an assistant
@@ -39,29 +41,33 @@ impl Processor {
         kind: RequestKind,
         attempt: u32,
     ) -> SendRequest {
-        let mut conversation = self.history.clone();
-        match kind {
+        let prefill = kind == RequestKind::Step
+            && self
+                .config
+                .soft_max_steps
+                .is_some_and(|soft| number >= soft);
+        let conversation = match kind {
+            // The history as it is: shared, not copied.
+            RequestKind::Step if !prefill => Arc::clone(&self.history),
             RequestKind::Step => {
-                if self
-                    .config
-                    .soft_max_steps
-                    .is_some_and(|soft| number >= soft)
-                {
-                    conversation.messages.push(Message::Assistant {
-                        parts: vec![AssistantPart::Text {
-                            text: MAX_STEPS_PROMPT.to_string(),
-                        }],
-                    });
-                }
+                let mut conversation = Conversation::clone(&self.history);
+                conversation.messages.push(Message::Assistant {
+                    parts: vec![AssistantPart::Text {
+                        text: MAX_STEPS_PROMPT.to_string(),
+                    }],
+                });
+                Arc::new(conversation)
             }
             RequestKind::Compaction => {
+                let mut conversation = Conversation::clone(&self.history);
                 conversation.system = Some(COMPACTION_SYSTEM.to_string());
                 conversation.tools.clear();
                 conversation.messages.push(Message::User {
                     content: COMPACTION_PROMPT.to_string(),
                 });
+                Arc::new(conversation)
             }
-        }
+        };
         SendRequest {
             step: number,
             attempt,

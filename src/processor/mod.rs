@@ -73,6 +73,8 @@ pub use outcome::{
 pub use pricing::{ModelCost, ModelInfo, ModelLimit, PriceTable, PricingError, TierCost};
 pub use step::{TOOL_ABORTED, TOOL_INTERRUPTED, TOOL_IN_SUMMARY};
 
+use std::sync::Arc;
+
 use crate::conversation::Conversation;
 use crate::event::{FinishReason, StreamEvent, Usage};
 use compaction::Limits;
@@ -94,8 +96,9 @@ pub struct Processor {
     config: ProcessorConfig,
     cost: Option<ModelCost>,
     limits: Limits,
-    /// The conversation the next request is built from (system, tools, messages so far).
-    history: Conversation,
+    /// The conversation the next request is built from (system, tools, messages so far),
+    /// shared with the requests built from it ([`SendRequest::conversation`]).
+    history: Arc<Conversation>,
     detectors: DetectorSet,
     retry: RetryPolicy,
     phase: Phase,
@@ -155,7 +158,7 @@ impl Processor {
         Processor {
             cost: info.map(|i| i.cost),
             limits,
-            history: conversation,
+            history: Arc::new(conversation),
             detectors,
             retry,
             phase: Phase::Idle,
@@ -372,7 +375,7 @@ impl Processor {
             if summary.is_empty() {
                 self.warn("the compaction summary is empty".to_string());
             }
-            self.history.messages = compaction::compacted_history(&summary);
+            Arc::make_mut(&mut self.history).messages = compaction::compacted_history(&summary);
             return self.next_step(RequestKind::Step, now_ms);
         }
         match finish {

@@ -123,13 +123,17 @@ fn drive(
                         break;
                     }
                 };
+                // Let go of the request's conversation before the events change the history,
+                // so the history grows in place instead of being copied.
+                let (step, attempt_no) = (req.step, req.attempt);
+                drop(req);
                 let start = now;
                 let first_attempt_content = stats.ttft_ms.is_none();
                 let mut attempt_ttft = None;
                 let status = inter.response.as_ref().map(|h| h.status);
                 let attempt = |started_ms, ttft_ms, duration_ms| AttemptTrace {
-                    step: req.step,
-                    attempt: req.attempt,
+                    step,
+                    attempt: attempt_no,
                     started_ms,
                     ttft_ms,
                     duration_ms,
