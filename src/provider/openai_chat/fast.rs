@@ -20,7 +20,7 @@ pub(super) fn chunk(data: &str) -> Option<Chunk<'_>> {
     let mut choices = None;
     let mut seen = Seen::default();
     c.object(|c, key| match key {
-        "choices" => seen.read(0, c, &mut choices, first_choice),
+        "choices" => seen.fill(0, c, &mut choices, first_choice),
         // Present once per stream at most: `null` here, anything else is serde's.
         "usage" => seen.read(1, c, &mut None::<()>, |_| None),
         "x_groq" => seen.read(2, c, &mut None::<()>, |_| None),
@@ -58,45 +58,53 @@ impl Seen {
         *slot = opt(c, value)?;
         Some(())
     }
-}
 
-fn first_choice<'a>(c: &mut Cursor<'a>) -> Option<FirstChoice<'a>> {
-    let mut first = None;
-    c.array(|c| {
-        let choice = choice(c)?;
-        if first.is_none() && choice.index.unwrap_or(0) == 0 {
-            first = Some(choice);
+    /// As [`read`](Self::read), for the large structs (a choice and its delta): `fill` writes
+    /// the value in place in `slot`, so it is not moved (copied) up through every level.
+    fn fill<'a, T: Default>(
+        &mut self,
+        bit: usize,
+        c: &mut Cursor<'a>,
+        slot: &mut Option<T>,
+        fill: impl FnOnce(&mut Cursor<'a>, &mut T) -> Option<()>,
+    ) -> Option<()> {
+        self.first(bit)?;
+        if c.null() {
+            *slot = None;
+            return Some(());
         }
-        Some(())
-    })?;
-    Some(FirstChoice(first))
+        fill(c, slot.insert(T::default()))
+    }
 }
 
-fn choice<'a>(c: &mut Cursor<'a>) -> Option<Choice<'a>> {
-    let mut out = Choice {
-        index: None,
-        delta: None,
-        finish_reason: None,
-    };
+fn first_choice<'a>(c: &mut Cursor<'a>, out: &mut FirstChoice<'a>) -> Option<()> {
+    // Every element is read (a malformed later choice declines, as serde fails); only the
+    // first of index 0 is kept.
+    let mut later = Choice::default();
+    c.array(|c| match &mut out.0 {
+        Some(_) => choice(c, &mut later),
+        first @ None => {
+            let kept = first.insert(Choice::default());
+            choice(c, kept)?;
+            if kept.index.unwrap_or(0) != 0 {
+                *first = None;
+            }
+            Some(())
+        }
+    })
+}
+
+fn choice<'a>(c: &mut Cursor<'a>, out: &mut Choice<'a>) -> Option<()> {
     let mut seen = Seen::default();
     c.object(|c, key| match key {
         "index" => seen.read(0, c, &mut out.index, Cursor::u32),
-        "delta" => seen.read(1, c, &mut out.delta, delta),
+        "delta" => seen.fill(1, c, &mut out.delta, delta),
         "finish_reason" => seen.read(2, c, &mut out.finish_reason, Cursor::string),
         _ => c.skip_value(),
-    })?;
-    Some(out)
+    })
 }
 
-fn delta<'a>(c: &mut Cursor<'a>) -> Option<Delta<'a>> {
-    let mut out = Delta {
-        content: None,
-        reasoning_content: None,
-        reasoning: None,
-        reasoning_details: None,
-        refusal: None,
-        tool_calls: None,
-    };
+fn delta<'a>(c: &mut Cursor<'a>, out: &mut Delta<'a>) -> Option<()> {
     let mut seen = Seen::default();
     c.object(|c, key| match key {
         "content" => seen.read(0, c, &mut out.content, |c| c.string().map(Content::Text)),
@@ -114,8 +122,7 @@ fn delta<'a>(c: &mut Cursor<'a>) -> Option<Delta<'a>> {
         // OpenRouter's structured reasoning: serde reads it.
         "reasoning_details" => seen.read(5, c, &mut out.reasoning_details, |_| None),
         _ => c.skip_value(),
-    })?;
-    Some(out)
+    })
 }
 
 fn tool_call<'a>(c: &mut Cursor<'a>) -> Option<ToolCallDelta<'a>> {
@@ -236,6 +243,7 @@ mod tests {
             r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"read","arguments":""}}]}}]}"#,
             r#" { "choices" : [ { "delta" : { "content" : "spaced" } } ] } "#,
             r#"{"choices":[{"index":1,"delta":{"content":"other"}},{"index":0,"delta":{"content":"mine"},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"first"}},{"delta":{"content":"second"}}]}"#,
             r#"{"choices":[],"x_groq":null,"error":null}"#,
             r#"{"choices":null,"extra":{"a":[1,2.5e-3,-0,true,false,null,"s"]}}"#,
             r#"{"choices":[{"delta":{"reasoning_content":"think","refusal":null,"reasoning_details":null}}]}"#,
@@ -258,6 +266,8 @@ mod tests {
             r#"{"choices":[],"usage":null,"usage":null}"#,
             r#"{"choices":[{"delta":{"reasoning_details":null,"reasoning_details":null}}]}"#,
             r#"{"choices":[{"index":0,"index":0}]}"#,
+            r#"{"choices":[{"delta":{"content":"kept"}},{"index":1,"index":1}]}"#,
+            r#"{"choices":[{"index":1},{"delta":{"content":"kept"}},{"delta":5}]}"#,
             r#"{"choices":[{"index":-1}]}"#,
             r#"{"choices":[{"index":1.0}]}"#,
             r#"{"choices":[{"index":4294967296}]}"#,

@@ -57,6 +57,7 @@ struct Chunk<'a> {
 /// 0): only choice 0 is the agent's response, and with `n > 1` other choices interleave. Every
 /// element is still parsed, so a malformed choice fails the chunk exactly as a `Vec` would, but
 /// no `Vec` is built per chunk.
+#[derive(Default)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 struct FirstChoice<'a>(Option<Choice<'a>>);
 
@@ -83,7 +84,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 struct Choice<'a> {
     #[serde(default)]
@@ -94,7 +95,7 @@ struct Choice<'a> {
     finish_reason: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 struct Delta<'a> {
     #[serde(default, borrow)]
