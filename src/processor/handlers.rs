@@ -1,6 +1,8 @@
 //! The stream-event handlers: how each normalized event of an attempt changes the open step's
 //! parts (reference §1.2), runs the doom-loop detectors and asks for tool executions.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::action::{Action, ToolInvocation};
@@ -197,22 +199,23 @@ impl Processor {
             Some(tools) if !provider_executed => toolset::repair(tools, tool),
             _ => Repair::Keep,
         };
+        // The call's own input is borrowed: it is copied only where it is kept.
         let (tool, input, invalid_output) = match repair {
-            Repair::Keep => (tool.to_string(), input.clone(), None),
+            Repair::Keep => (tool.to_string(), Cow::Borrowed(input), None),
             Repair::Rename(name) => {
                 self.warn(format!(
                     "step {number}: call to `{tool}` renamed to the agent's `{name}`"
                 ));
-                (name, input.clone(), None)
+                (name, Cow::Borrowed(input), None)
             }
             Repair::Invalid { input, output } => {
                 self.warn(format!(
                     "step {number}: call to unavailable tool `{tool}` rerouted to `{INVALID_TOOL}`"
                 ));
-                (INVALID_TOOL.to_string(), input, Some(output))
+                (INVALID_TOOL.to_string(), Cow::Owned(input), Some(output))
             }
         };
-        let (tool, input) = (tool.as_str(), &input);
+        let (tool, input) = (tool.as_str(), input.as_ref());
         let step = self.step_mut();
         let existing = step.toolcalls.get(id).copied();
         let idx = match existing {
