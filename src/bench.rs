@@ -36,6 +36,11 @@ pub struct ScenarioTiming {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub iterations: u32,
+    /// Copies of each cassette's interactions replayed (`tapeloop bench --cassette-scale`; 1 by
+    /// default). Above 1 each scenario still stops where its policy stops it, and the rest of
+    /// the cassette is read and checked but not decoded, so `bytes_per_s` rises with the scale
+    /// and compares only with runs at the same scale (`events_per_s` compares across scales).
+    pub cassette_scale: u32,
     pub scenarios: usize,
     /// Worker threads the timed iterations ran on (1 = per-core figures).
     pub jobs: usize,
@@ -185,6 +190,7 @@ pub fn run(
     let per_s = |n: f64| if elapsed > 0.0 { n / elapsed } else { 0.0 };
     Ok(BenchReport {
         iterations,
+        cassette_scale: 1,
         scenarios: jobs.len(),
         jobs: workers,
         total_bytes,
@@ -408,6 +414,12 @@ impl BenchReport {
             "  bytes/s      {}B/s (cassette bytes, parsing included)\n",
             human_rate(self.bytes_per_s)
         ));
+        if self.cassette_scale > 1 {
+            out.push_str(&format!(
+                "               at --cassette-scale {}: the rest of a cassette after its scenario stops is\n               read and checked, not decoded; compare bytes/s only at the same scale\n",
+                self.cassette_scale
+            ));
+        }
         out.push_str(&format!(
             "  events/s     {}events/s\n",
             human_rate(self.events_per_s)

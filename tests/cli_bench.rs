@@ -88,6 +88,31 @@ fn cassette_scale_replays_larger_copies_and_cleans_up() {
     assert!(b10 > 9.0 * b1 && b10 < 11.0 * b1, "{b1} -> {b10}");
     // The scenario replays the same steps: it stops on its own policy, not on cassette size.
     assert_eq!(s10["steps"], s1["steps"]);
+    // So bytes/s is not comparable across scales, and the report says at which it ran.
+    assert_eq!(
+        (&one["cassette_scale"], &ten["cassette_scale"]),
+        (&1.into(), &10.into())
+    );
+    let table = Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+        .args(["bench", SCENARIO, "-n", "1", "--cassette-scale", "3"])
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("at --cassette-scale 3:")
+            && table.contains("compare bytes/s only at the same scale"),
+        "{table}"
+    );
+    assert!(!String::from_utf8_lossy(
+        &Command::new(env!("CARGO_BIN_EXE_tapeloop"))
+            .args(["bench", SCENARIO, "-n", "1"])
+            .env("CI", "1")
+            .output()
+            .unwrap()
+            .stdout
+    )
+    .contains("--cassette-scale"));
     let dir = std::env::temp_dir();
     let cassette = s10["cassette"].as_str().unwrap();
     assert!(

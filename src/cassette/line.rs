@@ -329,7 +329,14 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-            .map(|p| std::fs::read(p).unwrap().split(|&b| b == b'\n').next().unwrap().to_vec())
+            .map(|p| {
+                std::fs::read(p)
+                    .unwrap()
+                    .split(|&b| b == b'\n')
+                    .next()
+                    .unwrap()
+                    .to_vec()
+            })
             .collect();
         assert!(headers.len() > 20);
         let h = r#"{"kind":"header","format":"tapeloop-cassette","version":1,"api":"openai-chat""#;
@@ -347,8 +354,13 @@ mod tests {
         ] {
             headers.push(format!("{h}{tail}").into_bytes());
         }
-        headers.push(br#"{"format":"tapeloop-cassette","version":1,"api":"gemini","kind":"header"}"#.to_vec());
-        headers.push(br#"{"kind":"header","format":"tapeloop-cassette","version":2,"api":"nope"}"#.to_vec());
+        headers.push(
+            br#"{"format":"tapeloop-cassette","version":1,"api":"gemini","kind":"header"}"#
+                .to_vec(),
+        );
+        headers.push(
+            br#"{"kind":"header","format":"tapeloop-cassette","version":2,"api":"nope"}"#.to_vec(),
+        );
         headers.push(br#"{"kind":"request","format":"tapeloop-cassette","version":1}"#.to_vec());
         headers.push(b"not json".to_vec());
         for bytes in headers {

@@ -159,9 +159,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         }
     };
     let result = bench::run(&jobs, &opts, args.iterations, workers, &on_iteration);
-    let Some(report) = finish(result, scaled_dir.as_deref()) else {
+    let Some(mut report) = finish(result, scaled_dir.as_deref()) else {
         return Ok(Exit::Error);
     };
+    report.cassette_scale = args.cassette_scale.max(1);
     if let Some(pb) = &bar {
         pb.finish_and_clear();
     }
