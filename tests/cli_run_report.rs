@@ -4,6 +4,7 @@
 //! Every test runs the real binary; the repository is only read (copies go to temp dirs).
 
 mod support_cli;
+mod support_python;
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -108,12 +109,7 @@ print(json.dumps(out))
 
 #[test]
 fn junit_parses_with_junitparser() {
-    let Some(python) = std::env::var_os("TAPELOOP_TEST_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but TAPELOOP_TEST_PYTHON is not: .ci/run must export it"
-        );
-        eprintln!("note: TAPELOOP_TEST_PYTHON is unset; skipping the junitparser check");
+    let Some(python) = support_python::python("the junitparser check") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

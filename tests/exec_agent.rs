@@ -7,6 +7,8 @@
 //! Needs `TAPELOOP_TEST_PYTHON` (a Python with `openai`; .ci/run makes one): skipped with a
 //! note when unset, failing when `CI` is set.
 
+mod support_python;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,19 +19,7 @@ fn repo() -> PathBuf {
 }
 
 fn python() -> Option<PathBuf> {
-    match std::env::var_os("TAPELOOP_TEST_PYTHON") {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must set TAPELOOP_TEST_PYTHON (.ci/run does) for the exec tests"
-            );
-            eprintln!(
-                "SKIPPED: exec agent tests need TAPELOOP_TEST_PYTHON (a Python with `openai`)"
-            );
-            None
-        }
-    }
+    support_python::python("the exec agent tests")
 }
 
 /// Run `tapeloop exec` with the example agent; returns the exit code and the JSON report.

@@ -5,6 +5,8 @@
 //! Needs `TAPELOOP_TEST_PYTHON` with `pytest`, `openai` and the plugin installed (.ci/run
 //! installs them): skipped with a note when unset, failing when `CI` is set.
 
+mod support_python;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -14,14 +16,7 @@ fn repo() -> PathBuf {
 
 fn python() -> Option<PathBuf> {
     let ci = std::env::var_os("CI").is_some();
-    let Some(py) = std::env::var_os("TAPELOOP_TEST_PYTHON").filter(|p| !p.is_empty()) else {
-        assert!(
-            !ci,
-            "CI must set TAPELOOP_TEST_PYTHON (.ci/run does) for the pytest plugin test"
-        );
-        eprintln!("SKIPPED: the pytest plugin test needs TAPELOOP_TEST_PYTHON");
-        return None;
-    };
+    let py = support_python::python("the pytest plugin test")?;
     let ok = Command::new(&py)
         .args(["-c", "import pytest, openai, tapeloop_pytest"])
         .status()
@@ -34,7 +29,7 @@ fn python() -> Option<PathBuf> {
         eprintln!("SKIPPED: {py:?} lacks pytest, openai or tapeloop_pytest (pip install pytest openai ./python)");
         return None;
     }
-    Some(PathBuf::from(py))
+    Some(py)
 }
 
 fn pytest(py: &PathBuf, target: &str) -> Output {

@@ -3,6 +3,7 @@
 //! recorded faithfully, secrets never reach disk, and SIGINT / shutdown write every footer.
 
 mod support_fake;
+mod support_python;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -271,21 +272,6 @@ async fn spawn_proxy_cli(upstream: &str, out: &Path) -> (tokio::process::Child, 
     (child, addr)
 }
 
-fn python() -> Option<String> {
-    match std::env::var("TAPELOOP_TEST_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but TAPELOOP_TEST_PYTHON is not: the SDK proxy test must run in CI")
-        }
-        _ => {
-            eprintln!(
-                "note: skipping the openai SDK proxy test: set TAPELOOP_TEST_PYTHON to a python with tests/python/requirements.txt installed"
-            );
-            None
-        }
-    }
-}
-
 /// The data payloads of an SSE body (no `[DONE]`), parsed.
 fn sse_payloads(body: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(body)
@@ -298,7 +284,9 @@ fn sse_payloads(body: &[u8]) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_python_sdk_streams_tool_calls_through_the_proxy_binary() {
-    let Some(python) = python() else { return };
+    let Some(python) = support_python::python("the openai SDK proxy test") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("proxy");
     let first = Reply::fixture(CHAT_TURN1, 101);

@@ -3,6 +3,9 @@
 //! exchanges, and the Python interpreter used for the real SDK clients.
 #![allow(dead_code)]
 
+#[path = "../support_python/mod.rs"]
+mod support_python;
+
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -240,18 +243,7 @@ pub fn expected(inter: &Interaction, api: Api) -> Seen {
 /// The Python interpreter with the SDKs (`TAPELOOP_TEST_PYTHON`). Unset: `None` with a note,
 /// or a failure when `CI` is set (CI must run these tests).
 pub fn python() -> Option<PathBuf> {
-    match std::env::var_os("TAPELOOP_TEST_PYTHON").filter(|v| !v.is_empty()) {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("TAPELOOP_TEST_PYTHON is not set but CI is: the SDK tests must run in CI")
-        }
-        None => {
-            eprintln!(
-                "note: skipping the Python SDK test: set TAPELOOP_TEST_PYTHON to an interpreter with openai and anthropic (see tests/python/requirements.txt)"
-            );
-            None
-        }
-    }
+    support_python::python("the Python SDK test")
 }
 
 /// The last attempt of every step: what an agent finally receives for that step.
